@@ -1,0 +1,253 @@
+"""Configuration: `SparsityConfig` (the three levels) and `RunConfig` (one training run).
+
+`SparsityConfig` is the single source of truth for what is pruned and how much; the search samples
+it, the trainer consumes it, the report exports it. Every duration is a fraction of training, so a
+configuration found on a 10-epoch proxy transfers unchanged to a 300-epoch run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError, suggest
+
+EXAMPLE_CRITERIA = ("forgetting", "loss", "random")
+TOKEN_MODES = ("attentive", "input")
+TOKEN_SAMPLINGS = ("random", "magnitude")
+SCHEDULES = ("constant", "warmup_cosine", "linear", "cosine", "cyclic")
+
+
+def _check_ratio(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{name} must be a number in (0, 1], got {value!r}")
+    value = float(value)
+    if not (0.0 < value <= 1.0) or math.isnan(value):
+        raise UserError(f"{name} must be in (0, 1], got {value}")
+    return value
+
+
+def _check_fraction(name: str, value: Any, *, closed: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{name} must be a fraction of training in [0, 1], got {value!r}")
+    value = float(value)
+    if not (0.0 <= value <= 1.0):
+        raise UserError(f"{name} must be a fraction of training in [0, 1], got {value}")
+    return value
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise UserError(f"{name} must be one of {', '.join(choices)}; got {value!r}{suggest(value, choices)}")
+    return value
+
+
+def _from_mapping(cls, data: Any, what: str):
+    """Build a dataclass from a mapping, naming any unknown key and the closest valid one."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{what} must be a mapping of keys to values, got {type(data).__name__}")
+    valid = [f.name for f in fields(cls)]
+    for key in data:
+        if key not in valid:
+            raise UserError(f"unknown key {key!r} in {what}{suggest(key, valid)}")
+    return cls(**data)
+
+
+@dataclass
+class SparsityConfig:
+    """Keep ratios and mechanisms at the example, token and attention level.
+
+    `SparsityConfig()` is dense: every keep ratio is 1.0 and training is stock timm training.
+    """
+
+    # Example level: the fraction of training examples visited per epoch.
+    example_keep: float = 1.0
+    example_criterion: str = "forgetting"  # forgetting (Tri-Level) | loss (InfoBatch) | random
+    example_interval: float = 0.1  # forgetting: fraction of training between remove/restore steps
+    example_max_swaps: int = 5  # forgetting: at most this many remove/restore steps
+    example_swap: float = 0.1  # forgetting: fraction of the training set exchanged per step
+    example_anneal: float = 0.125  # loss: final fraction of training with pruning off (InfoBatch)
+
+    # Token level: the fraction of patch tokens kept at each pruning block (attentive) or at the input.
+    token_keep: float = 1.0
+    token_mode: str = "attentive"  # attentive (EViT / Tri-Level) | input (PSS / PatchDropout)
+    token_blocks: list[int] | None = None  # 0-based; None = 3, 6, 9 of 12 scaled to the depth
+    token_fuse: bool = False  # attentive: fuse dropped tokens into one (EViT)
+    token_sampling: str = "random"  # input: random | magnitude (L1 of the patch embedding, PSS)
+
+    # Attention level: the fraction of connections each query keeps (top-k mask, Tri-Level).
+    attention_keep: float = 1.0
+
+    # Schedule of the token and attention keep ratios over training progress p in [0, 1].
+    schedule: str = "warmup_cosine"
+    schedule_warmup: float = 10 / 300  # warmup_cosine: keep 1.0 for this fraction of training
+    schedule_decay: float = 100 / 300  # warmup_cosine: then cosine 1.0 -> keep over this fraction
+    schedule_cycles: int = 3  # cyclic: number of keep -> 1.0 ramps (PSS)
+    schedule_step: float = 0.0  # round the scheduled keep to multiples of this (PSS: 0.2); 0 = off
+
+    def __post_init__(self) -> None:
+        self.example_keep = _check_ratio("example_keep", self.example_keep)
+        self.token_keep = _check_ratio("token_keep", self.token_keep)
+        self.attention_keep = _check_ratio("attention_keep", self.attention_keep)
+        _check_choice("example_criterion", self.example_criterion, EXAMPLE_CRITERIA)
+        _check_choice("token_mode", self.token_mode, TOKEN_MODES)
+        _check_choice("token_sampling", self.token_sampling, TOKEN_SAMPLINGS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        self.example_interval = _check_fraction("example_interval", self.example_interval)
+        if self.example_interval == 0.0:
+            raise UserError("example_interval must be > 0")
+        self.example_swap = _check_fraction("example_swap", self.example_swap)
+        self.example_anneal = _check_fraction("example_anneal", self.example_anneal)
+        self.schedule_warmup = _check_fraction("schedule_warmup", self.schedule_warmup)
+        self.schedule_decay = _check_fraction("schedule_decay", self.schedule_decay)
+        self.schedule_step = _check_fraction("schedule_step", self.schedule_step)
+        for name in ("example_max_swaps", "schedule_cycles"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UserError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.schedule_cycles == 0:
+            raise UserError("schedule_cycles must be >= 1")
+        if not isinstance(self.token_fuse, bool):
+            raise UserError(f"token_fuse must be true or false, got {self.token_fuse!r}")
+        if self.token_blocks is not None:
+            if not isinstance(self.token_blocks, (list, tuple)) or not all(
+                isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in self.token_blocks
+            ):
+                raise UserError(f"token_blocks must be a list of block indices >= 0, got {self.token_blocks!r}")
+            self.token_blocks = sorted(set(self.token_blocks))
+
+    @property
+    def is_dense(self) -> bool:
+        return self.example_keep == 1.0 and self.token_keep == 1.0 and self.attention_keep == 1.0
+
+    def pruning_blocks(self, depth: int) -> list[int]:
+        """Blocks where tokens are ranked/pruned and attention masks are built.
+
+        Default: the paper's 3, 6, 9 of a 12-block ViT, scaled to `depth`.
+        """
+        if self.token_blocks is not None:
+            bad = [b for b in self.token_blocks if b >= depth]
+            if bad:
+                raise UserError(f"token_blocks {bad} out of range for a model with {depth} blocks")
+            return list(self.token_blocks)
+        return sorted({min(depth - 1, max(0, round(b * depth / 12))) for b in (3, 6, 9)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "SparsityConfig":
+        return _from_mapping(cls, data, "sparsity config")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "SparsityConfig":
+        return cls.from_dict(_safe_yaml(text, "sparsity config"))
+
+
+@dataclass
+class RunConfig:
+    """One training run: model, data, recipe and sparsity. `trilevel-train --config` reads this.
+
+    Recipe defaults follow DeiT (AdamW, lr 5e-4 per 512 images, weight decay 0.05, label smoothing
+    0.1, warm-up then cosine); `warmup` is a fraction of training like every other duration.
+    """
+
+    model: str = "deit_t"
+    dataset: str = "digits"
+    data: str | None = None
+    epochs: int = 10
+    batch_size: int = 64
+    img_size: int | None = None  # None: the dataset's default (32 for small images, else 224)
+    patch_size: int | None = None  # None: 4 for images <= 64 px, else the model's own (16)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. depth, embed_dim, num_heads
+    lr: float | None = None  # None: 5e-4 * batch_size / 512
+    min_lr: float = 1e-5
+    weight_decay: float = 0.05
+    warmup: float = 5 / 300
+    label_smoothing: float = 0.1
+    drop_path: float = 0.1
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    workers: int = 0
+    val_fraction: float = 0.1
+    train_subset: int | None = None
+    val_subset: int | None = None
+    augment: bool = True
+    output: str | None = None
+    sparsity: SparsityConfig = field(default_factory=SparsityConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sparsity, dict):
+            self.sparsity = SparsityConfig.from_dict(self.sparsity)
+        if not isinstance(self.sparsity, SparsityConfig):
+            raise UserError("sparsity must be a mapping of sparsity settings")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise UserError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("img_size", "patch_size", "train_subset", "val_subset"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                raise UserError(f"{name} must be a positive integer, got {value!r}")
+        if self.img_size is not None and self.patch_size is not None and self.img_size % self.patch_size:
+            raise UserError(
+                f"image size {self.img_size} is not divisible by patch size {self.patch_size}"
+            )
+        if self.lr is not None and (not isinstance(self.lr, (int, float)) or self.lr <= 0):
+            raise UserError(f"lr must be a positive number, got {self.lr!r}")
+        for name in ("warmup", "val_fraction"):
+            _check_fraction(name, getattr(self, name))
+        if not isinstance(self.model_kwargs, dict):
+            raise UserError("model_kwargs must be a mapping, e.g. {depth: 4, embed_dim: 64}")
+        if not isinstance(self.workers, int) or self.workers < 0:
+            raise UserError(f"workers must be an integer >= 0, got {self.workers!r}")
+
+    @property
+    def base_lr(self) -> float:
+        return self.lr if self.lr is not None else 5e-4 * self.batch_size / 512
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["sparsity"] = self.sparsity.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "RunConfig":
+        return _from_mapping(cls, data, "run config")
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "RunConfig":
+        return cls.from_dict(_safe_yaml(text, "run config"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"config file not found: {path}")
+        return cls.from_yaml(path.read_text())
+
+
+def _safe_yaml(text: str, what: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UserError(f"malformed YAML in {what}{where}: {problem}") from None

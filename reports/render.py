@@ -1,0 +1,162 @@
+"""The terminal report: the Pareto-optimal configurations, the pick, and how to train it fully.
+
+Rendered with rich; on a non-terminal (a pipe, a CI log) rich drops styles by itself, so the same
+code gives clean text. The dense seed spread is printed next to the table so a drop inside it
+reads as noise, not as a real loss.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from . import fmt
+from .summary import Summary
+
+EXTRA_COLUMNS = (  # shown only when the search space varies them
+    ("schedule", "schedule"),
+    ("example_criterion", "ex. criterion"),
+    ("token_mode", "token mode"),
+)
+
+
+def _symbols(console: Console) -> dict[str, str]:
+    """Unicode where the output can take it, ASCII otherwise (e.g. LANG=C log files)."""
+    if (console.encoding or "").lower().replace("-", "").startswith("utf"):
+        return {"x": "×", "delta": "Δ", "pm": "±", "dot": "·", "star": "★"}
+    return {"x": "x", "delta": "d", "pm": "+/-", "dot": "|", "star": "*"}
+
+
+def _console(console: Console | None) -> Console:
+    if console is not None:
+        return console
+    console = Console(highlight=False)
+    if not console.is_terminal:  # a log file: wide enough that the table never wraps ids
+        console = Console(highlight=False, width=max(console.width, 160))
+    return console
+
+
+def render_report(summary: Summary, console: Console | None = None) -> None:
+    """Print the report for `summary` (see `summarize` / `write_outputs`) to `console`."""
+    console = _console(console)
+    sym = _symbols(console)
+    run, search, objective = summary.run, summary.run.search, summary.objective
+    ref, sel = summary.reference, summary.selection
+
+    head = Text()
+    head.append(f"Search {search.name}", style="bold")
+    head.append(f": {search.model} on {search.dataset} {sym['dot']} objective {objective}"
+                f" {sym['dot']} status {search.status} {sym['dot']} {run.path}")
+    console.print(head)
+    for warning in run.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"))
+
+    extras = [(name, title) for name, title in EXTRA_COLUMNS if name in search.varied]
+    table = Table(title="Pareto-optimal configurations, fastest first", title_justify="left",
+                  header_style="bold")
+    table.add_column("", no_wrap=True)
+    for title in ("example keep", "token keep", "attention keep"):
+        table.add_column(title, justify="right")
+    for _, title in extras:
+        table.add_column(title)
+    table.add_column("val acc (%)", justify="right")
+    table.add_column(f"{sym['delta']} dense (pts)", justify="right")
+    table.add_column(f"speedup ({sym['x']})", justify="right")
+    table.add_column(f"FLOPs speedup ({sym['x']})", justify="right")
+    table.add_column("epochs", justify="right")
+    table.add_column("trial", no_wrap=True, overflow="fold")
+
+    def row(trial, mark: str, mark_style: str = "") -> list:
+        delta = None if ref.acc is None or trial.val_acc is None else trial.val_acc - ref.acc
+        ok = sel.threshold is not None and trial.val_acc is not None and trial.val_acc >= sel.threshold - 1e-12
+        cells = [Text(mark, style=mark_style)]
+        cells += [fmt.keep(trial.config.example_keep), fmt.keep(trial.config.token_keep),
+                  fmt.keep(trial.config.attention_keep)]
+        cells += [str(getattr(trial.config, name)) for name, _ in extras]
+        cells += [fmt.pct(trial.val_acc),
+                  Text(fmt.points(delta), style="" if delta is None else ("green" if ok else "red")),
+                  fmt.speed(trial.speedup, ""), fmt.speed(trial.flops_speedup, ""), str(trial.epochs),
+                  Text(trial.trial_id)]
+        return cells
+
+    pick = sel.trial
+    for trial in summary.front:
+        if trial.is_baseline:
+            continue
+        mark, style = "", ""
+        if trial is pick:
+            mark, style = (f"{sym['star']} best", "bold green") if sel.kind == "within" else (f"{sym['star']} knee", "bold yellow")
+        table.add_row(*row(trial, mark, style))
+    table.add_section()
+    base = run.baseline
+    if base is not None:
+        mark = "dense" + (f" {sym['star']} knee" if base is pick else "")
+        table.add_row(*row(base, mark, "bold"), style="" if any(t is base for t in summary.front) else "dim")
+    elif ref.acc is not None:
+        cells = [Text("dense", style="bold"), "1", "1", "1"] + ["" for _ in extras]
+        cells += [fmt.pct(ref.acc), "+0.00", "1.00", "1.00", "-", Text(f"mean of {len(ref.seeds)} seeds")]
+        table.add_row(*cells)
+    if summary.front:
+        console.print(table)
+    else:
+        console.print(Text("No completed trial yet: no Pareto front.", style="yellow"))
+
+    # The dense spread over seeds: drops inside it are indistinguishable from noise.
+    if len(ref.seeds) >= 2:
+        console.print(Text(
+            f"Dense accuracy over {len(ref.seeds)} seeds: {ref.acc * 100:.2f} {sym['pm']} {ref.std * 100:.2f} %"
+            f" (min {ref.low * 100:.2f} .. max {ref.high * 100:.2f}); differences inside this band are seed noise."
+        ))
+    elif len(ref.seeds) == 1:
+        console.print(Text(f"Dense accuracy from 1 seed: {ref.acc * 100:.2f} % (no spread measured; "
+                           "small differences may be noise)."))
+    elif ref.acc is not None:
+        console.print(Text(f"Dense accuracy from the baseline trial: {ref.acc * 100:.2f} % "
+                           "(single run; no seed spread measured)."))
+
+    if pick is not None:
+        speed = pick.speed(objective)
+        budget = (f"within {summary.max_acc_drop:g} points of dense (val acc >= {sel.threshold * 100:.2f} %)"
+                  if sel.threshold is not None else "")
+        if sel.kind == "within":
+            console.print(Text(f"Best: trial {pick.trial_id}, {speed:.2f}{sym['x']} faster at "
+                               f"{pick.val_acc * 100:.2f} %, {budget}.", style="bold green"))
+        else:
+            console.print(Text(f"None within {summary.max_acc_drop:g} points of dense accuracy; knee marked: "
+                               f"trial {pick.trial_id}, {speed:.2f}{sym['x']} at {pick.val_acc * 100:.2f} %."
+                               if sel.threshold is not None else
+                               f"{sel.note}: trial {pick.trial_id}, {speed:.2f}{sym['x']} at {pick.val_acc * 100:.2f} %.",
+                               style="bold yellow"))
+
+    failed = [t for t in run.trials if t.status == "failed"]
+    if failed:
+        console.print(Text(f"Failed trials ({len(failed)}):", style="red"))
+        for t in failed:
+            # A traceback ends with the cause: show its last line.
+            line = ((t.error or "").strip().splitlines() or ["no error recorded"])[-1].strip()
+            if len(line) > 160:
+                line = line[:157] + "..."
+            console.print(Text(f"  {t.trial_id}: {line}"))
+
+    counts = [f"{run.count('completed')} completed", f"{run.count('stopped_early')} stopped early",
+              f"{run.count('failed')} failed"]
+    if run.count("running"):
+        counts.append(f"{run.count('running')} running")
+    budget_txt = f" of budget {search.budget}" if search.budget else ""
+    wall = fmt.duration(summary.wall_seconds)
+    if search.status != "finished":
+        wall += f" ({search.status})"
+    console.print(Text(
+        f"{len(run.trials)} trials{budget_txt}: {', '.join(counts)} {sym['dot']} front {len(summary.front)}"
+        f" {sym['dot']} hypervolume {summary.hypervolume:.4f} (acc x speedup, ref 0,0)"
+        f" {sym['dot']} search wall time {wall}"
+    ))
+    if summary.final_command:
+        console.print(Text("Final full training:", style="bold"))
+        console.print(Text(f"  {summary.final_command}"), soft_wrap=True)
+    if summary.written:
+        console.print(Text("Wrote " + ", ".join(str(p) for p in summary.written.values()), style="dim"),
+                      soft_wrap=True)
+    for note in summary.notes:
+        console.print(Text(note, style="dim"))

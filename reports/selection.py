@@ -1,0 +1,173 @@
+"""Which trials matter: the Pareto front, its hypervolume, and the configuration to recommend.
+
+Pure functions over `TrialRecord`s so the report, the exports and the tests agree on one rule.
+Dominance and hypervolume come from Optuna (the library the search already uses), not hand-rolled
+code, so the front here is the front Optuna would report for the same values.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import optuna
+from optuna.trial import create_trial
+
+try:  # Optuna >= 3.x keeps the WFG implementation here (semi-public, used by optuna.visualization).
+    from optuna._hypervolume import compute_hypervolume as _optuna_hypervolume
+except ImportError:  # pragma: no cover - older layout
+    from optuna._hypervolume.wfg import compute_hypervolume as _optuna_hypervolume
+
+from .records import Run, TrialRecord
+
+_STUDY_NAME = "trilevel-report-pareto"
+
+
+class _DropOwnStudyNotice(logging.Filter):
+    """Hide Optuna's 'new study created' INFO line for our scratch studies only.
+
+    Changing Optuna's global verbosity would also silence the search's own logging (possibly in
+    another thread), so filter just the records that name our study.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _STUDY_NAME not in record.getMessage()
+
+
+_notice_filter = _DropOwnStudyNotice()
+logging.getLogger("optuna.storages._in_memory").addFilter(_notice_filter)
+
+
+def pareto_front(trials: Iterable[TrialRecord], objective: str = "time") -> list[TrialRecord]:
+    """Non-dominated COMPLETED trials (baseline included), maximising val_acc and speed.
+
+    Speed is the measured `speedup`, or `flops_speedup` when `objective == "flops"`. Trials that
+    lack either value cannot be placed and are left out. Sorted fastest first. Ties (identical
+    points) are all kept, as Optuna does.
+    """
+    placed = [
+        t for t in trials
+        if t.status == "completed" and t.val_acc is not None and t.speed(objective) is not None
+    ]
+    if not placed:
+        return []
+    study = optuna.create_study(directions=["maximize", "maximize"], study_name=_STUDY_NAME)
+    for t in placed:
+        study.add_trial(create_trial(values=[t.val_acc, t.speed(objective)]))
+    front = [placed[ft.number] for ft in study.best_trials]
+    return sorted(front, key=lambda t: (-t.speed(objective), -t.val_acc))
+
+
+def hypervolume(points: Sequence[tuple[float, float]]) -> float:
+    """Area dominated by (accuracy fraction 0..1, speedup x) points, reference point (0, 0).
+
+    Both axes are maximised, so the reference is the worst corner: zero accuracy, zero speedup.
+    A single trial at 80 % and 2x gives 0.8 * 2 = 1.6. Optuna minimises, hence the negation.
+    """
+    if not points:
+        return 0.0
+    losses = -np.asarray(points, dtype=float).reshape(-1, 2)
+    losses = np.minimum(losses, 0.0)  # a point at/below the reference adds nothing
+    return float(_optuna_hypervolume(losses, np.zeros(2)))
+
+
+def front_hypervolume(front: Sequence[TrialRecord], objective: str = "time") -> float:
+    return hypervolume([(t.val_acc, t.speed(objective)) for t in front])
+
+
+@dataclass
+class DenseReference:
+    """The dense accuracy the budget `max_acc_drop` is measured from, and its spread over seeds."""
+
+    acc: float | None  # fraction; None when neither seeds nor a finished baseline trial exist
+    source: str  # "seeds" | "baseline trial" | "none"
+    seeds: list[float]
+    std: float | None  # sample std over seeds (>= 2 seeds)
+    low: float | None
+    high: float | None
+
+
+def dense_reference(run: Run) -> DenseReference:
+    """mean(baseline_accs) when the search measured seeds, else the baseline trial's val_acc."""
+    accs = list(run.search.baseline_accs)
+    if accs:
+        std = statistics.stdev(accs) if len(accs) >= 2 else None
+        return DenseReference(statistics.fmean(accs), "seeds", accs, std, min(accs), max(accs))
+    base = run.baseline
+    if base is not None and base.status == "completed" and base.val_acc is not None:
+        return DenseReference(base.val_acc, "baseline trial", [], None, None, None)
+    return DenseReference(None, "none", [], None, None, None)
+
+
+@dataclass
+class Selection:
+    """The recommended trial and why: `within` the accuracy budget, or the `knee` of the front."""
+
+    trial: TrialRecord | None
+    kind: str  # "within" | "knee" | "none" (no completed trial to choose from)
+    threshold: float | None  # minimum val_acc (fraction) that counts as "equal accuracy"
+    max_acc_drop: float  # points
+    note: str  # one human sentence explaining the choice
+
+
+def knee(front: Sequence[TrialRecord], objective: str = "time") -> TrialRecord | None:
+    """The front point farthest from the line joining its extremes (both axes scaled to 0..1).
+
+    With fewer than three points every distance is zero; ties go to the more accurate trial,
+    the conservative choice.
+    """
+    if not front:
+        return None
+    accs = [t.val_acc for t in front]
+    speeds = [t.speed(objective) for t in front]
+    a_span = (max(accs) - min(accs)) or 1.0
+    s_span = (max(speeds) - min(speeds)) or 1.0
+    pts = [((s - min(speeds)) / s_span, (a - min(accs)) / a_span) for s, a in zip(speeds, accs)]
+    i_slow = max(range(len(front)), key=lambda i: (accs[i], -speeds[i]))
+    i_fast = max(range(len(front)), key=lambda i: (speeds[i], accs[i]))
+    (x1, y1), (x2, y2) = pts[i_slow], pts[i_fast]
+    length = math.hypot(x2 - x1, y2 - y1)
+
+    def distance(i: int) -> float:
+        if length == 0:
+            return 0.0
+        x0, y0 = pts[i]
+        return abs((x2 - x1) * (y1 - y0) - (x1 - x0) * (y2 - y1)) / length
+
+    best = max(range(len(front)), key=lambda i: (round(distance(i), 12), accs[i], speeds[i]))
+    return front[best]
+
+
+def select_best(
+    front: Sequence[TrialRecord], reference: DenseReference, max_acc_drop: float, objective: str = "time"
+) -> Selection:
+    """The fastest non-baseline front trial with val_acc >= dense - max_acc_drop points.
+
+    The fastest qualifying completed trial is always on the front, so searching the front is
+    enough. A recommendation must beat dense (speed > 1, the baseline's speedup by definition);
+    the dense baseline itself is never "the best" (it is what we compare against). When no pruned
+    trial qualifies, say so and return the knee of the front instead (which may be dense).
+    """
+    if not front:
+        return Selection(None, "none", None, max_acc_drop, "no completed trial yet")
+    threshold = None if reference.acc is None else reference.acc - max_acc_drop / 100.0
+    if threshold is not None:
+        eps = 1e-12  # accuracies are fractions of a finite validation set; ignore float fuzz
+        qualifying = [
+            t for t in front
+            if not t.is_baseline and t.speed(objective) > 1.0 and t.val_acc >= threshold - eps
+        ]
+        if qualifying:
+            best = max(qualifying, key=lambda t: (t.speed(objective), t.val_acc))
+            return Selection(
+                best, "within", threshold, max_acc_drop,
+                f"fastest configuration within {max_acc_drop:g} points of dense accuracy",
+            )
+        why = f"no pruned configuration within {max_acc_drop:g} points of dense accuracy"
+    else:
+        why = "no dense reference accuracy (no baseline seeds, no finished baseline trial)"
+    return Selection(knee(front, objective), "knee", threshold, max_acc_drop, f"{why}; knee of the front selected")

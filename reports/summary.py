@@ -1,0 +1,168 @@
+"""From a run directory to what users keep: the front, the pick, and the exported files.
+
+`summarize` is pure (no writes) so the terminal report can be rendered on its own; `write_outputs`
+adds the exports. Every export is written atomically, so re-running `trilevel-report` while the
+search still appends trials never leaves a half-written `best.yaml` behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trilevel.core.config import RunConfig
+from trilevel.core.errors import UserError
+
+from .atomic import atomic_write_text
+from .records import Run, TrialRecord, load_run
+from .selection import (
+    DenseReference,
+    Selection,
+    dense_reference,
+    front_hypervolume,
+    pareto_front,
+    select_best,
+)
+
+FULL_EPOCHS = 300  # the DeiT schedule the final command suggests; the search ran a short proxy
+DATA_PLACEHOLDER = "/path/to/data"
+
+
+@dataclass
+class Summary:
+    """Everything the report shows, computed once. `written` maps export name -> path."""
+
+    run: Run
+    objective: str
+    max_acc_drop: float  # points
+    reference: DenseReference
+    front: list[TrialRecord]  # fastest first
+    selection: Selection
+    hypervolume: float
+    wall_seconds: float | None
+    written: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. why pareto.html was skipped
+
+    @property
+    def best(self) -> TrialRecord | None:
+        return self.selection.trial
+
+    def best_run_config(self) -> RunConfig | None:
+        """The base run with the selected trial's sparsity: what the final training should use."""
+        if self.best is None:
+            return None
+        return trial_run_config(self.run, self.best)
+
+    @property
+    def final_command(self) -> str | None:
+        """The exact command that trains the selected configuration for the full schedule."""
+        if self.best is None:
+            return None
+        data = self.run.search.run_config.data or DATA_PLACEHOLDER
+        config = shlex.quote(str(self.run.path.resolve() / "best.yaml"))  # works from any directory
+        return f"trilevel-train --config {config} --epochs {FULL_EPOCHS} --data {shlex.quote(data)}"
+
+
+def trial_run_config(run: Run, trial: TrialRecord) -> RunConfig:
+    """search.json's base RunConfig with `sparsity` replaced by the trial's configuration."""
+    return run.search.run_config.replace(sparsity=trial.config)
+
+
+def _wall_seconds(run: Run) -> float | None:
+    """Recorded wall time; for a running/interrupted search, the time since it started."""
+    if run.search.wall_seconds is not None:
+        return run.search.wall_seconds
+    try:
+        started = datetime.fromisoformat(str(run.search.started))
+    except ValueError:
+        return None
+    end = None
+    if run.search.finished:
+        try:
+            end = datetime.fromisoformat(str(run.search.finished))
+        except ValueError:
+            end = None
+    if end is None:
+        end = datetime.now(started.tzinfo) if started.tzinfo else datetime.now()
+    try:
+        return max(0.0, (end - started).total_seconds())
+    except TypeError:  # one timestamp with a timezone, one without
+        return max(0.0, (end.replace(tzinfo=timezone.utc) - started.replace(tzinfo=timezone.utc)).total_seconds())
+
+
+def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
+    """Pareto front, dense reference, selected trial and hypervolume of a loaded run."""
+    if max_acc_drop is None:
+        max_acc_drop = run.search.max_acc_drop
+    if max_acc_drop < 0:
+        raise UserError(f"--max-acc-drop must be >= 0 accuracy points, got {max_acc_drop:g}")
+    objective = run.search.objective
+    front = pareto_front(run.trials, objective)
+    reference = dense_reference(run)
+    selection = select_best(front, reference, max_acc_drop, objective)
+    return Summary(
+        run=run, objective=objective, max_acc_drop=max_acc_drop, reference=reference, front=front,
+        selection=selection, hypervolume=front_hypervolume(front, objective),
+        wall_seconds=_wall_seconds(run),
+    )
+
+
+def _best_header(summary: Summary) -> str:
+    best, run = summary.best, summary.run
+    speed = best.speed(summary.objective)
+    lines = [
+        f"Best configuration from search {run.search.name!r} ({run.search.model} on {run.search.dataset}):",
+        f"trial {best.trial_id}, val acc {best.val_acc * 100:.2f}% after {best.epochs} epochs,"
+        f" speedup {speed:.2f}x ({'FLOPs' if summary.objective == 'flops' else 'measured time'}).",
+        f"Selected as: {summary.selection.note}.",
+        f"Full training: {summary.final_command}",
+    ]
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def write_outputs(run_dir: str | Path, max_acc_drop: float | None = None, *, plot: bool = True) -> Summary:
+    """Load `run_dir` and write its exports next to the search files.
+
+    Writes pareto.json (front trial records, fastest first), pareto.yaml (trial_id -> full
+    RunConfig for every front trial), best.yaml + best.json (the selected RunConfig; loads with
+    `RunConfig.load`), and with `plot=True` pareto.png plus pareto.html when plotly is installed.
+    Without a completed trial, best.* are not written. Returns the `Summary` (see `written`).
+    """
+    run = load_run(run_dir)
+    summary = summarize(run, max_acc_drop)
+    out = run.path
+    written = summary.written
+
+    records = [t.raw for t in summary.front]
+    written["pareto.json"] = atomic_write_text(out / "pareto.json", json.dumps(records, indent=2) + "\n")
+    configs: dict[str, Any] = {t.trial_id: trial_run_config(run, t).to_dict() for t in summary.front}
+    written["pareto.yaml"] = atomic_write_text(
+        out / "pareto.yaml",
+        "# Every Pareto-optimal configuration as a full run config, keyed by trial id (fastest first).\n"
+        + (yaml.safe_dump(configs, sort_keys=False) if configs else "{}\n"),
+    )
+
+    best_config = summary.best_run_config()
+    if best_config is not None:
+        data = best_config.to_dict()
+        written["best.yaml"] = atomic_write_text(out / "best.yaml", _best_header(summary) + yaml.safe_dump(data, sort_keys=False))
+        written["best.json"] = atomic_write_text(out / "best.json", json.dumps(data, indent=2) + "\n")
+    else:
+        summary.notes.append("best.yaml not written: no completed trial yet")
+
+    if plot:
+        from .plot import plot_html, plot_png
+
+        written["pareto.png"] = plot_png(summary, out / "pareto.png")
+        html = plot_html(summary, out / "pareto.html")
+        if html is not None:
+            written["pareto.html"] = html
+        else:
+            summary.notes.append("pareto.html skipped: plotly is not installed (pip install plotly)")
+    return summary
