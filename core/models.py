@@ -21,6 +21,7 @@ ALIASES = {
     "vit_b": "vit_base_patch16_224",
 }
 SMALL_IMAGE_PATCH = 4
+VIT_MODULES = ["vision_transformer", "deit"]  # timm modules whose models are VisionTransformers
 
 
 def resolve_name(model: str) -> str:
@@ -54,6 +55,8 @@ def build_model(
     name = resolve_name(model)
     if patch_size is None:
         patch_size = default_patch_size(img_size)
+    if name not in timm.list_models(module=VIT_MODULES):
+        raise UserError(f"{model} is not a timm VisionTransformer (ViT/DeiT family); it cannot be sparsified")
     kwargs = dict(num_classes=num_classes, img_size=img_size, in_chans=in_chans, drop_path_rate=drop_path)
     if patch_size is not None:
         if img_size % patch_size:

@@ -1,0 +1,172 @@
+"""`trilevel-train`: train one configuration (e.g. the final full training of a search's best.yaml).
+
+    trilevel-train --config runs/NAME/best.yaml --epochs 300 --data /path/to/imagenet
+
+Flags override the file. Writes OUTPUT/metrics.json and OUTPUT/checkpoint.pt (every epoch;
+`--resume` continues from it) and prints a short summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .config import EXAMPLE_CRITERIA, SCHEDULES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig
+from .errors import UserError
+
+RUN_FLAGS = {  # flag dest -> RunConfig field
+    "model": "model", "dataset": "dataset", "data": "data", "epochs": "epochs",
+    "batch_size": "batch_size", "img_size": "img_size", "patch_size": "patch_size", "lr": "lr",
+    "seed": "seed", "device": "device", "workers": "workers", "train_subset": "train_subset",
+    "val_subset": "val_subset", "output": "output",
+}
+SPARSITY_FLAGS = (
+    "example_keep", "example_criterion", "token_keep", "token_mode", "token_sampling", "token_fuse",
+    "attention_keep", "schedule",
+)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit 2 (no usage dump, no traceback)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """Model, data and recipe flags shared by trilevel-train and trilevel-search."""
+    parser.add_argument("--model", help="alias (deit_t, deit_s, deit_b, vit_t, vit_s, vit_b) or timm ViT name")
+    parser.add_argument("--dataset", help="digits (built-in), folder, cifar10, cifar100, mnist, fashion-mnist, synthetic")
+    parser.add_argument("--data", help="dataset directory on disk (not needed for digits/synthetic)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--img-size", type=int, help="input side in px (default: 32 for small images, else 224)")
+    parser.add_argument("--patch-size", type=int, help="patch side in px (default: 4 at <= 64 px, else the model's)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default 5e-4 * batch / 512)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--workers", type=int, help="data loader worker processes")
+    parser.add_argument("--train-subset", type=int, help="use this many training images (seeded)")
+    parser.add_argument("--val-subset", type=int, help="use this many validation images (seeded)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="trilevel-train", description="Train one tri-level sparse ViT configuration.")
+    p.add_argument("--config", help="YAML run config (e.g. a search's best.yaml); flags override it")
+    add_run_flags(p)
+    p.add_argument("--output", help="output directory (default runs/train-TIMESTAMP)")
+    p.add_argument("--example-keep", type=float, help="fraction of training examples per epoch, (0, 1]")
+    p.add_argument("--example-criterion", choices=EXAMPLE_CRITERIA)
+    p.add_argument("--token-keep", type=float, help="fraction of patch tokens kept, (0, 1]")
+    p.add_argument("--token-mode", choices=TOKEN_MODES)
+    p.add_argument("--token-sampling", choices=TOKEN_SAMPLINGS)
+    p.add_argument("--token-fuse", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--attention-keep", type=float, help="fraction of attention connections per query, (0, 1]")
+    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    return p
+
+
+def resolve_config(args: argparse.Namespace) -> RunConfig:
+    """The file's config with the given flags on top."""
+    base = RunConfig.load(args.config) if args.config else RunConfig()
+    data = base.to_dict()
+    for dest, name in RUN_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            data[name] = value
+    for name in SPARSITY_FLAGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            data["sparsity"][name] = value
+    return RunConfig.from_dict(data)
+
+
+def ensure_writable(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"output directory {path} cannot be written: {exc.strerror or exc}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except UserError as exc:
+        print(f"trilevel-train: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("trilevel-train: interrupted; continue with --resume and the same --output", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = resolve_config(args)
+    if config.output is None:
+        config = config.replace(output=f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = Path(config.output)
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:
+        ensure_writable(out)
+    from rich.console import Console  # imported late: `--help` and bad input stay fast
+
+    from .trainer import train
+
+    console = Console(stderr=False, highlight=False)
+
+    def on_epoch(metrics: dict, trainer) -> None:
+        if not args.quiet:
+            r = metrics["history"][-1]
+            ips = f"{r['images_per_second']:.0f} img/s" if r["images_per_second"] else "-"
+            console.print(
+                f"epoch {r['epoch']}/{config.epochs}  val_acc {100 * r['val_acc']:.2f}%  "
+                f"train {r['train_seconds']:.1f}s  {ips}  token {r['token_keep']:.2f}  "
+                f"attention {r['attention_keep']:.2f}  examples {r['active_examples']}",
+                soft_wrap=True,
+            )
+
+    metrics = train(config, callback=on_epoch, resume=args.resume)
+    if rank != 0:
+        return 0
+    _write_json(out / "metrics.json", metrics)
+    _summary(console, metrics, out)
+    if metrics["status"] != "completed":
+        print(f"trilevel-train: error: training {metrics['status']}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def _summary(console, m: dict, out: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title="trilevel-train", show_header=False, box=None)
+    acc = f"{100 * m['val_acc']:.2f}%" if m["val_acc"] is not None else "-"
+    rows = [
+        ("status", m["status"]), ("val_acc", acc), ("epochs", str(m["epochs"])),
+        ("train seconds", f"{m['train_seconds']:.1f}"),
+        ("images/s", f"{m['images_per_second']:.1f}" if m["images_per_second"] else "-"),
+        ("GFLOPs/image (fwd+bwd)", f"{m['flops_per_image'] / 1e9:.3f}" if m["flops_per_image"] else "-"),
+        ("peak memory", f"{m['peak_memory_mb']:.0f} MiB"), ("metrics", str(out / "metrics.json")),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

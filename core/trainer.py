@@ -1,0 +1,375 @@
+"""Train one `RunConfig` and measure it honestly.
+
+Measured: training seconds per epoch (data loading + steps, without evaluation and checkpoints),
+images/s over the steps after the first two, FLOPs per training image from
+`torch.utils.flop_counter` at the epoch's scheduled keep ratios, peak memory. The recipe is DeiT's
+(AdamW, warm-up + cosine learning rate, label smoothing), bf16 autocast on GPU, fp32 on CPU.
+Data-parallel under `torchrun` (DDP; gloo on CPU, NCCL on GPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.optim import create_optimizer_v2
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from .config import RunConfig
+from .data import build_datasets, dataset_info
+from .errors import UserError
+from .examples import ExamplePruner
+from .models import build_model, default_patch_size
+from .patch import set_keep, sparsify
+from .schedules import keep_at
+
+CHECKPOINT = "checkpoint.pt"
+WARMUP_STEPS = 2  # steps excluded from images/s (allocator and kernel warm-up)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class _Indexed(Dataset):
+    """Yields (image, label, index) so per-example statistics can be recorded."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        x, y = self.dataset[i]
+        return x, y, i
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} requested but no CUDA GPU is available here; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"device {name!r} does not exist: {torch.cuda.device_count()} GPU(s) visible")
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+def lr_at(config: RunConfig, progress: float) -> float:
+    """Linear warm-up then cosine to min_lr, by training progress (hand-written: timm's schedulers
+    count steps, and our epochs change length as example pruning removes examples)."""
+    base = config.base_lr
+    if config.warmup > 0 and progress < config.warmup:
+        return base * max(progress / config.warmup, 1e-3)
+    t = (progress - config.warmup) / max(1e-12, 1.0 - config.warmup)
+    return config.min_lr + (base - config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+class Trainer:
+    """Builds data and model from a RunConfig, trains, evaluates and checkpoints every epoch.
+
+    `callback(metrics, trainer)` runs after every epoch on rank 0 (the search reports through it).
+    """
+
+    def __init__(self, config: RunConfig, callback: Callable[[dict, "Trainer"], None] | None = None):
+        self.config = config
+        self.callback = callback
+        self.device = resolve_device(config.device)
+        self.rank, self.world = _init_distributed(self.device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(self.device)
+
+        info = dataset_info(config.dataset, config.data)
+        self.img_size = config.img_size or info.default_img_size
+        self.patch_size = config.patch_size or default_patch_size(self.img_size)
+        if self.patch_size is not None and self.img_size % self.patch_size:
+            raise UserError(f"image size {self.img_size} is not divisible by patch size {self.patch_size}")
+        self.train_set, self.val_set, self.info = build_datasets(
+            config.dataset, config.data, img_size=self.img_size, seed=config.seed,
+            val_fraction=config.val_fraction, train_subset=config.train_subset,
+            val_subset=config.val_subset, augment=config.augment,
+        )
+        torch.manual_seed(config.seed)
+        model = build_model(
+            config.model, num_classes=self.info.num_classes, img_size=self.img_size,
+            in_chans=self.info.in_chans, patch_size=self.patch_size, drop_path=config.drop_path,
+            **config.model_kwargs,
+        )
+        self.model = sparsify(model, config.sparsity).to(self.device)
+        self.flop_model = copy.deepcopy(self.model)  # FLOPs are counted on a copy, outside DDP
+        self.net = self.model
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        torch.manual_seed(config.seed + 1000 * self.rank)  # different dropout/drop-path per rank
+        self.optimizer = create_optimizer_v2(
+            self.model, "adamw", lr=config.base_lr, weight_decay=config.weight_decay
+        )
+        self.pruner = ExamplePruner(config.sparsity, len(self.train_set), config.epochs, config.seed, self.device)
+        self.epoch = 0
+        self.history: list[dict] = []
+        self._flops_cache: dict[tuple[float, float], float] = {}
+
+    # -- schedule -------------------------------------------------------------------------------
+    def keeps(self, progress: float) -> tuple[float, float]:
+        s = self.config.sparsity
+        return keep_at(s, s.token_keep, progress), keep_at(s, s.attention_keep, progress)
+
+    def eval_keeps(self) -> tuple[float, float]:
+        """Evaluation uses the keeps at the end of training; input patch dropping evaluates on all."""
+        token, attention = self.keeps(1.0)
+        if self.config.sparsity.token_mode == "input":
+            token = 1.0
+        return token, attention
+
+    # -- measurement ----------------------------------------------------------------------------
+    def flops_per_image(self, token_keep: float, attention_keep: float) -> float:
+        """Forward + backward FLOPs of one training image at these keeps (FlopCounterMode)."""
+        key = (round(token_keep, 4), round(attention_keep, 4))
+        if key not in self._flops_cache:
+            model = self.flop_model
+            set_keep(model, *key)
+            model.train()
+            x = torch.randn(2, self.info.in_chans, self.img_size, self.img_size, device=self.device)
+            with FlopCounterMode(display=False) as counter:
+                model(x).sum().backward()
+            model.zero_grad(set_to_none=True)
+            self._flops_cache[key] = counter.get_total_flops() / 2
+        return self._flops_cache[key]
+
+    def epoch_flops(self, epoch: int, num_images: int) -> float:
+        return num_images * self.flops_per_image(*self.keeps((epoch + 0.5) / self.config.epochs))
+
+    def planned_train_flops(self) -> float:
+        """Training FLOPs of the full run as planned (active examples x FLOPs at each epoch's keeps);
+        projects measured seconds of a partial run to the full length."""
+        total = 0.0
+        for epoch in range(self.config.epochs):
+            if epoch < len(self.history):
+                total += self.history[epoch]["train_flops"]
+            else:
+                total += self.epoch_flops(epoch, self._expected_active(epoch))
+        return total
+
+    def _expected_active(self, epoch: int) -> int:
+        s = self.config.sparsity
+        if s.example_keep >= 1.0:
+            return len(self.train_set)
+        if s.example_criterion == "loss" and epoch >= round(self.config.epochs * (1 - s.example_anneal)):
+            return len(self.train_set)
+        return max(1, round(s.example_keep * len(self.train_set)))
+
+    # -- training -------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train the remaining epochs; returns the final metrics (see `metrics`)."""
+        status = "completed"
+        try:
+            while self.epoch < self.config.epochs:
+                record = self.train_epoch(self.epoch)
+                record.update(self.evaluate())
+                self.history.append(record)
+                self.epoch += 1
+                if self.config.output and self.rank == 0:
+                    self.save_checkpoint(Path(self.config.output) / CHECKPOINT)
+                if self.callback is not None and self.rank == 0:
+                    self.callback(self.metrics(), self)
+        except TrainingDiverged as exc:
+            status = f"diverged: {exc}"
+        return self.metrics(status)
+
+    def train_epoch(self, epoch: int) -> dict:
+        cfg = self.config
+        plan = self.pruner.epoch_plan(epoch, cfg.batch_size, self.rank, self.world)
+        loader = DataLoader(
+            _Indexed(self.train_set), batch_sampler=plan.batches, num_workers=cfg.workers,
+            pin_memory=self.device.type == "cuda", persistent_workers=False,
+        )
+        weights = plan.weights
+        self.net.train()
+        steps = max(1, len(plan.batches))
+        loss_sum = torch.zeros((), device=self.device)
+        images = timed_images = 0
+        timed_start = None
+        amp = self.device.type == "cuda"
+        _sync(self.device)
+        start = time.perf_counter()
+        for step, (x, y, idx) in enumerate(loader):
+            if len(self.history) == 0 and step == WARMUP_STEPS:
+                _sync(self.device)
+                timed_start = time.perf_counter()
+            elif len(self.history) > 0 and step == 0:
+                timed_start = start
+            progress = (epoch + step / steps) / cfg.epochs
+            set_keep(self.model, *self.keeps(progress))
+            lr = lr_at(cfg, progress)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr * group.get("lr_scale", 1.0)
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            idx = idx.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = self.net(x)
+                per_example = F.cross_entropy(
+                    logits.float(), y, label_smoothing=cfg.label_smoothing, reduction="none"
+                )
+            loss = (per_example * weights[idx]).mean() if weights is not None else per_example.mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.pruner.record(idx, logits.argmax(dim=1) == y, per_example)
+            loss_sum += loss.detach()
+            images += len(y)
+            if timed_start is not None:
+                timed_images += len(y)
+            if step % 25 == 24 and not torch.isfinite(loss_sum):
+                raise TrainingDiverged(f"loss is {loss_sum.item()} at epoch {epoch + 1}, step {step + 1}")
+        _sync(self.device)
+        seconds = time.perf_counter() - start
+        if not torch.isfinite(loss_sum):
+            raise TrainingDiverged(f"loss is {loss_sum.item()} at epoch {epoch + 1}")
+        timed_seconds = time.perf_counter() - timed_start if timed_start is not None else 0.0
+        example_info = self.pruner.end_epoch(epoch)
+        total_images = images * self.world
+        token_keep, attention_keep = self.keeps((epoch + 0.5) / cfg.epochs)
+        return {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum.item() / steps,
+            "train_seconds": seconds,
+            "images": total_images,
+            "images_per_second": timed_images * self.world / timed_seconds if timed_seconds > 0 else None,
+            "token_keep": token_keep,
+            "attention_keep": attention_keep,
+            "active_examples": plan.num_active,
+            "next_active_examples": example_info["active"],
+            "swapped": example_info.get("swapped", 0),
+            "flops_per_image": self.flops_per_image(token_keep, attention_keep),
+            "train_flops": self.epoch_flops(epoch, total_images),
+            "lr": lr_at(cfg, (epoch + 1) / cfg.epochs),
+        }
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        set_keep(self.model, *self.eval_keeps())
+        self.net.eval()
+        loader = DataLoader(self.val_set, batch_size=self.config.batch_size * 2, num_workers=self.config.workers)
+        correct = torch.zeros((), device=self.device)
+        loss = torch.zeros((), device=self.device)
+        count = torch.zeros((), device=self.device)
+        amp = self.device.type == "cuda"
+        for i, (x, y) in enumerate(loader):
+            if i % self.world != self.rank:
+                continue
+            x, y = x.to(self.device), y.to(self.device)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = self.model(x).float()
+            correct += (logits.argmax(1) == y).sum()
+            loss += F.cross_entropy(logits, y, reduction="sum")
+            count += len(y)
+        if self.world > 1:
+            for t in (correct, loss, count):
+                dist.all_reduce(t)
+        n = max(1.0, count.item())
+        return {"val_acc": correct.item() / n, "val_loss": loss.item() / n}
+
+    def metrics(self, status: str = "running") -> dict:
+        """Run summary: what metrics.json holds and what the search reports."""
+        h = self.history
+        seconds = sum(r["train_seconds"] for r in h)
+        images = sum(r["images"] for r in h)
+        flops = sum(r["train_flops"] for r in h)
+        rates = [r["images_per_second"] for r in h if r["images_per_second"]]
+        planned = self.planned_train_flops()
+        return {
+            "status": status,
+            "epochs": len(h),
+            "val_acc": h[-1]["val_acc"] if h else None,
+            "train_seconds": seconds,
+            "projected_seconds": seconds * planned / flops if flops > 0 else None,
+            "images_per_second": sum(rates) / len(rates) if rates else None,
+            "flops_per_image": flops / images if images else None,
+            "train_flops": flops,
+            "planned_train_flops": planned,
+            "peak_memory_mb": _peak_memory_mb(self.device),
+            "world_size": self.world,
+            "device": str(self.device),
+            "img_size": self.img_size,
+            "patch_size": self.patch_size or self.model.patch_embed.patch_size[0],
+            "num_train": len(self.train_set),
+            "num_val": len(self.val_set),
+            "history": list(h),
+            "config": self.config.to_dict(),
+        }
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save_checkpoint(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "pruner": self.pruner.state_dict(),
+            "epoch": self.epoch,
+            "history": self.history,
+            "rng": torch.get_rng_state(),
+            "config": self.config.to_dict(),
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:  # a truncated or foreign file
+            raise UserError(f"cannot resume from {path}: not a valid checkpoint ({type(exc).__name__})") from None
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.pruner.load_state_dict(state["pruner"])
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        torch.set_rng_state(state["rng"].cpu())
+
+
+def train(config: RunConfig, callback=None, resume: bool = False) -> dict:
+    """Train `config` (resuming from OUTPUT/checkpoint.pt when asked and present); returns metrics."""
+    trainer = Trainer(config, callback)
+    if resume and config.output and (Path(config.output) / CHECKPOINT).exists():
+        trainer.load_checkpoint(Path(config.output) / CHECKPOINT)
+    return trainer.fit()
+
+
+def _init_distributed(device: torch.device) -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (Linux: KiB)
