@@ -246,6 +246,7 @@ class Trainer:
             raise TrainingDiverged(f"loss is {loss_sum.item()} at epoch {epoch + 1}")
         timed_seconds = time.perf_counter() - timed_start if timed_start is not None else 0.0
         example_info = self.pruner.end_epoch(epoch)
+        in_sync = self._examples_in_sync()
         total_images = images * self.world
         token_keep, attention_keep = self.keeps((epoch + 0.5) / cfg.epochs)
         return {
@@ -259,10 +260,24 @@ class Trainer:
             "active_examples": plan.num_active,
             "next_active_examples": example_info["active"],
             "swapped": example_info.get("swapped", 0),
+            "examples_in_sync": in_sync,
             "flops_per_image": self.flops_per_image(token_keep, attention_keep),
             "train_flops": self.epoch_flops(epoch, total_images),
             "lr": lr_at(cfg, (epoch + 1) / cfg.epochs),
         }
+
+    def _examples_in_sync(self) -> bool:
+        """Every rank must hold the same active examples (statistics are all-reduced); check it."""
+        if self.world == 1:
+            return True
+        active = self.pruner.active
+        mine = torch.stack([active.sum(), (active * torch.arange(len(active), device=active.device)).sum()])
+        mine = mine.to(torch.float64).cpu() if self.device.type == "cpu" else mine.to(torch.float64)
+        gathered = [torch.zeros_like(mine) for _ in range(self.world)]
+        dist.all_gather(gathered, mine)
+        if not all(torch.equal(g, gathered[0]) for g in gathered):
+            raise RuntimeError("ranks disagree on the active training examples")
+        return True
 
     @torch.no_grad()
     def evaluate(self) -> dict:

@@ -1,0 +1,133 @@
+"""Trainer and `trilevel-train`: learning, metrics, resume, divergence, bad input, DDP on CPU."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from trilevel.core import RunConfig, SparsityConfig, Trainer, train
+from trilevel.core.cli import main
+
+TINY = {"depth": 2, "embed_dim": 32, "num_heads": 2}
+BIN = Path(sys.executable).parent
+
+
+def tiny_config(tmp_path=None, **kw):
+    base = dict(model="vit_t", model_kwargs=TINY, img_size=16, patch_size=4, epochs=1, batch_size=32,
+                lr=2e-3, warmup=0.0, drop_path=0.0, augment=False,
+                output=str(tmp_path) if tmp_path else None)
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def test_one_epoch_on_digits_learns_above_chance(tmp_path):
+    m = train(tiny_config(tmp_path, epochs=2))
+    assert m["status"] == "completed"
+    assert m["val_acc"] > 0.25  # 10 classes: chance is 0.10
+    assert len(m["history"]) == 2 and m["train_seconds"] > 0 and m["flops_per_image"] > 0
+    assert m["images_per_second"] > 0
+
+
+def test_sparse_training_records_keeps_and_fewer_flops(tmp_path):
+    sparse = tiny_config(sparsity=SparsityConfig(
+        example_keep=0.5, token_keep=0.5, attention_keep=0.5, schedule="constant", token_blocks=[0]))
+    trainer = Trainer(sparse)
+    m = trainer.fit()
+    h = m["history"][0]
+    assert h["token_keep"] == 0.5 and h["attention_keep"] == 0.5
+    assert h["active_examples"] == round(0.5 * m["num_train"])
+    dense = Trainer(tiny_config())
+    assert trainer.flops_per_image(0.5, 1.0) < 0.8 * dense.flops_per_image(1.0, 1.0)
+    assert m["train_flops"] < 0.5 * dense.planned_train_flops()
+
+
+def test_checkpoint_resume_continues(tmp_path):
+    first = train(tiny_config(tmp_path, epochs=1))
+    cfg = tiny_config(tmp_path, epochs=2)
+    resumed = train(cfg, resume=True)
+    assert resumed["epochs"] == 2
+    assert resumed["history"][0] == first["history"][0]
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 2
+
+
+def test_nan_loss_ends_with_clear_status():
+    trainer = Trainer(tiny_config())
+    trainer.model.head.register_forward_hook(lambda mod, inp, out: out * float("nan"))
+    m = trainer.fit()
+    assert m["status"].startswith("diverged") and "nan" in m["status"]
+
+
+def test_cli_writes_metrics_and_flags_override_config(tmp_path, capsys):
+    cfg = tiny_config(epochs=3, sparsity=SparsityConfig(token_keep=0.9))
+    path = tmp_path / "run.yaml"
+    path.write_text(cfg.to_yaml())
+    out = tmp_path / "out"
+    rc = main(["--config", str(path), "--epochs", "1", "--token-keep", "0.6", "--output", str(out), "--quiet"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["epochs"] == 1 and m["config"]["sparsity"]["token_keep"] == 0.6
+    for key in ("val_acc", "train_seconds", "images_per_second", "flops_per_image", "history", "config"):
+        assert key in m
+    assert 0 <= m["val_acc"] <= 1
+
+
+BAD_INPUTS = [
+    (["--model", "deit_tiny"], "unknown model 'deit_tiny'.*deit_t"),
+    (["--example-keep", "0"], "example_keep must be in \\(0, 1\\]"),
+    (["--token-keep", "1.5"], "token_keep must be in \\(0, 1\\]"),
+    (["--dataset", "folder", "--data", "/nonexistent/dir"], "does not exist|not found|missing"),
+    (["--img-size", "30", "--patch-size", "4"], "not divisible"),
+    (["--epochs", "0"], "epochs must be a positive integer"),
+    (["--model", "resnet18"], "not a timm VisionTransformer"),
+]
+
+
+@pytest.mark.parametrize("args,pattern", BAD_INPUTS)
+def test_cli_bad_input_one_line_no_traceback(tmp_path, args, pattern):
+    import re
+
+    proc = subprocess.run([str(BIN / "trilevel-train"), *args, "--output", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize("text,pattern", [
+    ("model: [deit_t\n", "malformed YAML"),
+    ("modle: deit_t\n", "unknown key 'modle'.*did you mean 'model'"),
+    ("sparsity:\n  token_kep: 0.5\n", "unknown key 'token_kep'.*token_keep"),
+])
+def test_cli_bad_config_file(tmp_path, capsys, text, pattern):
+    import re
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert main(["--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(pattern, err), err
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu_agree_on_examples(tmp_path):
+    cfg = tiny_config(tmp_path / "ddp", epochs=3, batch_size=16, sparsity=SparsityConfig(
+        example_keep=0.6, example_interval=0.34, example_swap=0.1))
+    path = tmp_path / "ddp.yaml"
+    path.write_text(cfg.to_yaml())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "trilevel.core.cli",
+         "--config", str(path), "--quiet"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert m["world_size"] == 2 and m["epochs"] == 3
+    assert sum(h["swapped"] for h in m["history"]) > 0
+    assert all(h["examples_in_sync"] for h in m["history"])
