@@ -28,11 +28,13 @@ def resolve_name(model: str) -> str:
     """timm model name for an alias or timm name; a clear error listing the aliases otherwise."""
     name = ALIASES.get(model, model)
     if name not in timm.list_models():
-        candidates = list(ALIASES) + timm.list_models("*vit*") + timm.list_models("deit*")
+        candidates = list(ALIASES) + timm.list_models(module=VIT_MODULES)
         raise UserError(
             f"unknown model {model!r}{suggest(model, candidates)}; "
             f"use an alias ({', '.join(ALIASES)}) or a timm ViT/DeiT name"
         )
+    if name not in timm.list_models(module=VIT_MODULES):
+        raise UserError(f"{model} is not a timm VisionTransformer (ViT/DeiT family); it cannot be sparsified")
     return name
 
 

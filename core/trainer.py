@@ -168,6 +168,13 @@ class Trainer:
                 total += self.epoch_flops(epoch, self._expected_active(epoch))
         return total
 
+    def expected_train_flops(self, dense: bool = False) -> float:
+        """Training FLOPs of the full run from the plan alone (no measurement): deterministic, the
+        `--objective flops` cost; `dense=True` gives the dense reference for the FLOPs speedup."""
+        if dense:
+            return self.config.epochs * len(self.train_set) * self.flops_per_image(1.0, 1.0)
+        return sum(self.epoch_flops(e, self._expected_active(e)) for e in range(self.config.epochs))
+
     def _expected_active(self, epoch: int) -> int:
         s = self.config.sparsity
         if s.example_keep >= 1.0:
@@ -321,6 +328,8 @@ class Trainer:
             "flops_per_image": flops / images if images else None,
             "train_flops": flops,
             "planned_train_flops": planned,
+            "expected_train_flops": self.expected_train_flops(),
+            "flops_speedup": self.expected_train_flops(dense=True) / self.expected_train_flops(),
             "peak_memory_mb": _peak_memory_mb(self.device),
             "world_size": self.world,
             "device": str(self.device),

@@ -1,1 +1,172 @@
-"""placeholder"""
+"""Search spaces over the joint (example, token, attention) keep ratios.
+
+A space is Optuna distributions for the varied `SparsityConfig` fields plus fixed values for the
+rest; every sampled point becomes a valid `SparsityConfig` through `SearchSpace.to_sparsity`.
+
+Built-in spaces:
+- `tri-level` (default): example keep [0.5, 1], token keep [0.5, 1] at the attentive blocks,
+  attention keep [0.3, 1], the paper's warm-up + cosine schedule.
+- `pss`: input patch dropping (Patch Sampling Schedule) with schedule type, sampling and minimum keep.
+- `full`: the tri-level ratios plus criteria, token mode, fusion and schedule as categorical choices.
+
+A custom space is a YAML file:
+
+    base: tri-level          # optional: start from a built-in space
+    params:
+      example_keep: {low: 0.6, high: 1.0}
+      example_criterion: {choices: [forgetting, loss]}
+    fixed:
+      schedule: constant
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+
+from trilevel.core.config import SparsityConfig
+from trilevel.core.errors import UserError, suggest
+
+RATIOS = ("example_keep", "token_keep", "attention_keep")
+
+
+@dataclass
+class SearchSpace:
+    name: str
+    params: dict[str, BaseDistribution]
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        valid = [f.name for f in fields(SparsityConfig)]
+        for key in list(self.params) + list(self.fixed):
+            if key not in valid:
+                raise UserError(f"space {self.name!r}: unknown parameter {key!r}{suggest(key, valid)}")
+        both = set(self.params) & set(self.fixed)
+        if both:
+            raise UserError(f"space {self.name!r}: {sorted(both)} both searched and fixed")
+        for key, dist in self.params.items():
+            if key in RATIOS and isinstance(dist, FloatDistribution) and not (0 < dist.low <= dist.high <= 1):
+                raise UserError(f"space {self.name!r}: {key} range must lie in (0, 1], got [{dist.low}, {dist.high}]")
+        self.to_sparsity(self.dense_point())  # every fixed value and choice must form a valid config
+
+    def to_sparsity(self, params: dict[str, Any]) -> SparsityConfig:
+        """The SparsityConfig for one sampled point (fixed values + sampled values)."""
+        return SparsityConfig(**{**self.fixed, **params})
+
+    def dense_point(self) -> dict[str, Any]:
+        """The point with every searched keep ratio at 1.0: the reference every speedup is against."""
+        point = {}
+        for key, dist in self.params.items():
+            if isinstance(dist, FloatDistribution):
+                if key in RATIOS and dist.high < 1.0:
+                    raise UserError(f"space {self.name!r}: {key} range must include 1.0 so the dense baseline is in the space")
+                point[key] = 1.0 if key in RATIOS else dist.low
+            else:
+                default = getattr(SparsityConfig(), key)
+                point[key] = default if default in dist.choices else dist.choices[0]
+        return point
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-friendly description (stored in the run directory, compared on --resume)."""
+        out = {}
+        for key, dist in self.params.items():
+            if isinstance(dist, FloatDistribution):
+                out[key] = {"low": dist.low, "high": dist.high}
+            else:
+                out[key] = {"choices": list(dist.choices)}
+        return {"name": self.name, "params": out, "fixed": dict(self.fixed)}
+
+
+def _uniform(low: float, high: float = 1.0) -> FloatDistribution:
+    return FloatDistribution(low, high)
+
+
+def _builtin() -> dict[str, SearchSpace]:
+    return {
+        "tri-level": SearchSpace(
+            "tri-level",
+            {"example_keep": _uniform(0.5), "token_keep": _uniform(0.5), "attention_keep": _uniform(0.3)},
+            {"example_criterion": "forgetting", "token_mode": "attentive", "schedule": "warmup_cosine"},
+        ),
+        "pss": SearchSpace(
+            "pss",
+            {
+                "token_keep": _uniform(0.2),
+                "schedule": CategoricalDistribution(["linear", "cosine", "cyclic", "constant"]),
+                "token_sampling": CategoricalDistribution(["random", "magnitude"]),
+            },
+            {"token_mode": "input", "schedule_step": 0.2},
+        ),
+        "full": SearchSpace(
+            "full",
+            {
+                "example_keep": _uniform(0.5),
+                "example_criterion": CategoricalDistribution(["forgetting", "loss", "random"]),
+                "token_keep": _uniform(0.4),
+                "token_mode": CategoricalDistribution(["attentive", "input"]),
+                "token_fuse": CategoricalDistribution([False, True]),
+                "attention_keep": _uniform(0.3),
+                "schedule": CategoricalDistribution(["warmup_cosine", "constant", "linear", "cosine", "cyclic"]),
+            },
+        ),
+    }
+
+
+SPACES = tuple(_builtin())
+
+
+def load_space(name_or_path: str) -> SearchSpace:
+    """A built-in space by name, or a custom one from a YAML file."""
+    builtin = _builtin()
+    if name_or_path in builtin:
+        return builtin[name_or_path]
+    path = Path(name_or_path)
+    if not path.suffix in (".yaml", ".yml") and not path.exists():
+        raise UserError(f"unknown space {name_or_path!r}{suggest(name_or_path, builtin)}; "
+                        f"use {', '.join(builtin)} or a YAML file")
+    if not path.is_file():
+        raise UserError(f"space file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"malformed YAML in space file {path}{where}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"space file {path} must be a mapping with 'params' (and optional 'base', 'fixed')")
+    unknown = set(data) - {"base", "params", "fixed"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise UserError(f"space file {path}: unknown key {key!r}{suggest(key, ['base', 'params', 'fixed'])}")
+    params, fixed = {}, {}
+    if data.get("base") is not None:
+        if data["base"] not in builtin:
+            raise UserError(f"space file {path}: unknown base {data['base']!r}; use {', '.join(builtin)}")
+        params, fixed = dict(builtin[data["base"]].params), dict(builtin[data["base"]].fixed)
+    for key, spec in (data.get("params") or {}).items():
+        fixed.pop(key, None)
+        params[key] = _distribution(path, key, spec)
+    for key, value in (data.get("fixed") or {}).items():
+        params.pop(key, None)
+        fixed[key] = value
+    if not params:
+        raise UserError(f"space file {path}: no parameters to search")
+    return SearchSpace(path.stem, params, fixed)
+
+
+def _distribution(path: Path, key: str, spec: Any) -> BaseDistribution:
+    if isinstance(spec, dict) and set(spec) == {"choices"} and isinstance(spec["choices"], list) and spec["choices"]:
+        return CategoricalDistribution(spec["choices"])
+    if isinstance(spec, dict) and set(spec) == {"low", "high"}:
+        low, high = spec["low"], spec["high"]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or low > high:
+            raise UserError(f"space file {path}: {key} needs numbers low <= high, got {spec}")
+        return FloatDistribution(float(low), float(high))
+    raise UserError(f"space file {path}: {key} must be {{low: L, high: H}} or {{choices: [...]}}, got {spec!r}")
+
+
+__all__ = ["SPACES", "SearchSpace", "load_space"]

@@ -1,0 +1,86 @@
+"""`trilevel-search`: search example/token/attention keep ratios for faster ViT training.
+
+    trilevel-search --model deit_t --budget 40            # built-in digits, this machine
+    trilevel-search --model deit_t --dataset folder --data /data/cifar10 --address auto
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from trilevel.core.cli import OneLineParser, add_run_flags
+from trilevel.core.config import RunConfig
+from trilevel.core.errors import UserError
+
+from .searcher import SAMPLERS
+
+DEFAULT_EPOCHS = 9  # with grace 1 and reduction factor 3: rungs at epochs 1 and 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="trilevel-search", description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="YAML base run config (model, data, recipe); flags override it")
+    add_run_flags(p)
+    p.add_argument("--budget", type=int, default=40, help="number of trials (default 40)")
+    p.add_argument("--space", default="tri-level", help="tri-level (default), pss, full, or a YAML file")
+    p.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)}")
+    p.add_argument("--objective", default="time", choices=["time", "flops"],
+                   help="cost to minimise: measured training time (default) or FLOPs (deterministic)")
+    p.add_argument("--grace-epochs", type=int, default=1, help="epochs before a trial can be stopped")
+    p.add_argument("--reduction-factor", type=int, default=3, help="MO-ASHA keeps the top 1/factor per rung")
+    p.add_argument("--max-acc-drop", type=float, default=0.5,
+                   help="accuracy points below dense still acceptable for best.yaml (default 0.5)")
+    p.add_argument("--baseline-seeds", type=int, default=3, help="dense runs (seeds) for the noise band")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional allowed, e.g. 0.25")
+    p.add_argument("--concurrency", type=int, help="trials at once (default: CPUs / cpus-per-trial)")
+    p.add_argument("--address", help="join an existing Ray cluster (e.g. auto or HOST:PORT)")
+    p.add_argument("--output", default="runs", help="parent directory of run directories")
+    p.add_argument("--name", help="run name (default MODEL-DATASET-SPACE)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted search to its budget")
+    p.add_argument("--no-live", action="store_true", help="no live progress view")
+    return p
+
+
+def options_from_args(args: argparse.Namespace, argv: list[str]):
+    from .runner import SearchOptions
+
+    run_fields = {
+        "model": args.model, "dataset": args.dataset, "data": args.data, "epochs": args.epochs,
+        "batch_size": args.batch_size, "img_size": args.img_size, "patch_size": args.patch_size,
+        "lr": args.lr, "seed": args.seed, "device": args.device, "workers": args.workers,
+        "train_subset": args.train_subset, "val_subset": args.val_subset,
+    }
+    base = RunConfig.load(args.config).to_dict() if args.config else {"epochs": DEFAULT_EPOCHS}
+    base.update({k: v for k, v in run_fields.items() if v is not None})
+    run = RunConfig.from_dict(base)
+    return SearchOptions(
+        run=run, budget=args.budget, space=args.space, sampler=args.sampler, objective=args.objective,
+        grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor,
+        max_acc_drop=args.max_acc_drop, baseline_seeds=args.baseline_seeds,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        concurrency=args.concurrency, address=args.address, output=args.output, name=args.name,
+        resume=args.resume, seed=args.seed or 0, live=not args.no_live,
+        command=shlex.join(["trilevel-search", *[a for a in argv if a != "--resume"]]),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        from .runner import run_search
+
+        return run_search(options_from_args(args, argv))
+    except UserError as exc:
+        print(f"trilevel-search: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("trilevel-search: interrupted; continue with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

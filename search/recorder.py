@@ -1,0 +1,177 @@
+"""Driver-side record of every trial: `trials.jsonl` (rewritten atomically) and the live view.
+
+A Ray Tune callback: runs in the driver's main thread, so it stays cheap (a small JSON rewrite
+per event). On resume it reloads what was recorded, so no finished trial is lost or re-counted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback, Stopper
+
+from trilevel.core.config import SparsityConfig
+from trilevel.reports.atomic import atomic_write_text
+
+TRIALS_FILE = "trials.jsonl"
+_LIVE_VIEWS: dict[str, Any] = {}  # run dir -> LiveProgress, looked up after unpickling on resume
+
+
+def attach_live_view(run_dir: str | Path, live) -> None:
+    """Register the live view for a run (callbacks are pickled, so they cannot hold it)."""
+    _LIVE_VIEWS[str(Path(run_dir).resolve())] = live
+
+
+def load_records(run_dir: str | Path) -> dict[str, dict]:
+    """trial_id -> latest record from trials.jsonl (a torn last line from a crash is ignored)."""
+    path = Path(run_dir) / TRIALS_FILE
+    records: dict[str, dict] = {}
+    if not path.exists():
+        return records
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                continue
+            raise
+        records[record["trial_id"]] = record
+    return records
+
+
+class RunRecorder(Callback, Stopper):
+    """Keeps one record per trial in the format the reports read (see reports/records.py).
+
+    Also a Tune stopper: when the dense baseline fails, every speedup would be meaningless, so the
+    whole search stops (`baseline_error` says why).
+    """
+
+    def __init__(self, run_dir: str | Path, max_epochs: int, fixed: dict, dense_point: dict):
+        self.run_dir = str(Path(run_dir).resolve())
+        self.max_epochs = max_epochs
+        self.fixed = dict(fixed)
+        self.dense_point = dict(dense_point)
+        self.records: dict[str, dict] = {}
+        self.baseline_error: str | None = None
+
+    def __call__(self, trial_id, result) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.baseline_error is not None
+
+    def setup(self, **info) -> None:
+        self.records = load_records(self.run_dir)
+
+    @property
+    def live(self):
+        return _LIVE_VIEWS.get(self.run_dir)
+
+    # -- Tune hooks -----------------------------------------------------------------------------
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        record = self._record(trial)
+        record["status"] = "running"
+        self._changed(record)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        record = self._record(trial)
+        epoch = int(result.get("epoch", 0))
+        record.update(
+            status="running",
+            epochs=epoch,
+            val_acc=result.get("val_acc"),
+            train_seconds=result.get("train_seconds"),
+            projected_seconds=result.get("projected_seconds"),
+            flops_per_image=result.get("flops_per_image"),
+            train_flops=result.get("train_flops"),
+            planned_train_flops=result.get("planned_train_flops"),
+            flops_speedup=result.get("flops_speedup"),
+        )
+        history = [h for h in record["history"] if h["epoch"] < epoch]
+        history.append({"epoch": epoch, "val_acc": result.get("epoch_val_acc"),
+                        "train_seconds": result.get("epoch_seconds")})
+        record["history"] = history
+        self._changed(record)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        record = self._record(trial)
+        record["status"] = "completed" if record["epochs"] >= self.max_epochs else "stopped_early"
+        self._changed(record)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        record = self._record(trial)
+        record["status"] = "failed"
+        record["error"] = _error_message(trial)
+        if record["is_baseline"]:
+            self.baseline_error = record["error"]
+        self._changed(record)
+
+    # -- records --------------------------------------------------------------------------------
+    def _record(self, trial) -> dict:
+        if trial.trial_id not in self.records:
+            params = dict(trial.config)
+            seedless = {k: v for k, v in params.items() if k != "seed"}
+            is_baseline = seedless == self.dense_point and not any(
+                r["is_baseline"] for r in self.records.values()
+            )
+            self.records[trial.trial_id] = {
+                "trial_id": trial.trial_id,
+                "config": SparsityConfig(**{**self.fixed, **seedless}).to_dict(),
+                "params": params,
+                "status": "running",
+                "epochs": 0,
+                "val_acc": None,
+                "train_seconds": 0.0,
+                "projected_seconds": None,
+                "speedup": None,
+                "flops_per_image": None,
+                "flops_speedup": None,
+                "is_baseline": is_baseline,
+                "error": None,
+                "history": [],
+            }
+        return self.records[trial.trial_id]
+
+    def baseline(self) -> dict | None:
+        return next((r for r in self.records.values() if r["is_baseline"]), None)
+
+    def _changed(self, record: dict) -> None:
+        base = self.baseline()
+        reference = base.get("projected_seconds") if base else None
+        for r in self.records.values():  # the baseline may report after others: refresh all
+            projected = r.get("projected_seconds")
+            r["speedup"] = reference / projected if reference and projected else None
+        self.write()
+        live = self.live
+        if live is not None:
+            live.update(record)
+
+    def write(self) -> None:
+        text = "".join(json.dumps(r) + "\n" for r in self.records.values())
+        atomic_write_text(Path(self.run_dir) / TRIALS_FILE, text)
+
+    def counts(self) -> dict[str, int]:
+        out = {"completed": 0, "stopped_early": 0, "failed": 0, "running": 0}
+        for r in self.records.values():
+            out[r["status"]] = out.get(r["status"], 0) + 1
+        return out
+
+
+def _error_message(trial) -> str:
+    """The last meaningful line of the trial's error (e.g. 'RuntimeError: training diverged: ...')."""
+    path = getattr(trial, "error_file", None)
+    text = ""
+    if path and Path(path).exists():
+        text = Path(path).read_text(errors="replace")
+    elif getattr(trial, "error_msg", None):
+        text = str(trial.error_msg)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "Exception" in line:
+            return line[:500]
+    return lines[-1][:500] if lines else "unknown error"

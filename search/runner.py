@@ -1,0 +1,317 @@
+"""Run a search: Ray Tune + Optuna sampler + MO-ASHA over a search space, into one run directory.
+
+Flow: options -> validated base RunConfig and space -> run directory (search.json) -> Ray (local,
+quiet, loopback; or `--address`) -> Tuner (or Tuner.restore on --resume) -> baseline seeds ->
+reports (pareto.json, best.yaml, plot, terminal report).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import logging
+import os
+import shlex
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trilevel.core.config import RunConfig
+from trilevel.core.data import dataset_info
+from trilevel.core.errors import UserError
+from trilevel.core.models import resolve_name
+from trilevel.reports.atomic import atomic_write_text
+from trilevel.spaces import SearchSpace, load_space
+
+SEARCH_FILE = "search.json"
+MOASHA_STATE = "moasha_state.json"
+OBJECTIVES = ("time", "flops")
+
+
+@dataclass
+class SearchOptions:
+    """Everything `trilevel-search` needs; the CLI fills it from flags."""
+
+    run: RunConfig
+    budget: int = 40
+    space: str = "tri-level"
+    sampler: str = "tpe"
+    objective: str = "time"
+    grace_epochs: int = 1
+    reduction_factor: int = 3
+    max_acc_drop: float = 0.5
+    baseline_seeds: int = 3
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    concurrency: int | None = None
+    address: str | None = None
+    output: str = "runs"
+    name: str | None = None
+    resume: bool = False
+    seed: int = 0
+    command: str = ""
+    live: bool = True
+
+    def validate(self) -> SearchSpace:
+        """Check every option before Ray starts; returns the loaded space."""
+        if self.budget <= 0:
+            raise UserError(f"--budget must be a positive number of trials, got {self.budget}")
+        if self.grace_epochs <= 0:
+            raise UserError(f"--grace-epochs must be >= 1, got {self.grace_epochs}")
+        if self.grace_epochs > self.run.epochs:
+            raise UserError(f"--grace-epochs ({self.grace_epochs}) cannot exceed --epochs ({self.run.epochs})")
+        if self.reduction_factor < 2:
+            raise UserError(f"--reduction-factor must be >= 2, got {self.reduction_factor}")
+        if self.max_acc_drop < 0:
+            raise UserError(f"--max-acc-drop must be >= 0 accuracy points, got {self.max_acc_drop}")
+        if self.baseline_seeds < 1:
+            raise UserError(f"--baseline-seeds must be >= 1, got {self.baseline_seeds}")
+        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
+            raise UserError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+        if self.concurrency is not None and self.concurrency <= 0:
+            raise UserError(f"--concurrency must be >= 1, got {self.concurrency}")
+        if self.objective not in OBJECTIVES:
+            raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        from .searcher import make_sampler
+
+        make_sampler(self.sampler, self.seed)
+        resolve_name(self.run.model)
+        dataset_info(self.run.dataset, self.run.data)
+        if self.gpus_per_trial > 0 and self.address is None:
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UserError("--gpus-per-trial > 0 but no CUDA GPU is available here")
+        return load_space(self.space)
+
+    @property
+    def run_dir(self) -> Path:
+        name = self.name or f"{self.run.model}-{self.run.dataset}-{Path(self.space).stem}"
+        return Path(self.output) / name
+
+
+def run_search(opts: SearchOptions) -> int:
+    """Run (or resume) a search; returns the process exit code."""
+    space = opts.validate()
+    run_dir = opts.run_dir.resolve()
+    meta = _prepare_run_dir(opts, space, run_dir)
+    _quiet_ray_env()
+    import ray
+    from ray import tune
+
+    from trilevel.reports import LiveProgress, render_report, write_outputs
+
+    from .moasha import MOASHAScheduler
+    from .recorder import RunRecorder, attach_live_view, load_records
+    from .searcher import ParetoOptunaSearch, make_sampler
+    from .trainable import OBJECTIVE_KEYS, run_trial
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _init_ray(opts)
+    interrupted = False
+    live = None
+    previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_sigint)
+    started = time.time()
+    try:
+        resources = _trial_resources(opts, ray.cluster_resources())
+        concurrency = opts.concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // opts.cpus_per_trial))
+        base = opts.run.to_dict()
+        dense = space.dense_point()
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, base=base, fixed=dict(space.fixed)), resources
+        )
+        live = LiveProgress(
+            opts.budget, opts.max_acc_drop, objective=opts.objective,
+            baseline_accs=meta.get("baseline_accs") or None,
+        ) if opts.live else None
+        attach_live_view(run_dir, live)
+        if live is not None:
+            live.start()
+            for record in load_records(run_dir).values():
+                live.update(record)
+        cost = OBJECTIVE_KEYS[opts.objective]
+        if opts.resume and tune.Tuner.can_restore(str(run_dir)):
+            tuner = tune.Tuner.restore(
+                str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=False,
+                restart_errored=False,
+            )
+        else:
+            recorder = RunRecorder(run_dir, opts.run.epochs, space.fixed, dense)
+            searcher = ParetoOptunaSearch(
+                space=dict(space.params), metric=["val_acc", cost], mode=["max", "min"],
+                sampler=make_sampler(opts.sampler, opts.seed), points_to_evaluate=[dense],
+                max_epochs=opts.run.epochs, seed=opts.seed,
+            )
+            scheduler = MOASHAScheduler(
+                objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
+                grace_period=opts.grace_epochs, reduction_factor=opts.reduction_factor,
+                time_attr="epoch", state_path=str(run_dir / MOASHA_STATE),
+            )
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=searcher, scheduler=scheduler, num_samples=opts.budget,
+                    max_concurrent_trials=concurrency, reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    name=run_dir.name, storage_path=str(run_dir.parent), verbose=0,
+                    callbacks=[recorder], stop=recorder,
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                    failure_config=tune.FailureConfig(max_failures=1),
+                ),
+            )
+        tuner.fit()
+        records = load_records(run_dir)
+        failed_base = next((r for r in records.values() if r["is_baseline"] and r["status"] == "failed"), None)
+        if failed_base is not None:
+            raise UserError(f"the dense baseline trial failed, so no speedup can be measured: {failed_base['error']}")
+        done = sum(r["status"] in ("completed", "stopped_early", "failed") for r in records.values())
+        interrupted = done < opts.budget
+        if not interrupted:
+            meta["baseline_accs"] = _baseline_seeds(opts, run_dir, meta, records, trainable, dense)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        if live is not None:
+            live.stop()
+        meta["wall_seconds"] = (meta.get("wall_seconds") or 0.0) + time.time() - started
+        meta["status"] = "interrupted" if interrupted else "finished"
+        meta["finished"] = None if interrupted else _now()
+        _write_meta(run_dir, meta)
+        ray.shutdown()
+    summary = write_outputs(run_dir, opts.max_acc_drop)
+    render_report(summary)
+    if interrupted:
+        print(f"trilevel-search: interrupted; continue with: {opts.command or 'the same command'} --resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+# -- run directory ---------------------------------------------------------------------------------
+def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, run_dir: Path) -> dict:
+    """Create search.json, or on --resume check that the stored run is the same search."""
+    meta_path = run_dir / SEARCH_FILE
+    identity = {
+        "model": opts.run.model, "dataset": opts.run.dataset, "space": space.describe(),
+        "epochs": opts.run.epochs, "budget": opts.budget, "objective": opts.objective,
+        "sampler": opts.sampler,
+    }
+    if opts.resume:
+        if not meta_path.exists():
+            raise UserError(f"nothing to resume: no search in {run_dir}")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            raise UserError(f"cannot resume: {meta_path} is corrupt") from None
+        stored = {k: meta.get(k) for k in identity}
+        stored["space"] = meta.get("space_spec")
+        diffs = [f"{k} {stored[k]!r} -> {identity[k]!r}" if k != "space" else "space"
+                 for k in identity if stored[k] != identity[k]]
+        if diffs:
+            raise UserError(f"cannot resume {run_dir}: it was a different search ({'; '.join(diffs)})")
+        meta["status"] = "running"
+        _write_meta(run_dir, meta)
+        return meta
+    if meta_path.exists():
+        raise UserError(f"{run_dir} already holds a search; add --resume to continue it or pick another --name")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / ".write-test").write_text("")
+        (run_dir / ".write-test").unlink()
+    except OSError as exc:
+        raise UserError(f"output directory {run_dir} cannot be written: {exc.strerror or exc}") from None
+    meta = {
+        "version": 1, "name": run_dir.name, **identity, "space": space.name, "space_spec": space.describe(),
+        "grace_epochs": opts.grace_epochs, "reduction_factor": opts.reduction_factor,
+        "max_acc_drop": opts.max_acc_drop, "seed": opts.seed, "command": opts.command,
+        "started": _now(), "finished": None, "wall_seconds": None, "status": "running",
+        "run_config": opts.run.to_dict(), "baseline_accs": [], "varied": sorted(space.params),
+    }
+    _write_meta(run_dir, meta)
+    return meta
+
+
+def _write_meta(run_dir: Path, meta: dict) -> None:
+    atomic_write_text(run_dir / SEARCH_FILE, json.dumps(meta, indent=2))
+
+
+def _now() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+# -- Ray ----------------------------------------------------------------------------------------
+def _quiet_ray_env() -> None:
+    """Set before `import ray`: the tool owns the terminal, no token auth for a local start."""
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def _init_ray(opts: SearchOptions) -> None:
+    import ray
+
+    quiet = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
+    for name in ("ray", "ray.tune", "ray.train", "ray.air"):  # trial errors go to trials.jsonl instead
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    if opts.address:
+        try:
+            ray.init(address=opts.address, **quiet)
+        except Exception as exc:  # ConnectionError, TimeoutError, ValueError from Ray
+            raise UserError(f"cannot connect to the Ray cluster at {opts.address}: {exc}".splitlines()[0]) from None
+        return
+    ray.init(
+        num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
+        **quiet,
+    )
+
+
+def _trial_resources(opts: SearchOptions, cluster: dict) -> dict:
+    """Per-trial resources, refused up front when the cluster cannot ever grant them."""
+    cpus, gpus = cluster.get("CPU", 0), cluster.get("GPU", 0)
+    if opts.cpus_per_trial > cpus:
+        raise UserError(f"--cpus-per-trial {opts.cpus_per_trial} exceeds the cluster's {cpus:g} CPUs")
+    if opts.gpus_per_trial > gpus:
+        raise UserError(f"--gpus-per-trial {opts.gpus_per_trial} but the cluster has {gpus:g} GPUs")
+    resources = {"cpu": opts.cpus_per_trial}
+    if opts.gpus_per_trial:
+        resources["gpu"] = opts.gpus_per_trial
+    return resources
+
+
+def _sigterm_to_sigint(signum, frame) -> None:
+    """Ray Tune stops gracefully on SIGINT only; route SIGTERM there."""
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _baseline_seeds(opts, run_dir: Path, meta: dict, records: dict, trainable, dense: dict) -> list[float]:
+    """Dense accuracy over seeds (the search's baseline trial + extra seeds), for the noise band."""
+    from ray import tune
+
+    if len(meta.get("baseline_accs") or []) >= opts.baseline_seeds:
+        return meta["baseline_accs"]
+    base = next((r for r in records.values() if r["is_baseline"] and r["status"] == "completed"), None)
+    accs = [base["val_acc"]] if base is not None else []
+    seeds = [opts.run.seed + 1 + i for i in range(opts.baseline_seeds - len(accs))]
+    if not seeds:
+        return accs
+    tuner = tune.Tuner(
+        trainable,
+        param_space={**dense, "seed": tune.grid_search(seeds)},
+        tune_config=tune.TuneConfig(reuse_actors=True),
+        run_config=tune.RunConfig(name="baseline-seeds", storage_path=str(run_dir), verbose=0),
+    )
+    for result in tuner.fit():
+        if result.error is None and result.metrics.get("val_acc") is not None:
+            accs.append(result.metrics["val_acc"])
+    return accs

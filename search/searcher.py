@@ -1,0 +1,63 @@
+"""Optuna samplers through Ray Tune, with early-stopped trials told to Optuna as pruned.
+
+Ray's `OptunaSearch` tells Optuna a trial stopped by a scheduler as COMPLETE with its truncated
+values, which puts half-trained trials on the Pareto front. Here such trials are PRUNED and
+failed ones FAIL, so `study.best_trials` holds only trials that ran the full length.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from trilevel.core.errors import UserError, suggest
+
+logger = logging.getLogger(__name__)
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """A seeded Optuna sampler by short name."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise UserError(f"unknown sampler {name!r}{suggest(name, SAMPLERS)}; use {', '.join(SAMPLERS)}")
+
+
+class ParetoOptunaSearch(OptunaSearch):
+    """OptunaSearch that marks trials which did not reach `max_epochs` as PRUNED."""
+
+    def __init__(self, *args, max_epochs: int, epoch_key: str = "epoch", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_epochs = max_epochs
+        self.epoch_key = epoch_key
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        values = [result.get(m) for m in self.metric] if result else None
+        if error or not values or any(v is None for v in values):
+            state, values = TrialState.FAIL, None
+        elif result.get(self.epoch_key, 0) < self.max_epochs:
+            state, values = TrialState.PRUNED, None
+        else:
+            state = TrialState.COMPLETE
+        try:
+            self._ot_study.tell(ot_trial, values, state=state)
+        except Exception as exc:  # e.g. NaN values: Optuna refuses them
+            logger.warning("optuna refused trial %s: %s", trial_id, exc)
+            self._ot_study.tell(ot_trial, None, state=TrialState.FAIL)
+        self._completed_trials.add(trial_id)
+
+    @property
+    def study(self) -> optuna.Study:
+        return self._ot_study

@@ -1,0 +1,80 @@
+"""The Ray Tune function trainable: one trial = one `Trainer` run, reported once per epoch.
+
+Each report carries the validation accuracy, the measured training seconds, the projected
+training seconds for the full trial length, the training FLOPs and the FLOPs speedup over dense,
+and a checkpoint (Tune keeps >= 2) from which a retried or resumed trial continues.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import torch
+from ray import tune
+
+from trilevel.core.config import RunConfig, SparsityConfig
+from trilevel.core.trainer import CHECKPOINT, Trainer
+
+from .faults import maybe_fail
+
+OBJECTIVE_KEYS = {"time": "projected_seconds", "flops": "expected_train_flops"}
+
+
+def build_trial_config(base: dict, fixed: dict, params: dict, seed: int | None = None) -> RunConfig:
+    """The RunConfig of one trial: the search's base run with this point's sparsity."""
+    data = {**base, "sparsity": SparsityConfig(**{**fixed, **params}).to_dict(), "output": None}
+    if seed is not None:
+        data["seed"] = seed
+    return RunConfig.from_dict(data)
+
+
+def run_trial(params: dict, base: dict, fixed: dict) -> None:
+    """Train one sampled configuration, reporting to Tune after every epoch."""
+    params = dict(params)
+    seed = params.pop("seed", None)  # dense baseline repeats over seeds
+    config = build_trial_config(base, fixed, params, seed)
+    _use_granted_cpus()
+    trainer = Trainer(config, callback=lambda metrics, t: _report(metrics, t, params))
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            trainer.load_checkpoint(Path(directory) / CHECKPOINT)
+    metrics = trainer.fit()
+    if metrics["status"] != "completed":
+        raise RuntimeError(f"training {metrics['status']}")
+
+
+def _report(metrics: dict, trainer: Trainer, params: dict) -> None:
+    maybe_fail(params, metrics["epochs"])
+    last = metrics["history"][-1]
+    result = {
+        "epoch": metrics["epochs"],
+        "val_acc": metrics["val_acc"],
+        "train_seconds": metrics["train_seconds"],
+        "projected_seconds": metrics["projected_seconds"],
+        "train_flops": metrics["train_flops"],
+        "planned_train_flops": metrics["planned_train_flops"],
+        "flops_per_image": metrics["flops_per_image"],
+        "expected_train_flops": metrics["expected_train_flops"],
+        "flops_speedup": metrics["flops_speedup"],
+        "images_per_second": metrics["images_per_second"],
+        "epoch_seconds": last["train_seconds"],
+        "epoch_val_acc": last["val_acc"],
+        "active_examples": last["active_examples"],
+    }
+    with tempfile.TemporaryDirectory() as directory:
+        trainer.save_checkpoint(Path(directory) / CHECKPOINT)
+        tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def _use_granted_cpus() -> None:
+    """Match torch's threads to the CPUs Ray granted this trial (actors are reused across trials)."""
+    try:
+        import ray
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except Exception:  # outside Ray (tests call run_trial directly)
+        cpus = None
+    if cpus:
+        torch.set_num_threads(max(1, int(cpus)))

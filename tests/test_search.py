@@ -1,0 +1,211 @@
+"""Search: spaces, the Optuna bridge, and end-to-end `trilevel-search` runs on a tiny ViT."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from trilevel.core import RunConfig, SparsityConfig, UserError
+from trilevel.spaces import SPACES, load_space
+
+BIN = Path(sys.executable).parent
+BASE = """\
+model: vit_t
+model_kwargs: {depth: 4, embed_dim: 32, num_heads: 2}
+img_size: 16
+patch_size: 4
+batch_size: 64
+lr: 0.002
+warmup: 0.0
+drop_path: 0.0
+augment: false
+"""
+
+
+# --- spaces ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", SPACES)
+def test_every_sampled_point_is_a_valid_sparsity_config(name):
+    space = load_space(name)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(0))
+    for _ in range(30):
+        trial = study.ask(space.params)
+        config = space.to_sparsity(trial.params)
+        assert isinstance(config, SparsityConfig)
+        for key, value in trial.params.items():
+            assert getattr(config, key) == value
+        for key, value in space.fixed.items():
+            assert getattr(config, key) == value
+        study.tell(trial, [0.5, 1.0])
+    assert space.to_sparsity(space.dense_point()).is_dense
+
+
+def test_tri_level_space_matches_the_issue():
+    space = load_space("tri-level")
+    assert {k: (d.low, d.high) for k, d in space.params.items()} == {
+        "example_keep": (0.5, 1.0), "token_keep": (0.5, 1.0), "attention_keep": (0.3, 1.0)}
+    assert space.fixed["schedule"] == "warmup_cosine"
+
+
+def test_custom_space_file(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("base: tri-level\nparams:\n  example_criterion: {choices: [forgetting, loss]}\n"
+                    "fixed:\n  attention_keep: 1.0\n")
+    space = load_space(str(path))
+    assert set(space.params) == {"example_keep", "token_keep", "example_criterion"}
+    assert space.fixed["attention_keep"] == 1.0
+
+
+@pytest.mark.parametrize("text,pattern", [
+    ("params:\n  token_kep: {low: 0.5, high: 1}\n", "unknown parameter 'token_kep'.*token_keep"),
+    ("params:\n  token_keep: {low: 0.0, high: 1}\n", "range must lie in"),
+    ("params:\n  token_keep: {low: 0.5, high: 0.9}\n", "must include 1.0"),
+    ("params:\n  token_keep: [0.5, 1]\n", "must be \\{low"),
+    ("parms: {}\n", "unknown key 'parms'.*params"),
+    ("params: [\n", "malformed YAML"),
+])
+def test_bad_space_files(tmp_path, text, pattern):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=pattern):
+        load_space(str(path))
+    with pytest.raises(UserError, match="unknown space 'tri_level'.*tri-level"):
+        load_space("tri_level")
+
+
+# --- the Optuna bridge -----------------------------------------------------------------------------
+def test_early_stopped_trials_reach_optuna_as_pruned():
+    from trilevel.search import ParetoOptunaSearch, make_sampler
+
+    space = load_space("tri-level")
+    searcher = ParetoOptunaSearch(space=dict(space.params), metric=["val_acc", "cost"], mode=["max", "min"],
+                                  sampler=make_sampler("tpe", 0), max_epochs=5)
+    for tid in "abcd":
+        searcher.suggest(tid)
+    searcher.on_trial_complete("a", {"epoch": 5, "val_acc": 0.9, "cost": 10.0})
+    searcher.on_trial_complete("b", {"epoch": 1, "val_acc": 0.99, "cost": 1.0})
+    searcher.on_trial_complete("c", None, error=True)
+    searcher.on_trial_complete("d", {"epoch": 5, "val_acc": 0.8, "cost": 5.0})
+    states = [t.state for t in searcher.study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE]
+    assert {t.number for t in searcher.study.best_trials} == {0, 3}  # the pruned one is not on the front
+
+
+def test_unknown_sampler():
+    from trilevel.search import make_sampler
+
+    with pytest.raises(UserError, match="did you mean 'nsga2'"):
+        make_sampler("nsga", 0)
+
+
+# --- end to end ------------------------------------------------------------------------------------
+def search_cmd(tmp_path, *extra):
+    base = tmp_path / "base.yaml"
+    base.write_text(BASE)
+    return [str(BIN / "trilevel-search"), "--config", str(base), "--output", str(tmp_path / "runs"),
+            "--name", "t", "--no-live", *extra]
+
+
+def env(**extra):
+    return {**os.environ, "OMP_NUM_THREADS": "1", **extra}
+
+
+def records(run_dir):
+    out = {}
+    for line in (run_dir / "trials.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        out[r["trial_id"]] = r
+    return out
+
+
+def dominated(a, b):
+    return b["val_acc"] >= a["val_acc"] and b["speedup"] >= a["speedup"] and (
+        b["val_acc"] > a["val_acc"] or b["speedup"] > a["speedup"])
+
+
+@pytest.mark.slow
+def test_end_to_end_search_and_final_training(tmp_path):
+    fault = json.dumps({"kind": "nan", "param": "attention_keep", "below": 0.45, "epoch": 1})
+    start = time.time()
+    proc = subprocess.run(search_cmd(tmp_path, "--budget", "6", "--epochs", "3", "--baseline-seeds", "2"),
+                          capture_output=True, text=True, timeout=400, env=env(TRILEVEL_FAULT=fault))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    print(f"search took {time.time() - start:.0f}s")
+    run_dir = tmp_path / "runs" / "t"
+    for name in ("trials.jsonl", "pareto.json", "best.yaml", "search.json", "pareto.png"):
+        assert (run_dir / name).exists(), name
+    recs = records(run_dir)
+    assert len(recs) == 6
+    statuses = [r["status"] for r in recs.values()]
+    assert "stopped_early" in statuses and "completed" in statuses
+    baseline = [r for r in recs.values() if r["is_baseline"]]
+    assert len(baseline) == 1 and baseline[0]["speedup"] == pytest.approx(1.0)
+    for r in recs.values():
+        if r["status"] == "failed":
+            assert "nan" in r["error"]
+    front = json.loads((run_dir / "pareto.json").read_text())
+    assert front and all(r["status"] == "completed" for r in front)
+    completed = [r for r in recs.values() if r["status"] == "completed"]
+    for a in front:
+        assert not any(dominated(a, b) for b in completed)
+    meta = json.loads((run_dir / "search.json").read_text())
+    assert meta["status"] == "finished" and len(meta["baseline_accs"]) == 2
+    assert "Pareto" in proc.stdout
+    # best.yaml trains as is with trilevel-train
+    best = RunConfig.load(run_dir / "best.yaml")
+    assert best.model_kwargs["depth"] == 4
+    train = subprocess.run([str(BIN / "trilevel-train"), "--config", str(run_dir / "best.yaml"), "--epochs", "1",
+                            "--output", str(tmp_path / "final"), "--quiet"],
+                           capture_output=True, text=True, timeout=200, env=env())
+    assert train.returncode == 0, train.stderr
+    assert json.loads((tmp_path / "final" / "metrics.json").read_text())["epochs"] == 1
+
+
+@pytest.mark.slow
+def test_interrupt_and_resume_completes_budget(tmp_path):
+    cmd = search_cmd(tmp_path, "--budget", "5", "--epochs", "2", "--baseline-seeds", "1", "--concurrency", "1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    run_dir = tmp_path / "runs" / "t"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        path = run_dir / "trials.jsonl"
+        if path.exists() and sum(r["status"] != "running" for r in records(run_dir).values()) >= 2:
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    before = {tid: r for tid, r in records(run_dir).items() if r["status"] != "running"}
+    assert len(before) >= 2
+    assert json.loads((run_dir / "search.json").read_text())["status"] == "interrupted"
+
+    resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=400, env=env())
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = records(run_dir)
+    finished = [r for r in after.values() if r["status"] in ("completed", "stopped_early", "failed")]
+    assert len(finished) == 5
+    for tid, r in before.items():  # finished trials kept, not re-run
+        assert after[tid]["status"] == r["status"] and after[tid]["history"] == r["history"]
+    configs = [json.dumps(r["params"], sort_keys=True) for r in after.values()]
+    assert len(configs) == len(set(configs))
+
+
+def test_search_bad_input_is_one_line(tmp_path):
+    for args, pattern in [
+        (["--budget", "0"], "--budget must be a positive"),
+        (["--grace-epochs", "5", "--epochs", "3"], "cannot exceed"),
+        (["--model", "resnet50"], "not a timm VisionTransformer"),
+        (["--sampler", "tpee"], "did you mean 'tpe'"),
+        (["--dataset", "cifar10"], "--data is required"),
+        (["--resume", "--name", "nothing"], "nothing to resume"),
+    ]:
+        proc = subprocess.run(search_cmd(tmp_path, *args), capture_output=True, text=True, timeout=60, env=env())
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and pattern in lines[0], (args, proc.stderr)
