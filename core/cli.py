@@ -46,7 +46,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--img-size", type=int, help="input side in px (default: 32 for small images, else 224)")
     parser.add_argument("--patch-size", type=int, help="patch side in px (default: 4 at <= 64 px, else the model's)")
-    parser.add_argument("--lr", type=float, help="peak learning rate (default 5e-4 * batch / 512)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--workers", type=int, help="data loader worker processes")

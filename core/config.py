@@ -158,22 +158,25 @@ class SparsityConfig:
 class RunConfig:
     """One training run: model, data, recipe and sparsity. `trilevel-train --config` reads this.
 
-    Recipe defaults follow DeiT (AdamW, lr 5e-4 per 512 images, weight decay 0.05, label smoothing
-    0.1, warm-up then cosine); `warmup` is a fraction of training like every other duration.
+    The recipe is DeiT's (AdamW, weight decay 0.05, label smoothing 0.1, drop path 0.1, warm-up then
+    cosine learning rate). Batch 32 at lr 1e-3 is the default because searches run short proxies on
+    small data, where DeiT's lr 5e-4 x batch/512 barely moves a ViT trained from scratch in a few
+    epochs (measured on digits: 21% vs 60% after 6 epochs); for ImageNet-scale runs set DeiT's
+    `--batch-size 1024 --lr 1e-3`. `warmup` is a fraction of training like every other duration.
     """
 
     model: str = "deit_t"
     dataset: str = "digits"
     data: str | None = None
     epochs: int = 10
-    batch_size: int = 64
+    batch_size: int = 32
     img_size: int | None = None  # None: the dataset's default (32 for small images, else 224)
     patch_size: int | None = None  # None: 4 for images <= 64 px, else the model's own (16)
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. depth, embed_dim, num_heads
-    lr: float | None = None  # None: 5e-4 * batch_size / 512
+    lr: float = 1e-3
     min_lr: float = 1e-5
     weight_decay: float = 0.05
-    warmup: float = 5 / 300
+    warmup: float = 0.05
     label_smoothing: float = 0.1
     drop_path: float = 0.1
     seed: int = 0
@@ -203,7 +206,7 @@ class RunConfig:
             raise UserError(
                 f"image size {self.img_size} is not divisible by patch size {self.patch_size}"
             )
-        if self.lr is not None and (not isinstance(self.lr, (int, float)) or self.lr <= 0):
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or self.lr <= 0:
             raise UserError(f"lr must be a positive number, got {self.lr!r}")
         for name in ("warmup", "val_fraction"):
             _check_fraction(name, getattr(self, name))
@@ -214,7 +217,7 @@ class RunConfig:
 
     @property
     def base_lr(self) -> float:
-        return self.lr if self.lr is not None else 5e-4 * self.batch_size / 512
+        return float(self.lr)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
