@@ -13,6 +13,7 @@ from typing import Any
 from ray.tune import Callback, Stopper
 
 from trilevel.core.config import SparsityConfig
+from trilevel.core.errors import UserError
 from trilevel.reports.atomic import atomic_write_text
 
 TRIALS_FILE = "trials.jsonl"
@@ -36,11 +37,11 @@ def load_records(run_dir: str | Path) -> dict[str, dict]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+            records[record["trial_id"]] = record
+        except (json.JSONDecodeError, TypeError, KeyError):
             if number == len(lines):
-                continue
-            raise
-        records[record["trial_id"]] = record
+                continue  # a torn last line from a crash mid-write of an older version
+            raise UserError(f"{path} line {number} is corrupt; fix or remove the file (it is the search's record)") from None
     return records
 
 

@@ -265,15 +265,45 @@ def _init_ray(opts: SearchOptions) -> None:
     for name in ("ray", "ray.tune", "ray.train", "ray.air"):  # trial errors go to trials.jsonl instead
         logging.getLogger(name).setLevel(logging.CRITICAL)
     if opts.address:
+        _check_reachable(opts.address)
         try:
             ray.init(address=opts.address, **quiet)
         except Exception as exc:  # ConnectionError, TimeoutError, ValueError from Ray
             raise UserError(f"cannot connect to the Ray cluster at {opts.address}: {exc}".splitlines()[0]) from None
         return
+    # Loopback only. Ray rewrites a 127.0.0.1 node address to the machine's reachable IP on purpose
+    # (for clusters); a search started here is single-machine, so keep its servers off the network.
+    # Private hook, checked by tests/test_search.py::test_local_ray_listens_on_loopback_without_dashboard.
+    import ray._private.services as services
+
+    services.resolve_ip_for_localhost = lambda host: host
     ray.init(
         num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
         **quiet,
     )
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not after Ray's long connection retries, when the cluster is not there."""
+    import socket
+
+    if address == "auto":
+        if os.environ.get("RAY_ADDRESS"):
+            address = os.environ["RAY_ADDRESS"]
+        elif Path("/tmp/ray/ray_current_cluster").exists():
+            address = Path("/tmp/ray/ray_current_cluster").read_text().strip()
+        else:
+            raise UserError("--address auto: no running Ray cluster found on this machine (start one with `ray start --head`)")
+    if address.startswith("ray://"):
+        address = address[len("ray://"):]
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address must be HOST:PORT, ray://HOST:PORT or auto, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot reach the Ray cluster at {address} within {timeout:g}s: {exc.strerror or exc}") from None
 
 
 def _trial_resources(opts: SearchOptions, cluster: dict) -> dict:

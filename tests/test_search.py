@@ -209,3 +209,39 @@ def test_search_bad_input_is_one_line(tmp_path):
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and pattern in lines[0], (args, proc.stderr)
+
+
+def test_unreachable_address_fails_fast(tmp_path):
+    start = time.time()
+    proc = subprocess.run(search_cmd(tmp_path, "--address", "127.0.0.1:1"), capture_output=True, text=True,
+                          timeout=60, env=env())
+    assert proc.returncode == 2
+    assert "cannot reach the Ray cluster at 127.0.0.1:1" in proc.stderr.strip().splitlines()[-1]
+    assert time.time() - start < 30
+
+
+def test_corrupt_trials_file_is_reported_not_used(tmp_path):
+    from trilevel.search.recorder import load_records
+
+    good = json.dumps({"trial_id": "a", "status": "completed"})
+    (tmp_path / "trials.jsonl").write_text(good + "\n{\"trial_id\": \"b\", \"sta\n" + good + "\n")
+    with pytest.raises(UserError, match="line 2 is corrupt"):
+        load_records(tmp_path)
+    (tmp_path / "trials.jsonl").write_text(good + "\n{\"trial_id\": \"b\", \"sta")  # torn last line
+    assert list(load_records(tmp_path)) == ["a"]
+
+
+@pytest.mark.slow
+def test_local_ray_listens_on_loopback_without_dashboard(tmp_path):
+    from trilevel.search.runner import SearchOptions, _init_ray, _quiet_ray_env
+
+    _quiet_ray_env()
+    import ray
+
+    _init_ray(SearchOptions(run=RunConfig()))
+    try:
+        assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+        assert ray._private.worker.global_worker.node.node_ip_address == "127.0.0.1"
+        assert ray._private.worker.global_worker.node.address_info.get("webui_url") in (None, "")
+    finally:
+        ray.shutdown()

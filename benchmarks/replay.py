@@ -1,0 +1,328 @@
+"""Replay search strategies against a table of learning curves instead of training.
+
+Each replayed search uses the search's own decision code: `make_sampler` samplers asked and
+told through an Optuna study (ask/tell), the `MOASHA` rung logic for early stopping, the dense
+point evaluated first (the real search's `points_to_evaluate`), early-stopped trials told as
+PRUNED and full-length ones as COMPLETE with (final accuracy, full training seconds). Only the
+training is replaced: a trial's epoch returns the table's accuracy and takes its measured seconds.
+
+Choices (the real search runs 2 trials at once on CPU-2):
+
+* Sampled points are snapped to the grid by giving Optuna a `CategoricalDistribution` over the
+  grid values of each parameter, so every point it proposes is exactly a table row. A sampler
+  may propose a configuration again; it is trained (and charged) again, as a continuous search
+  would train a near-identical point again.
+* Asynchronous search with `--workers` (default 2) over simulated time: a trial's epoch takes
+  its table `train_seconds`; the next result is always the earliest-finishing epoch (ties by
+  start order), and a freed worker asks the sampler at once. Fully deterministic for a seed.
+* Cost reported to MO-ASHA (`train_seconds_projected`) = the configuration's full-length
+  training seconds from the table at every epoch, what the live search reports as projected
+  seconds. Speedup = dense full seconds / configuration full seconds.
+* The single-objective baseline ("ASHA weighted sum") is the same `MOASHA` class with the one
+  objective score = accuracy - `--weight` x (full seconds / dense full seconds), maximised both
+  by ASHA and by a single-objective TPE. With one objective MOASHA's rule is ASHA's: continue
+  iff in the top ceil(n / reduction_factor) of the rung. `--weight 0.1` (fixed before any replay
+  was run): halving training time is worth 5 accuracy points.
+
+Compute is counted in epochs (every reported epoch, stopped or not, duplicates included) and the
+search ends after `--budget-epochs` (default: the grid's own total). The quality after k epochs
+is the hypervolume of the COMPLETED trials' (accuracy, speedup) points, reference (0, 0), divided
+by that of the whole grid (`trilevel.reports.selection.hypervolume`).
+
+    python benchmarks/replay.py --table benchmarks/data/grid_digits.json --seeds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import json
+import statistics
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
+
+from trilevel.reports.selection import hypervolume
+from trilevel.search.moasha import MOASHA, STOP
+from trilevel.search.searcher import make_sampler
+
+COST = "train_seconds_projected"
+CHECKPOINTS = (0.10, 0.25, 0.50)  # fractions of the grid's total epochs
+TARGET_RATIO, TARGET_AT = 0.95, 0.25
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A sampler (`make_sampler` name) and an early-stopping rule: "moasha", "asha_ws" or None."""
+
+    sampler: str
+    stopping: str | None
+
+
+STRATEGIES = {
+    "MO-ASHA + TPE": Strategy("tpe", "moasha"),
+    "MO-ASHA + NSGA-II": Strategy("nsga2", "moasha"),
+    "MO-ASHA + random": Strategy("random", "moasha"),
+    "TPE, no early stopping": Strategy("tpe", None),
+    "random, no early stopping": Strategy("random", None),
+    "ASHA weighted sum + TPE": Strategy("tpe", "asha_ws"),
+}
+
+
+class Table:
+    """Learning curves of a full product grid: per configuration, per epoch accuracy and seconds.
+
+    Rows are `{"params": {name: value}, "val_acc": [...], "train_seconds": [...]}` (the
+    `configs` of a `tabular_grid.py` file). The dense row has every parameter at 1.0.
+    """
+
+    def __init__(self, rows: list[dict]):
+        self.names = tuple(rows[0]["params"])
+        self.choices = {n: sorted({r["params"][n] for r in rows}) for n in self.names}
+        self.acc: dict[tuple, list[float]] = {}
+        self.seconds: dict[tuple, list[float]] = {}
+        for r in rows:
+            key = self.key(r["params"])
+            if key in self.acc:
+                raise ValueError(f"configuration {r['params']} appears twice")
+            self.acc[key], self.seconds[key] = list(r["val_acc"]), list(r["train_seconds"])
+        self.epochs = len(rows[0]["val_acc"])
+        if any(len(a) != self.epochs or len(self.seconds[k]) != self.epochs for k, a in self.acc.items()):
+            raise ValueError("every configuration needs the same number of epochs of val_acc and seconds")
+        missing = [k for k in itertools.product(*self.choices.values()) if k not in self.acc]
+        if missing:
+            raise ValueError(f"not a full grid: {len(missing)} configurations missing, e.g. {missing[0]}")
+        self.dense = tuple(1.0 for _ in self.names)
+        if self.dense not in self.acc:
+            raise ValueError("the table has no dense configuration (every parameter 1.0)")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Table":
+        return cls(json.loads(Path(path).read_text())["configs"])
+
+    def key(self, params: dict) -> tuple:
+        return tuple(params[n] for n in self.names)
+
+    def full_seconds(self, key: tuple) -> float:
+        return float(sum(self.seconds[key]))
+
+    def point(self, key: tuple) -> tuple[float, float]:
+        """(final accuracy, speedup over dense) of a full-length run."""
+        return self.acc[key][-1], self.full_seconds(self.dense) / self.full_seconds(key)
+
+    @property
+    def total_epochs(self) -> int:
+        return len(self.acc) * self.epochs
+
+    def hypervolume(self) -> float:
+        return hypervolume([self.point(k) for k in self.acc])
+
+
+@dataclass
+class Trial:
+    number: int
+    params: dict
+    epochs: int  # epochs trained (reported) when it ended or the budget ran out
+    state: str  # "complete" | "pruned" | "running" (cut by the end of the budget)
+
+
+@dataclass
+class Replay:
+    hv: list[float]  # hv[k]: hypervolume of the completed trials after k epochs consumed
+    trials: list[Trial]
+
+
+def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, workers: int = 2,
+           grace_period: int = 1, reduction_factor: int = 3, weight: float = 0.1) -> Replay:
+    """One simulated search of `budget_epochs` epochs; deterministic for (table, strategy, seed)."""
+    dense_seconds = table.full_seconds(table.dense)
+    single = strategy.stopping == "asha_ws"
+
+    def score(key: tuple, acc: float) -> float:
+        return acc - weight * table.full_seconds(key) / dense_seconds
+
+    directions = ["maximize"] if single else ["maximize", "minimize"]
+    study = optuna.create_study(directions=directions, sampler=make_sampler(strategy.sampler, seed))
+    study.enqueue_trial(dict(zip(table.names, table.dense)))
+    scheduler = None
+    if strategy.stopping is not None:
+        objectives = {"score": "max"} if single else {"val_acc": "max", COST: "min"}
+        scheduler = MOASHA(objectives, table.epochs, grace_period, reduction_factor)
+    distributions = {n: CategoricalDistribution(c) for n, c in table.choices.items()}
+    events: list[tuple[float, int]] = []  # (finish time of the trial's next epoch, trial number)
+    live: dict[int, tuple[optuna.Trial, tuple, Trial]] = {}
+    trials: list[Trial] = []
+
+    def start(now: float) -> None:
+        ot = study.ask(distributions)
+        key = table.key(ot.params)
+        trials.append(Trial(ot.number, dict(ot.params), 0, "running"))
+        live[ot.number] = (ot, key, trials[-1])
+        heapq.heappush(events, (now + table.seconds[key][0], ot.number))
+
+    for _ in range(workers):
+        start(0.0)
+    points: list[tuple[float, float]] = []
+    hv = [0.0]
+    while len(hv) <= budget_epochs:
+        now, number = heapq.heappop(events)  # equal times: the earlier-started trial first
+        ot, key, record = live[number]
+        record.epochs += 1
+        acc = table.acc[key][record.epochs - 1]
+        decision = None
+        if scheduler is not None:
+            values = {"score": score(key, acc)} if single else {"val_acc": acc, COST: table.full_seconds(key)}
+            decision = scheduler.on_result(str(number), record.epochs, values)
+        if record.epochs == table.epochs:
+            record.state = "complete"
+            if scheduler is not None:
+                scheduler.on_complete(str(number))
+            study.tell(ot, [score(key, acc)] if single else [acc, table.full_seconds(key)])
+            points.append(table.point(key))
+        elif decision == STOP:
+            record.state = "pruned"
+            study.tell(ot, state=TrialState.PRUNED)
+        else:
+            heapq.heappush(events, (now + table.seconds[key][record.epochs], number))
+            hv.append(hv[-1])
+            continue
+        del live[number]
+        hv.append(hypervolume(points) if record.state == "complete" else hv[-1])
+        start(now)
+    return Replay(hv, trials)
+
+
+def summarise(ratios: np.ndarray, at: list[int]) -> dict:
+    """Mean and sample std over seeds of the HV ratio at each epoch count in `at`."""
+    return {
+        str(k): {"mean": float(ratios[:, k].mean()), "std": float(ratios[:, k].std(ddof=1)) if len(ratios) > 1 else 0.0}
+        for k in at
+    }
+
+
+def epochs_to_target(ratios: np.ndarray) -> list[int | None]:
+    """Per seed, the first epoch count whose HV ratio reaches the target (None: never)."""
+    out = []
+    for row in ratios:
+        hits = np.flatnonzero(row >= TARGET_RATIO - 1e-12)
+        out.append(int(hits[0]) if hits.size else None)
+    return out
+
+
+def markdown(results: dict, at: list[int], grid_epochs: int) -> str:
+    head = [f"{round(100 * k / grid_epochs)} % ({k} ep)" for k in at[:-1]] + [f"end ({at[-1]} ep)"]
+    lines = [
+        "| strategy | " + " | ".join(f"HV ratio at {h}" for h in head)
+        + f" | epochs to {TARGET_RATIO:.0%} HV (median; seeds reaching) | trials (full-length) |",
+        "|---" * (len(head) + 3) + "|",
+    ]
+    for name, r in results.items():
+        cells = [f"{r['summary'][str(k)]['mean']:.3f} ± {r['summary'][str(k)]['std']:.3f}" for k in at]
+        reached = [e for e in r["epochs_to_target"] if e is not None]
+        median = f"{statistics.median(reached):.0f}" if reached else "-"
+        trials = f"{statistics.fmean(r['trials']):.1f} ({statistics.fmean(r['complete']):.1f})"
+        lines.append(f"| {name} | " + " | ".join(cells)
+                     + f" | {median}; {len(reached)}/{len(r['epochs_to_target'])} | {trials} |")
+    return "\n".join(lines)
+
+
+def verdict(results: dict, at: list[int], grid_epochs: int) -> str:
+    """The brief's two targets, stated from the means: >= 95 % HV at <= 25 % epochs; beats random."""
+    mo, rnd = results["MO-ASHA + TPE"], results["random, no early stopping"]
+    k = int(TARGET_AT * grid_epochs)
+    ratio = mo["summary"][str(k)]["mean"]
+    reached = sum(e is not None and e <= k for e in mo["epochs_to_target"])
+    wins = [c for c in at if mo["summary"][str(c)]["mean"] > rnd["summary"][str(c)]["mean"]]
+    return "\n".join([
+        f"- MO-ASHA + TPE after {TARGET_AT:.0%} of the grid's epochs ({k}): mean HV ratio {ratio:.3f} "
+        f"(target {TARGET_RATIO}): {'met' if ratio >= TARGET_RATIO else 'NOT met'}; "
+        f"{reached}/{len(mo['epochs_to_target'])} seeds reach it by then.",
+        f"- MO-ASHA + TPE has a higher mean HV ratio than random search (no early stopping) at "
+        f"{len(wins)}/{len(at)} checkpoints ({', '.join(map(str, wins)) or 'none'} epochs).",
+    ])
+
+
+def plot(results: dict, grid_epochs: int, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, r in results.items():
+        ratios = np.asarray(r["hv_ratio"])
+        x = np.arange(ratios.shape[1])
+        mean, std = ratios.mean(0), ratios.std(0, ddof=1)
+        ax.plot(x, mean, label=name)
+        ax.fill_between(x, mean - std, mean + std, alpha=0.15)
+    for frac in CHECKPOINTS:
+        ax.axvline(frac * grid_epochs, color="grey", lw=0.6, ls=":")
+    ax.axhline(TARGET_RATIO, color="black", lw=0.6, ls="--")
+    ax.set_xlabel(f"epochs consumed (full grid = {grid_epochs}; dotted: 10 / 25 / 50 %)")
+    ax.set_ylabel("hypervolume / grid hypervolume")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--table", type=Path, default=Path("benchmarks/data/grid_digits.json"))
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/replay_digits"),
+                   help="writes OUT.json, OUT.md and OUT.png")
+    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--budget-epochs", type=int, default=None, help="default: the grid's total epochs")
+    p.add_argument("--weight", type=float, default=0.1, help="ASHA weighted sum: acc - w x time/dense")
+    args = p.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    table = Table.load(args.table)
+    grid_epochs = table.total_epochs
+    budget = args.budget_epochs or grid_epochs
+    at = [int(f * grid_epochs) for f in CHECKPOINTS if f * grid_epochs <= budget] + [budget]
+    grid_hv = table.hypervolume()
+    started = time.perf_counter()
+    results = {}
+    for name, strategy in STRATEGIES.items():
+        runs = [replay(table, strategy, seed, budget, args.workers, weight=args.weight) for seed in range(args.seeds)]
+        ratios = np.array([r.hv for r in runs]) / grid_hv
+        results[name] = {
+            "sampler": strategy.sampler, "stopping": strategy.stopping,
+            "summary": summarise(ratios, at),
+            "epochs_to_target": epochs_to_target(ratios),
+            "trials": [len(r.trials) for r in runs],
+            "complete": [sum(t.state == "complete" for t in r.trials) for r in runs],
+            "hv_ratio": np.round(ratios, 5).tolist(),
+        }
+        print(f"{name}: {time.perf_counter() - started:.0f}s", flush=True)
+    table_md = markdown(results, at, grid_epochs) + "\n\n" + verdict(results, at, grid_epochs)
+    payload = {
+        "table": str(args.table), "seeds": args.seeds, "workers": args.workers, "budget_epochs": budget,
+        "grid_epochs": grid_epochs, "checkpoints": at, "weight": args.weight,
+        "grid_hypervolume": grid_hv,
+        "grid_points": [{"params": dict(zip(table.names, k)), "acc": a, "speedup": s}
+                        for k, (a, s) in ((k, table.point(k)) for k in table.acc)],
+        "target": {"hv_ratio": TARGET_RATIO, "at_fraction": TARGET_AT},
+        "markdown": table_md, "replay_seconds": time.perf_counter() - started, "strategies": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1))
+    args.out.with_suffix(".md").write_text(table_md + "\n")
+    plot(results, grid_epochs, args.out.with_suffix(".png"),
+         f"Replayed searches on {args.table.name} ({args.seeds} seeds, {args.workers} workers)")
+    print(table_md)
+
+
+if __name__ == "__main__":
+    main()
