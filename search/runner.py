@@ -113,11 +113,11 @@ def run_search(opts: SearchOptions) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.time()  # wall time includes Ray start-up: it is part of what the search costs
     _init_ray(opts)
     interrupted = False
     live = None
     previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_sigint)
-    started = time.time()
     try:
         resources = _trial_resources(opts, ray.cluster_resources())
         concurrency = opts.concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // opts.cpus_per_trial))

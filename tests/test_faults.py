@@ -1,0 +1,63 @@
+"""Faults during a search: kill -9 of the driver at different moments, then --resume."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from test_search import env, records, search_cmd
+
+TERMINAL = ("completed", "stopped_early", "failed")
+
+
+def finished(run_dir):
+    path = run_dir / "trials.jsonl"
+    if not path.exists():
+        return {}
+    return {tid: r for tid, r in records(run_dir).items() if r["status"] in TERMINAL}
+
+
+def kill_after(cmd, run_dir, n_finished, timeout=300):
+    """Start the search in its own process group, SIGKILL the driver once n trials finished,
+    then clean up the orphaned Ray processes of that group (what a dead machine would lose)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(),
+                            start_new_session=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if len(finished(run_dir)) >= n_finished:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(1)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return finished(run_dir)
+
+
+@pytest.mark.slow
+def test_kill_9_at_different_moments_then_resume(tmp_path):
+    cmd = search_cmd(tmp_path, "--budget", "5", "--epochs", "2", "--baseline-seeds", "1", "--concurrency", "1")
+    run_dir = tmp_path / "runs" / "t"
+    kept = {}
+    for moment in (1, 3):  # after the first finished trial, then after the third
+        resume = ["--resume"] if kept else []
+        done = kill_after(cmd + resume, run_dir, moment)
+        for tid, r in kept.items():
+            assert done[tid]["status"] == r["status"] and done[tid]["history"] == r["history"]
+        kept = done
+        json.loads((run_dir / "search.json").read_text())  # never half-written
+    final = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=400, env=env())
+    assert final.returncode == 0, final.stderr[-3000:]
+    after = records(run_dir)
+    assert len([r for r in after.values() if r["status"] in TERMINAL]) == 5
+    for tid, r in kept.items():  # every trial finished before a kill is kept and not re-run
+        assert after[tid]["status"] == r["status"] and after[tid]["history"] == r["history"]
+    configs = [json.dumps(r["params"], sort_keys=True) for r in after.values()]
+    assert len(configs) == len(set(configs))
+    assert (run_dir / "best.yaml").exists()
