@@ -92,6 +92,7 @@ class RunRecorder(Callback, Stopper):
             train_flops=result.get("train_flops"),
             planned_train_flops=result.get("planned_train_flops"),
             flops_speedup=result.get("flops_speedup"),
+            trial_seconds=result.get("time_total_s"),  # Ray: time inside the trainable
         )
         history = [h for h in record["history"] if h["epoch"] < epoch]
         history.append({"epoch": epoch, "val_acc": result.get("epoch_val_acc"),

@@ -166,7 +166,9 @@ def run_search(opts: SearchOptions) -> int:
                     failure_config=tune.FailureConfig(max_failures=1),
                 ),
             )
+        fit_started = time.time()
         tuner.fit()
+        meta["trials_wall_seconds"] = (meta.get("trials_wall_seconds") or 0.0) + time.time() - fit_started
         records = load_records(run_dir)
         failed_base = next((r for r in records.values() if r["is_baseline"] and r["status"] == "failed"), None)
         if failed_base is not None:
