@@ -91,6 +91,7 @@ class RunRecorder(Callback, Stopper):
             flops_per_image=result.get("flops_per_image"),
             train_flops=result.get("train_flops"),
             planned_train_flops=result.get("planned_train_flops"),
+            expected_train_flops=result.get("expected_train_flops"),
             flops_speedup=result.get("flops_speedup"),
             trial_seconds=result.get("time_total_s"),  # Ray: time inside the trainable
         )
@@ -143,6 +144,7 @@ class RunRecorder(Callback, Stopper):
         return next((r for r in self.records.values() if r["is_baseline"]), None)
 
     def _changed(self, record: dict) -> None:
+        record.pop("lost", None)  # Ray knows this trial (see mark_lost_trials)
         base = self.baseline()
         reference = base.get("projected_seconds") if base else None
         for r in self.records.values():  # the baseline may report after others: refresh all
@@ -154,14 +156,38 @@ class RunRecorder(Callback, Stopper):
             live.update(record)
 
     def write(self) -> None:
-        text = "".join(json.dumps(r) + "\n" for r in self.records.values())
-        atomic_write_text(Path(self.run_dir) / TRIALS_FILE, text)
+        _write_records(self.run_dir, self.records)
 
     def counts(self) -> dict[str, int]:
         out = {"completed": 0, "stopped_early": 0, "failed": 0, "running": 0}
         for r in self.records.values():
             out[r["status"]] = out.get(r["status"], 0) + 1
         return out
+
+
+def mark_lost_trials(run_dir: str | Path) -> None:
+    """Before a resume: flag trials recorded as running. Ray may not know them (they started after
+    its last snapshot, then the driver died); the ones it restores are unflagged by the hooks."""
+    records = load_records(run_dir)
+    for r in records.values():
+        if r["status"] == "running":
+            r["lost"] = True
+    _write_records(run_dir, records)
+
+
+def settle_lost_trials(run_dir: str | Path) -> None:
+    """After the search: trials still flagged were lost with the driver and never re-run."""
+    records = load_records(run_dir)
+    for r in records.values():
+        if r.pop("lost", False) and r["status"] == "running":
+            r["status"] = "failed"
+            r["error"] = "lost: the search driver died before Ray saved this trial (not re-run)"
+    _write_records(run_dir, records)
+
+
+def _write_records(run_dir: str | Path, records: dict[str, dict]) -> None:
+    text = "".join(json.dumps(r) + "\n" for r in records.values())
+    atomic_write_text(Path(run_dir) / TRIALS_FILE, text)
 
 
 def _error_message(trial) -> str:

@@ -106,7 +106,7 @@ def run_search(opts: SearchOptions) -> int:
     from trilevel.reports import LiveProgress, render_report, write_outputs
 
     from .moasha import MOASHAScheduler
-    from .recorder import RunRecorder, attach_live_view, load_records
+    from .recorder import RunRecorder, attach_live_view, load_records, mark_lost_trials, settle_lost_trials
     from .searcher import ParetoOptunaSearch, make_sampler
     from .trainable import OBJECTIVE_KEYS, run_trial
 
@@ -137,6 +137,7 @@ def run_search(opts: SearchOptions) -> int:
                 live.update(record)
         cost = OBJECTIVE_KEYS[opts.objective]
         if opts.resume and tune.Tuner.can_restore(str(run_dir)):
+            mark_lost_trials(run_dir)
             tuner = tune.Tuner.restore(
                 str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=False,
                 restart_errored=False,
@@ -146,7 +147,7 @@ def run_search(opts: SearchOptions) -> int:
             searcher = ParetoOptunaSearch(
                 space=dict(space.params), metric=["val_acc", cost], mode=["max", "min"],
                 sampler=make_sampler(opts.sampler, opts.seed), points_to_evaluate=[dense],
-                max_epochs=opts.run.epochs, seed=opts.seed,
+                max_epochs=opts.run.epochs, seed=opts.seed, run_dir=str(run_dir), budget=opts.budget,
             )
             scheduler = MOASHAScheduler(
                 objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
@@ -168,6 +169,7 @@ def run_search(opts: SearchOptions) -> int:
             )
         fit_started = time.time()
         tuner.fit()
+        settle_lost_trials(run_dir)
         meta["trials_wall_seconds"] = (meta.get("trials_wall_seconds") or 0.0) + time.time() - fit_started
         records = load_records(run_dir)
         failed_base = next((r for r in records.values() if r["is_baseline"] and r["status"] == "failed"), None)

@@ -3,14 +3,22 @@
 Ray's `OptunaSearch` tells Optuna a trial stopped by a scheduler as COMPLETE with its truncated
 values, which puts half-trained trials on the Pareto front. Here such trials are PRUNED and
 failed ones FAIL, so `study.best_trials` holds only trials that ran the full length.
+
+The budget and "never twice the same configuration" are enforced against our own record
+(`trials.jsonl`), not Ray's experiment snapshot: after a kill -9 Ray restores its state as of its
+last snapshot and may have forgotten trials that finished since, and a seeded sampler restored
+from that snapshot proposes the same points again. Such a repeat is told the recorded outcome and
+skipped, so nothing is re-run and the study still learns from it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 import optuna
 from optuna.trial import TrialState
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from trilevel.core.errors import UserError, suggest
@@ -35,10 +43,40 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
 class ParetoOptunaSearch(OptunaSearch):
     """OptunaSearch that marks trials which did not reach `max_epochs` as PRUNED."""
 
-    def __init__(self, *args, max_epochs: int, epoch_key: str = "epoch", **kwargs):
+    def __init__(self, *args, max_epochs: int, epoch_key: str = "epoch", run_dir: str | None = None,
+                 budget: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_epochs = max_epochs
         self.epoch_key = epoch_key
+        self.run_dir = run_dir
+        self.budget = budget
+
+    def suggest(self, trial_id: str):
+        if self.run_dir is None:
+            return super().suggest(trial_id)
+        from .recorder import load_records  # the search's own record of every trial
+
+        records = load_records(self.run_dir)
+        if self.budget is not None and len(records) >= self.budget:
+            return Searcher.FINISHED
+        seen = {_key(r["params"]): r for r in records.values()}
+        for _ in range(50):
+            params = super().suggest(trial_id)
+            record = seen.get(_key(params))
+            if record is None:
+                return params
+            self._tell_recorded(trial_id, record)  # a repeat: learn its outcome, ask again
+        return Searcher.FINISHED
+
+    def _tell_recorded(self, trial_id: str, record: dict) -> None:
+        ot_trial = self._ot_trials.pop(trial_id)
+        if record["status"] == "completed" and record.get("val_acc") is not None:
+            cost = record.get(self.metric[1])
+            if cost is not None:
+                self._ot_study.tell(ot_trial, [record["val_acc"], cost])
+                return
+        state = TrialState.PRUNED if record["status"] == "stopped_early" else TrialState.FAIL
+        self._ot_study.tell(ot_trial, None, state=state)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -61,3 +99,7 @@ class ParetoOptunaSearch(OptunaSearch):
     @property
     def study(self) -> optuna.Study:
         return self._ot_study
+
+
+def _key(params: dict) -> str:
+    return json.dumps(params, sort_keys=True)
