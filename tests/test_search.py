@@ -245,3 +245,31 @@ def test_local_ray_listens_on_loopback_without_dashboard(tmp_path):
         assert ray._private.worker.global_worker.node.address_info.get("webui_url") in (None, "")
     finally:
         ray.shutdown()
+
+
+def test_resume_refuses_a_different_search(tmp_path):
+    from trilevel.search.runner import SearchOptions, _prepare_run_dir
+
+    opts = SearchOptions(run=RunConfig(model="deit_t"), output=str(tmp_path), name="r")
+    _prepare_run_dir(opts, load_space("tri-level"), tmp_path / "r")
+    other = SearchOptions(run=RunConfig(model="deit_s", dataset="synthetic"), output=str(tmp_path), name="r",
+                          resume=True, space="pss")
+    with pytest.raises(UserError, match="different search.*model 'deit_t' -> 'deit_s'.*dataset.*space"):
+        _prepare_run_dir(other, load_space("pss"), tmp_path / "r")
+    with pytest.raises(UserError, match="already holds a search.*--resume"):
+        _prepare_run_dir(opts, load_space("tri-level"), tmp_path / "r")
+
+
+def test_gpu_and_unwritable_output_are_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cases = [
+        (search_cmd(tmp_path, "--gpus-per-trial", "1"), "no CUDA GPU"),
+        ([str(BIN / "trilevel-search"), "--output", str(blocker / "sub")], "cannot be written"),
+        ([str(BIN / "trilevel-train"), "--device", "cuda", "--output", str(tmp_path / "o")], "no CUDA GPU"),
+        ([str(BIN / "trilevel-train"), "--output", str(blocker / "sub")], "cannot be written"),
+    ]
+    for cmd, pattern in cases:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env())
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and pattern in lines[0], (cmd, proc.stderr)
