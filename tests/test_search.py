@@ -273,3 +273,17 @@ def test_gpu_and_unwritable_output_are_refused(tmp_path):
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env())
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and pattern in lines[0], (cmd, proc.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["nsga2", "gp"])
+def test_flops_objective_with_other_samplers(tmp_path, sampler):
+    proc = subprocess.run(search_cmd(tmp_path, "--budget", "4", "--epochs", "2", "--baseline-seeds", "1",
+                                     "--objective", "flops", "--sampler", sampler, "--space", "full"),
+                          capture_output=True, text=True, timeout=300, env=env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "t"
+    recs = records(run_dir)
+    assert len(recs) == 4
+    assert all(r["flops_speedup"] > 0 for r in recs.values() if r["status"] != "failed")
+    assert json.loads((run_dir / "search.json").read_text())["objective"] == "flops"
