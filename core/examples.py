@@ -8,7 +8,8 @@ Three criteria behind one small interface (`epoch_plan`, `record`, `end_epoch`):
   as maximally forgotten.
 - `loss` (InfoBatch): examples whose last loss is below the mean are skipped with a probability
   chosen so that about `keep` of the data is visited; the kept ones' losses are scaled up to keep
-  the gradient unbiased; pruning is off for the final `example_anneal` of training.
+  the gradient unbiased; pruning is off in the first epoch (no losses yet) and for the final
+  `example_anneal` of training.
 - `random`: a fresh random `keep` of the examples every epoch.
 
 All statistics are tensors on the training device, updated with vectorized index operations from

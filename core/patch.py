@@ -29,6 +29,7 @@ from timm.layers import Attention
 from timm.models.vision_transformer import Block, VisionTransformer
 
 from .config import SparsityConfig
+from .errors import UserError
 from .models import check_supported
 
 
@@ -207,6 +208,11 @@ class SparseVisionTransformer(VisionTransformer):
         self._trilevel.token_counts = []
         return super().forward_features(x, attn_mask=attn_mask, is_causal=is_causal)
 
+    def forward_intermediates(self, *args, **kwargs):
+        self._trilevel.attn_mask = None
+        self._trilevel.token_counts = []
+        return super().forward_intermediates(*args, **kwargs)
+
 
 def _model_class(base: type) -> type:
     """SparseVisionTransformer's forward on top of the model's own class (may be a timm subclass)."""
@@ -225,7 +231,7 @@ def sparsify(model: nn.Module, config: SparsityConfig) -> nn.Module:
     check_supported(model, type(model).__name__)
     for block in model.blocks:
         if type(block) not in (Block, SparseBlock) or type(block.attn) not in (Attention, SparseAttention):
-            raise ValueError(f"sparsify supports timm's standard Block/Attention only, got {type(block).__name__}")
+            raise UserError(f"sparsify supports timm's standard Block/Attention only, got {type(block).__name__}")
     state = TrilevelState(config=config, blocks=frozenset(config.pruning_blocks(len(model.blocks))))
     model.__class__ = _model_class(type(model))
     model._trilevel = state

@@ -179,8 +179,10 @@ class Trainer:
         s = self.config.sparsity
         if s.example_keep >= 1.0:
             return len(self.train_set)
-        if s.example_criterion == "loss" and epoch >= round(self.config.epochs * (1 - s.example_anneal)):
-            return len(self.train_set)
+        if s.example_criterion == "loss" and (
+            epoch == 0 or epoch >= round(self.config.epochs * (1 - s.example_anneal))
+        ):
+            return len(self.train_set)  # InfoBatch has no losses before epoch 1, and anneals at the end
         return max(1, round(s.example_keep * len(self.train_set)))
 
     # -- training -------------------------------------------------------------------------------
@@ -245,11 +247,11 @@ class Trainer:
             images += len(y)
             if timed_start is not None:
                 timed_images += len(y)
-            if step % 25 == 24 and not torch.isfinite(loss_sum):
+            if step % 25 == 24 and not self._finite(loss_sum):
                 raise TrainingDiverged(f"loss is {loss_sum.item()} at epoch {epoch + 1}, step {step + 1}")
         _sync(self.device)
         seconds = time.perf_counter() - start
-        if not torch.isfinite(loss_sum):
+        if not self._finite(loss_sum):
             raise TrainingDiverged(f"loss is {loss_sum.item()} at epoch {epoch + 1}")
         timed_seconds = time.perf_counter() - timed_start if timed_start is not None else 0.0
         example_info = self.pruner.end_epoch(epoch)
@@ -272,6 +274,14 @@ class Trainer:
             "train_flops": self.epoch_flops(epoch, total_images),
             "lr": lr_at(cfg, (epoch + 1) / cfg.epochs),
         }
+
+    def _finite(self, loss_sum: torch.Tensor) -> bool:
+        """Finite on every rank (all ranks must stop together, or the next collective hangs)."""
+        if self.world > 1:
+            flag = (~torch.isfinite(loss_sum)).to(torch.float32).reshape(1)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            return flag.item() == 0
+        return bool(torch.isfinite(loss_sum))
 
     def _examples_in_sync(self) -> bool:
         """Every rank must hold the same active examples (statistics are all-reduced); check it."""

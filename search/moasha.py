@@ -336,8 +336,12 @@ class MOASHAScheduler(FIFOScheduler):
         tie_break: str = "crowding",
         time_attr: str = "training_iteration",
         state_path: str | os.PathLike | None = None,
+        protected_config: Mapping[str, Any] | None = None,
     ):
         super().__init__()
+        # The reference trial (e.g. the dense baseline every speedup is measured against) always
+        # runs to max_t and is not ranked: stopping it would leave speedups extrapolated.
+        self._protected = dict(protected_config) if protected_config is not None else None
         self._moasha = MOASHA(objectives, max_t, grace_period, reduction_factor, tie_break)
         self._time_attr = time_attr
         self._state_path = os.fspath(state_path) if state_path is not None else None
@@ -362,6 +366,8 @@ class MOASHAScheduler(FIFOScheduler):
         return True
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        if self._protected is not None and dict(trial.config) == self._protected:
+            return TrialScheduler.CONTINUE
         values = self._values(trial.trial_id, result)
         if values is None:
             return TrialScheduler.CONTINUE
@@ -453,6 +459,7 @@ class MOASHAScheduler(FIFOScheduler):
                 "tie_break": m.tie_break,
                 "time_attr": self._time_attr,
                 "state_path": self._state_path,
+                "protected_config": self._protected,
             },
             "state": None if self._state_path else m.state_dict(),
         }

@@ -17,6 +17,7 @@ from trilevel.core.errors import UserError
 from trilevel.reports.atomic import atomic_write_text
 
 TRIALS_FILE = "trials.jsonl"
+FINISHED = ("completed", "stopped_early", "failed")
 _LIVE_VIEWS: dict[str, Any] = {}  # run dir -> LiveProgress, looked up after unpickling on resume
 
 
@@ -74,12 +75,21 @@ class RunRecorder(Callback, Stopper):
         return _LIVE_VIEWS.get(self.run_dir)
 
     # -- Tune hooks -----------------------------------------------------------------------------
+    def _final(self, trial) -> bool:
+        """A finished record is final: a restored trial replaying old epochs must not change it."""
+        record = self.records.get(trial.trial_id)
+        return record is not None and record["status"] in FINISHED
+
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        if self._final(trial):
+            return
         record = self._record(trial)
         record["status"] = "running"
         self._changed(record)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if self._final(trial):
+            return
         record = self._record(trial)
         epoch = int(result.get("epoch", 0))
         record.update(
@@ -102,11 +112,15 @@ class RunRecorder(Callback, Stopper):
         self._changed(record)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        if self._final(trial):
+            return
         record = self._record(trial)
         record["status"] = "completed" if record["epochs"] >= self.max_epochs else "stopped_early"
         self._changed(record)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        if self._final(trial):
+            return
         record = self._record(trial)
         record["status"] = "failed"
         record["error"] = _error_message(trial)
@@ -173,6 +187,10 @@ def mark_lost_trials(run_dir: str | Path) -> None:
         if r["status"] == "running":
             r["lost"] = True
     _write_records(run_dir, records)
+
+
+def finished_trial_ids(run_dir: str | Path) -> tuple[str, ...]:
+    return tuple(tid for tid, r in load_records(run_dir).items() if r["status"] in FINISHED)
 
 
 def settle_lost_trials(run_dir: str | Path) -> None:

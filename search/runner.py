@@ -23,7 +23,6 @@ from typing import Any
 from trilevel.core.config import RunConfig
 from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
-from trilevel.core.models import resolve_name
 from trilevel.reports.atomic import atomic_write_text
 from trilevel.spaces import SearchSpace, load_space
 
@@ -79,8 +78,8 @@ class SearchOptions:
         from .searcher import make_sampler
 
         make_sampler(self.sampler, self.seed)
-        resolve_name(self.run.model)
-        dataset_info(self.run.dataset, self.run.data)
+        info = dataset_info(self.run.dataset, self.run.data)
+        _check_model(self.run, info)
         if self.gpus_per_trial > 0 and self.address is None:
             import torch
 
@@ -94,6 +93,18 @@ class SearchOptions:
         return Path(self.output) / name
 
 
+def _check_model(run: RunConfig, info) -> None:
+    """Build and patch the model once up front, so a model the trials cannot use fails here in one
+    line rather than in every trial."""
+    from trilevel.core.models import build_model, default_patch_size
+    from trilevel.core.patch import sparsify
+
+    img = run.img_size or info.default_img_size
+    model = build_model(run.model, num_classes=info.num_classes, img_size=img, in_chans=info.in_chans,
+                        patch_size=run.patch_size or default_patch_size(img), **run.model_kwargs)
+    sparsify(model, run.sparsity)
+
+
 def run_search(opts: SearchOptions) -> int:
     """Run (or resume) a search; returns the process exit code."""
     space = opts.validate()
@@ -105,8 +116,10 @@ def run_search(opts: SearchOptions) -> int:
 
     from trilevel.reports import LiveProgress, render_report, write_outputs
 
-    from .moasha import MOASHAScheduler
-    from .recorder import RunRecorder, attach_live_view, load_records, mark_lost_trials, settle_lost_trials
+    from .moasha import MOASHAScheduler, MOASHAStateError
+    from .recorder import (
+        RunRecorder, attach_live_view, finished_trial_ids, load_records, mark_lost_trials, settle_lost_trials,
+    )
     from .searcher import ParetoOptunaSearch, make_sampler
     from .trainable import OBJECTIVE_KEYS, run_trial
 
@@ -115,16 +128,23 @@ def run_search(opts: SearchOptions) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.time()  # wall time includes Ray start-up: it is part of what the search costs
     _init_ray(opts)
-    interrupted = False
+    interrupted = succeeded = False
     live = None
     previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_sigint)
     try:
         resources = _trial_resources(opts, ray.cluster_resources())
-        concurrency = opts.concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // opts.cpus_per_trial))
+        cluster = ray.cluster_resources()
+        slots = cluster.get("CPU", 1) // opts.cpus_per_trial
+        if opts.gpus_per_trial:
+            slots = min(slots, cluster.get("GPU", 0) // opts.gpus_per_trial)
+        concurrency = opts.concurrency or max(1, int(slots))
         base = opts.run.to_dict()
         dense = space.dense_point()
+        if opts.resume:
+            mark_lost_trials(run_dir)
+        finished = finished_trial_ids(run_dir) if opts.resume else ()
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, base=base, fixed=dict(space.fixed)), resources
+            tune.with_parameters(run_trial, base=base, fixed=dict(space.fixed), finished=finished), resources
         )
         live = LiveProgress(
             opts.budget, opts.max_acc_drop, objective=opts.objective,
@@ -137,11 +157,13 @@ def run_search(opts: SearchOptions) -> int:
                 live.update(record)
         cost = OBJECTIVE_KEYS[opts.objective]
         if opts.resume and tune.Tuner.can_restore(str(run_dir)):
-            mark_lost_trials(run_dir)
-            tuner = tune.Tuner.restore(
-                str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=False,
-                restart_errored=False,
-            )
+            try:
+                tuner = tune.Tuner.restore(
+                    str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=False,
+                    restart_errored=False,
+                )
+            except MOASHAStateError as exc:
+                raise UserError(str(exc).splitlines()[0]) from None
         else:
             recorder = RunRecorder(run_dir, opts.run.epochs, space.fixed, dense)
             searcher = ParetoOptunaSearch(
@@ -152,7 +174,7 @@ def run_search(opts: SearchOptions) -> int:
             scheduler = MOASHAScheduler(
                 objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
                 grace_period=opts.grace_epochs, reduction_factor=opts.reduction_factor,
-                time_attr="epoch", state_path=str(run_dir / MOASHA_STATE),
+                time_attr="epoch", state_path=str(run_dir / MOASHA_STATE), protected_config=dense,
             )
             tuner = tune.Tuner(
                 trainable,
@@ -179,6 +201,7 @@ def run_search(opts: SearchOptions) -> int:
         interrupted = done < opts.budget
         if not interrupted:
             meta["baseline_accs"] = _baseline_seeds(opts, run_dir, meta, records, trainable, dense)
+        succeeded = True
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -186,8 +209,8 @@ def run_search(opts: SearchOptions) -> int:
         if live is not None:
             live.stop()
         meta["wall_seconds"] = (meta.get("wall_seconds") or 0.0) + time.time() - started
-        meta["status"] = "interrupted" if interrupted else "finished"
-        meta["finished"] = None if interrupted else _now()
+        meta["status"] = "interrupted" if interrupted else ("finished" if succeeded else "failed")
+        meta["finished"] = _now() if succeeded and not interrupted else None
         _write_meta(run_dir, meta)
         ray.shutdown()
     summary = write_outputs(run_dir, opts.max_acc_drop)
@@ -219,6 +242,10 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, run_dir: Path) -> 
         stored["space"] = meta.get("space_spec")
         diffs = [f"{k} {stored[k]!r} -> {identity[k]!r}" if k != "space" else "space"
                  for k in identity if stored[k] != identity[k]]
+        old_run, new_run = meta.get("run_config") or {}, opts.run.to_dict()
+        diffs += [f"{k} {old_run.get(k)!r} -> {new_run[k]!r}" for k in new_run
+                  if k not in ("model", "dataset", "epochs", "device", "workers", "output")
+                  and old_run.get(k) != new_run[k]]
         if diffs:
             raise UserError(f"cannot resume {run_dir}: it was a different search ({'; '.join(diffs)})")
         meta["status"] = "running"

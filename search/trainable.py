@@ -29,8 +29,14 @@ def build_trial_config(base: dict, fixed: dict, params: dict, seed: int | None =
     return RunConfig.from_dict(data)
 
 
-def run_trial(params: dict, base: dict, fixed: dict) -> None:
-    """Train one sampled configuration, reporting to Tune after every epoch."""
+def run_trial(params: dict, base: dict, fixed: dict, finished: tuple = ()) -> None:
+    """Train one sampled configuration, reporting to Tune after every epoch.
+
+    `finished`: trial ids our record already holds as finished. After a kill -9, Ray restores from
+    a snapshot that may predate their end and would train them again from an older checkpoint.
+    """
+    if tune.get_context().get_trial_id() in finished:
+        return
     params = dict(params)
     seed = params.pop("seed", None)  # dense baseline repeats over seeds
     config = build_trial_config(base, fixed, params, seed)
