@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
+    if args.resume and config.output is None:
+        raise UserError("--resume needs the --output directory of the run to continue")
     if config.output is None:
         config = config.replace(output=f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}")
     out = Path(config.output)

@@ -369,23 +369,34 @@ class Trainer:
         os.replace(tmp, path)
 
     def load_checkpoint(self, path: str | Path) -> None:
+        """Continue from a checkpoint of the same run (epochs, device, workers and output may differ)."""
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as exc:  # a truncated or foreign file
             raise UserError(f"cannot resume from {path}: not a valid checkpoint ({type(exc).__name__})") from None
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.pruner.load_state_dict(state["pruner"])
-        self.epoch = int(state["epoch"])
-        self.history = list(state["history"])
-        torch.set_rng_state(state["rng"].cpu())
+        stored, current = state.get("config") or {}, self.config.to_dict()
+        changed = [k for k in current if k not in ("epochs", "device", "workers", "output") and stored.get(k) != current[k]]
+        if changed:
+            raise UserError(f"cannot resume from {path}: it is a different run ({', '.join(changed)} differ)")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.pruner.load_state_dict(state["pruner"])
+            self.epoch = int(state["epoch"])
+            self.history = list(state["history"])
+            torch.set_rng_state(state["rng"].cpu())
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise UserError(f"cannot resume from {path}: {str(exc).splitlines()[0]}") from None
 
 
 def train(config: RunConfig, callback=None, resume: bool = False) -> dict:
     """Train `config` (resuming from OUTPUT/checkpoint.pt when asked and present); returns metrics."""
+    checkpoint = Path(config.output) / CHECKPOINT if config.output else None
+    if resume and (checkpoint is None or not checkpoint.exists()):
+        raise UserError(f"nothing to resume: no {CHECKPOINT} in {config.output or 'the output directory'} (pass the run's --output)")
     trainer = Trainer(config, callback)
-    if resume and config.output and (Path(config.output) / CHECKPOINT).exists():
-        trainer.load_checkpoint(Path(config.output) / CHECKPOINT)
+    if resume:
+        trainer.load_checkpoint(checkpoint)
     return trainer.fit()
 
 

@@ -55,6 +55,16 @@ def test_checkpoint_resume_continues(tmp_path):
     assert state["epoch"] == 2
 
 
+def test_resume_refuses_a_different_run_or_missing_checkpoint(tmp_path):
+    from trilevel.core import UserError
+
+    train(tiny_config(tmp_path, epochs=1))
+    with pytest.raises(UserError, match="different run.*batch_size"):
+        train(tiny_config(tmp_path, epochs=2, batch_size=16), resume=True)
+    with pytest.raises(UserError, match="nothing to resume"):
+        train(tiny_config(tmp_path / "empty", epochs=2), resume=True)
+
+
 def test_nan_loss_ends_with_clear_status():
     trainer = Trainer(tiny_config())
     trainer.model.head.register_forward_hook(lambda mod, inp, out: out * float("nan"))
