@@ -1,17 +1,19 @@
 """Replay search strategies against a table of learning curves instead of training.
 
-Each replayed search uses the search's own decision code: `make_sampler` samplers asked and
-told through an Optuna study (ask/tell), the `MOASHA` rung logic for early stopping, the dense
-point evaluated first (the real search's `points_to_evaluate`), early-stopped trials told as
-PRUNED and full-length ones as COMPLETE with (final accuracy, full training seconds). Only the
-training is replaced: a trial's epoch returns the table's accuracy and takes its measured seconds.
+Each replayed search uses the search's own decision code and rules: `make_sampler` samplers
+asked and told through an Optuna study (ask/tell), the `MOASHA` rung logic for early stopping,
+the dense point evaluated first (the live search's `points_to_evaluate`) and never stopped nor
+ranked (`MOASHAScheduler(protected_config=dense)`), early-stopped trials told as PRUNED and
+full-length ones as COMPLETE with (final accuracy, full training seconds), and a configuration
+never trained twice (`ParetoOptunaSearch.suggest`: a repeat proposal is told the earlier outcome,
+COMPLETE values, PRUNED, or FAIL while that trial still runs, and the sampler is asked again; 50
+repeats in a row end the search). Only training is replaced: a trial's epoch returns the table's
+accuracy and takes its measured seconds.
 
-Choices (the real search runs 2 trials at once on CPU-2):
+Choices (the live search runs 2 trials at once on CPU-2):
 
 * Sampled points are snapped to the grid by giving Optuna a `CategoricalDistribution` over the
-  grid values of each parameter, so every point it proposes is exactly a table row. A sampler
-  may propose a configuration again; it is trained (and charged) again, as a continuous search
-  would train a near-identical point again.
+  grid values of each parameter, so every point it proposes is exactly a table row.
 * Asynchronous search with `--workers` (default 2) over simulated time: a trial's epoch takes
   its table `train_seconds`; the next result is always the earliest-finishing epoch (ties by
   start order), and a freed worker asks the sampler at once. Fully deterministic for a seed.
@@ -24,12 +26,18 @@ Choices (the real search runs 2 trials at once on CPU-2):
   iff in the top ceil(n / reduction_factor) of the rung. `--weight 0.1` (fixed before any replay
   was run): halving training time is worth 5 accuracy points.
 
-Compute is counted in epochs (every reported epoch, stopped or not, duplicates included) and the
-search ends after `--budget-epochs` (default: the grid's own total). The quality after k epochs
+Compute is counted in epochs (every reported epoch, stopped or not) and the search ends after
+`--budget-epochs` (default: the grid's own total) or when the sampler has nothing new to propose. The quality after k epochs
 is the hypervolume of the COMPLETED trials' (accuracy, speedup) points, reference (0, 0), divided
 by that of the whole grid (`trilevel.reports.selection.hypervolume`).
 
-    python benchmarks/replay.py --table benchmarks/data/grid_digits.json --seeds 20
+    python benchmarks/replay.py --seeds 20       # the search's defaults: grace 1, eta 3 (13 s)
+    python benchmarks/replay.py --seeds 20 --grace-period 4 --out benchmarks/results/replay_digits_grace4
+
+Grace period 4 is the first epoch after the tri-level keep schedule (warm-up 1/30 + cosine decay
+1/3 of training) has reached its target keeps: before that a rung compares configurations that
+have barely started pruning (on the digits table epoch-1 accuracy has Spearman 0.13 with final
+accuracy, epoch 4 has 0.84).
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ from trilevel.search.searcher import make_sampler
 COST = "train_seconds_projected"
 CHECKPOINTS = (0.10, 0.25, 0.50)  # fractions of the grid's total epochs
 TARGET_RATIO, TARGET_AT = 0.95, 0.25
+MAX_REPEATS = 50  # as ParetoOptunaSearch.suggest: this many repeat proposals in a row end the search
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,7 @@ class Trial:
 class Replay:
     hv: list[float]  # hv[k]: hypervolume of the completed trials after k epochs consumed
     trials: list[Trial]
+    repeats: int  # proposals of an already-tried configuration, told its outcome, not trained
 
 
 def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, workers: int = 2,
@@ -158,33 +168,53 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
     distributions = {n: CategoricalDistribution(c) for n, c in table.choices.items()}
     events: list[tuple[float, int]] = []  # (finish time of the trial's next epoch, trial number)
     live: dict[int, tuple[optuna.Trial, tuple, Trial]] = {}
+    tried: dict[tuple, Trial] = {}
     trials: list[Trial] = []
+    repeats = 0
+    finished = False
+
+    def told(key: tuple) -> list[float]:
+        """What Optuna is told for a full-length run of `key`."""
+        acc = table.acc[key][-1]
+        return [score(key, acc)] if single else [acc, table.full_seconds(key)]
 
     def start(now: float) -> None:
-        ot = study.ask(distributions)
-        key = table.key(ot.params)
-        trials.append(Trial(ot.number, dict(ot.params), 0, "running"))
-        live[ot.number] = (ot, key, trials[-1])
-        heapq.heappush(events, (now + table.seconds[key][0], ot.number))
+        nonlocal repeats, finished
+        for _ in range(MAX_REPEATS):
+            ot = study.ask(distributions)
+            key = table.key(ot.params)
+            earlier = tried.get(key)
+            if earlier is None:
+                trials.append(Trial(ot.number, dict(ot.params), 0, "running"))
+                tried[key] = trials[-1]
+                live[ot.number] = (ot, key, trials[-1])
+                heapq.heappush(events, (now + table.seconds[key][0], ot.number))
+                return
+            repeats += 1
+            if earlier.state == "complete":
+                study.tell(ot, told(key))
+            else:
+                study.tell(ot, state=TrialState.PRUNED if earlier.state == "pruned" else TrialState.FAIL)
+        finished = True
 
     for _ in range(workers):
         start(0.0)
     points: list[tuple[float, float]] = []
     hv = [0.0]
-    while len(hv) <= budget_epochs:
+    while len(hv) <= budget_epochs and events:
         now, number = heapq.heappop(events)  # equal times: the earlier-started trial first
         ot, key, record = live[number]
         record.epochs += 1
         acc = table.acc[key][record.epochs - 1]
         decision = None
-        if scheduler is not None:
-            values = {"score": score(key, acc)} if single else {"val_acc": acc, COST: table.full_seconds(key)}
-            decision = scheduler.on_result(str(number), record.epochs, values)
+        if scheduler is not None and key != table.dense:  # the dense trial is protected
+            reported = {"score": score(key, acc)} if single else {"val_acc": acc, COST: table.full_seconds(key)}
+            decision = scheduler.on_result(str(number), record.epochs, reported)
         if record.epochs == table.epochs:
             record.state = "complete"
             if scheduler is not None:
                 scheduler.on_complete(str(number))
-            study.tell(ot, [score(key, acc)] if single else [acc, table.full_seconds(key)])
+            study.tell(ot, told(key))
             points.append(table.point(key))
         elif decision == STOP:
             record.state = "pruned"
@@ -195,8 +225,10 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
             continue
         del live[number]
         hv.append(hypervolume(points) if record.state == "complete" else hv[-1])
-        start(now)
-    return Replay(hv, trials)
+        if not finished:
+            start(now)
+    hv += [hv[-1]] * (budget_epochs + 1 - len(hv))  # the search ended early: nothing more found
+    return Replay(hv, trials, repeats)
 
 
 def summarise(ratios: np.ndarray, at: list[int]) -> dict:
@@ -217,7 +249,7 @@ def epochs_to_target(ratios: np.ndarray) -> list[int | None]:
 
 
 def markdown(results: dict, at: list[int], grid_epochs: int) -> str:
-    head = [f"{round(100 * k / grid_epochs)} % ({k} ep)" for k in at[:-1]] + [f"end ({at[-1]} ep)"]
+    head = [f"{round(100 * k / grid_epochs)}% ({k} ep)" for k in at[:-1]] + [f"end ({at[-1]} ep)"]
     lines = [
         "| strategy | " + " | ".join(f"HV ratio at {h}" for h in head)
         + f" | epochs to {TARGET_RATIO:.0%} HV (median; seeds reaching) | trials (full-length) |",
@@ -245,7 +277,7 @@ def verdict(results: dict, at: list[int], grid_epochs: int) -> str:
         f"(target {TARGET_RATIO}): {'met' if ratio >= TARGET_RATIO else 'NOT met'}; "
         f"{reached}/{len(mo['epochs_to_target'])} seeds reach it by then.",
         f"- MO-ASHA + TPE has a higher mean HV ratio than random search (no early stopping) at "
-        f"{len(wins)}/{len(at)} checkpoints ({', '.join(map(str, wins)) or 'none'} epochs).",
+        f"{len(wins)}/{len(at)} checkpoints" + (f" ({', '.join(map(str, wins))} epochs)." if wins else "."),
     ])
 
 
@@ -284,6 +316,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--budget-epochs", type=int, default=None, help="default: the grid's total epochs")
     p.add_argument("--weight", type=float, default=0.1, help="ASHA weighted sum: acc - w x time/dense")
+    p.add_argument("--grace-period", type=int, default=1, help="MO-ASHA's first rung (search default 1)")
+    p.add_argument("--reduction-factor", type=int, default=3, help="MO-ASHA's eta (search default 3)")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -295,7 +329,8 @@ def main() -> None:
     started = time.perf_counter()
     results = {}
     for name, strategy in STRATEGIES.items():
-        runs = [replay(table, strategy, seed, budget, args.workers, weight=args.weight) for seed in range(args.seeds)]
+        runs = [replay(table, strategy, seed, budget, args.workers, args.grace_period, args.reduction_factor,
+                       args.weight) for seed in range(args.seeds)]
         ratios = np.array([r.hv for r in runs]) / grid_hv
         results[name] = {
             "sampler": strategy.sampler, "stopping": strategy.stopping,
@@ -303,24 +338,27 @@ def main() -> None:
             "epochs_to_target": epochs_to_target(ratios),
             "trials": [len(r.trials) for r in runs],
             "complete": [sum(t.state == "complete" for t in r.trials) for r in runs],
-            "hv_ratio": np.round(ratios, 5).tolist(),
+            "repeats": [r.repeats for r in runs],
+            "hv_ratio": np.round(ratios, 4).tolist(),
         }
         print(f"{name}: {time.perf_counter() - started:.0f}s", flush=True)
     table_md = markdown(results, at, grid_epochs) + "\n\n" + verdict(results, at, grid_epochs)
     payload = {
         "table": str(args.table), "seeds": args.seeds, "workers": args.workers, "budget_epochs": budget,
         "grid_epochs": grid_epochs, "checkpoints": at, "weight": args.weight,
+        "grace_period": args.grace_period, "reduction_factor": args.reduction_factor,
         "grid_hypervolume": grid_hv,
-        "grid_points": [{"params": dict(zip(table.names, k)), "acc": a, "speedup": s}
-                        for k, (a, s) in ((k, table.point(k)) for k in table.acc)],
+        "grid_points": [dict(params=dict(zip(table.names, k)), acc=table.point(k)[0], speedup=table.point(k)[1])
+                        for k in table.acc],
         "target": {"hv_ratio": TARGET_RATIO, "at_fraction": TARGET_AT},
         "markdown": table_md, "replay_seconds": time.perf_counter() - started, "strategies": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1))
+    args.out.with_suffix(".json").write_text(json.dumps(payload))
     args.out.with_suffix(".md").write_text(table_md + "\n")
     plot(results, grid_epochs, args.out.with_suffix(".png"),
-         f"Replayed searches on {args.table.name} ({args.seeds} seeds, {args.workers} workers)")
+         f"Replayed searches on {args.table.name} ({args.seeds} seeds, {args.workers} workers, "
+         f"grace {args.grace_period}, eta {args.reduction_factor})")
     print(table_md)
 
 

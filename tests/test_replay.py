@@ -71,7 +71,11 @@ def test_search_without_early_stopping_finds_the_grid_front(table):
     run = replay(table, Strategy("random", None), seed=0, budget_epochs=120)
     assert len(run.hv) == 121 and run.hv[0] == 0.0
     assert run.trials[0].params == {"example_keep": 1.0, "token_keep": 1.0}  # dense first
-    assert all(t.state in ("complete", "running") for t in run.trials)
+    # As in the live search no configuration is trained twice: all 6 run once (18 epochs), the
+    # sampler's repeats are told the known outcome, and the search ends; the curve stays flat.
+    assert sorted(tuple(t.params.values()) for t in run.trials) == sorted(table.acc)
+    assert all(t.state == "complete" for t in run.trials) and run.repeats >= 50
+    assert run.hv[18:] == [run.hv[18]] * 103
     assert all(a <= b for a, b in zip(run.hv, run.hv[1:]))
     assert run.hv[-1] == pytest.approx(GRID_HV)
     # Two workers: dense (4 s/epoch) and one sampled trial run side by side; nothing counts
@@ -88,6 +92,8 @@ def test_early_stopped_trials_never_enter_the_front(table):
         complete = [table.point(key(t)) for t in run.trials if t.state == "complete"]
         pruned = [t for t in run.trials if t.state == "pruned"]
         assert all(t.epochs < 3 for t in pruned) and all(t.epochs == 3 for t in run.trials if t.state == "complete")
+        assert run.trials[0].state == "complete"  # dense is protected from early stopping
+        assert len({key(t) for t in run.trials}) == len(run.trials)  # never trained twice
         assert run.hv[-1] == pytest.approx(sweep_hv(complete))
         # Had the pruned trials been told with their truncated values, the front would grow:
         truncated = [(table.acc[key(t)][t.epochs - 1], table.point(key(t))[1]) for t in pruned]
