@@ -40,6 +40,7 @@ def main() -> None:
     p.add_argument("run_dir", type=Path)
     p.add_argument("--epochs", type=int, help="default: the search's epochs per trial")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     p.add_argument("--pareto", action="store_true", help="also train the other Pareto configurations once")
     p.add_argument("--json", type=Path, help="write results here")
     args = p.parse_args()
@@ -50,7 +51,7 @@ def main() -> None:
     dense = best.replace(sparsity=SparsityConfig())
     started = time.time()
     pairs = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         d = run(dense.replace(seed=seed))
         b = run(best.replace(seed=seed))
         pairs.append({"seed": seed, "dense": d, "best": b})
@@ -69,8 +70,8 @@ def main() -> None:
         front = json.loads((args.run_dir / "pareto.json").read_text())
         search_acc, confirm_acc = [], []
         for trial in front:
-            config = best.replace(sparsity=SparsityConfig.from_dict(trial["config"]), seed=0)
-            same = [x for x in pairs if x["seed"] == 0]
+            config = best.replace(sparsity=SparsityConfig.from_dict(trial["config"]), seed=args.first_seed)
+            same = [x for x in pairs if x["seed"] == args.first_seed]
             if trial["config"] == best.sparsity.to_dict():
                 acc = same[0]["best"]["val_acc"]
             elif SparsityConfig.from_dict(trial["config"]).is_dense:

@@ -205,6 +205,8 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> dict:
         cfg = self.config
+        _sync(self.device)
+        start = time.perf_counter()  # example selection and bookkeeping count as training time
         plan = self.pruner.epoch_plan(epoch, cfg.batch_size, self.rank, self.world)
         loader = DataLoader(
             _Indexed(self.train_set), batch_sampler=plan.batches, num_workers=cfg.workers,
@@ -217,8 +219,6 @@ class Trainer:
         images = timed_images = 0
         timed_start = None
         amp = self.device.type == "cuda"
-        _sync(self.device)
-        start = time.perf_counter()
         for step, (x, y, idx) in enumerate(loader):
             if len(self.history) == 0 and step == WARMUP_STEPS:
                 _sync(self.device)
@@ -250,12 +250,13 @@ class Trainer:
             if step % 25 == 24 and not self._finite(loss_sum):
                 raise TrainingDiverged(f"loss is {loss_sum.item()} at epoch {epoch + 1}, step {step + 1}")
         _sync(self.device)
-        seconds = time.perf_counter() - start
+        timed_seconds = time.perf_counter() - timed_start if timed_start is not None else 0.0
         if not self._finite(loss_sum):
             raise TrainingDiverged(f"loss is {loss_sum.item()} at epoch {epoch + 1}")
-        timed_seconds = time.perf_counter() - timed_start if timed_start is not None else 0.0
         example_info = self.pruner.end_epoch(epoch)
         in_sync = self._examples_in_sync()
+        _sync(self.device)
+        seconds = time.perf_counter() - start
         total_images = images * self.world
         token_keep, attention_keep = self.keeps((epoch + 0.5) / cfg.epochs)
         return {

@@ -80,6 +80,8 @@ class SearchOptions:
         make_sampler(self.sampler, self.seed)
         info = dataset_info(self.run.dataset, self.run.data)
         _check_model(self.run, info)
+        if self.run.device.startswith("cuda") and self.gpus_per_trial == 0:
+            raise UserError("--device cuda needs --gpus-per-trial > 0 (Ray hides GPUs from trials that ask for none)")
         if self.gpus_per_trial > 0 and self.address is None:
             import torch
 
