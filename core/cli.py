@@ -18,12 +18,10 @@ from pathlib import Path
 from .config import EXAMPLE_CRITERIA, SCHEDULES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig
 from .errors import UserError
 
-RUN_FLAGS = {  # flag dest -> RunConfig field
-    "model": "model", "dataset": "dataset", "data": "data", "epochs": "epochs",
-    "batch_size": "batch_size", "img_size": "img_size", "patch_size": "patch_size", "lr": "lr",
-    "seed": "seed", "device": "device", "workers": "workers", "train_subset": "train_subset",
-    "val_subset": "val_subset", "output": "output",
-}
+RUN_FLAGS = (  # flags of add_run_flags; each is the RunConfig field of the same name
+    "model", "dataset", "data", "epochs", "batch_size", "img_size", "patch_size", "lr", "seed",
+    "device", "workers", "train_subset", "val_subset",
+)
 SPARSITY_FLAGS = (
     "example_keep", "example_criterion", "token_keep", "token_mode", "token_sampling", "token_fuse",
     "attention_keep", "schedule",
@@ -76,8 +74,8 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
     """The file's config with the given flags on top."""
     base = RunConfig.load(args.config) if args.config else RunConfig()
     data = base.to_dict()
-    for dest, name in RUN_FLAGS.items():
-        value = getattr(args, dest, None)
+    for name in (*RUN_FLAGS, "output"):
+        value = getattr(args, name, None)
         if value is not None:
             data[name] = value
     for name in SPARSITY_FLAGS:

@@ -32,7 +32,7 @@ def _check_ratio(name: str, value: Any) -> float:
     return value
 
 
-def _check_fraction(name: str, value: Any, *, closed: bool = True) -> float:
+def _check_fraction(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"{name} must be a fraction of training in [0, 1], got {value!r}")
     value = float(value)
@@ -151,7 +151,7 @@ class SparsityConfig:
 
     @classmethod
     def from_yaml(cls, text: str) -> "SparsityConfig":
-        return cls.from_dict(_safe_yaml(text, "sparsity config"))
+        return cls.from_dict(safe_yaml(text, "sparsity config"))
 
 
 @dataclass
@@ -236,7 +236,7 @@ class RunConfig:
 
     @classmethod
     def from_yaml(cls, text: str) -> "RunConfig":
-        return cls.from_dict(_safe_yaml(text, "run config"))
+        return cls.from_dict(safe_yaml(text, "run config"))
 
     @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
@@ -246,7 +246,8 @@ class RunConfig:
         return cls.from_yaml(path.read_text())
 
 
-def _safe_yaml(text: str, what: str) -> Any:
+def safe_yaml(text: str, what: str) -> Any:
+    """yaml.safe_load with a one-line UserError naming where the YAML is malformed."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

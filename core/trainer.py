@@ -329,6 +329,7 @@ class Trainer:
         flops = sum(r["train_flops"] for r in h)
         rates = [r["images_per_second"] for r in h if r["images_per_second"]]
         planned = self.planned_train_flops()
+        expected = self.expected_train_flops()
         return {
             "status": status,
             "epochs": len(h),
@@ -339,8 +340,8 @@ class Trainer:
             "flops_per_image": flops / images if images else None,
             "train_flops": flops,
             "planned_train_flops": planned,
-            "expected_train_flops": self.expected_train_flops(),
-            "flops_speedup": self.expected_train_flops(dense=True) / self.expected_train_flops(),
+            "expected_train_flops": expected,
+            "flops_speedup": self.expected_train_flops(dense=True) / expected,
             "peak_memory_mb": _peak_memory_mb(self.device),
             "world_size": self.world,
             "device": str(self.device),

@@ -10,7 +10,7 @@ import argparse
 import shlex
 import sys
 
-from trilevel.core.cli import OneLineParser, add_run_flags
+from trilevel.core.cli import RUN_FLAGS, OneLineParser, add_run_flags
 from trilevel.core.config import RunConfig
 from trilevel.core.errors import UserError
 
@@ -47,14 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 def options_from_args(args: argparse.Namespace, argv: list[str]):
     from .runner import SearchOptions
 
-    run_fields = {
-        "model": args.model, "dataset": args.dataset, "data": args.data, "epochs": args.epochs,
-        "batch_size": args.batch_size, "img_size": args.img_size, "patch_size": args.patch_size,
-        "lr": args.lr, "seed": args.seed, "device": args.device, "workers": args.workers,
-        "train_subset": args.train_subset, "val_subset": args.val_subset,
-    }
     base = RunConfig.load(args.config).to_dict() if args.config else {"epochs": DEFAULT_EPOCHS}
-    base.update({k: v for k, v in run_fields.items() if v is not None})
+    base.update({k: getattr(args, k) for k in RUN_FLAGS if getattr(args, k) is not None})
     run = RunConfig.from_dict(base)
     return SearchOptions(
         run=run, budget=args.budget, space=args.space, sampler=args.sampler, objective=args.objective,

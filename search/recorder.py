@@ -103,7 +103,6 @@ class RunRecorder(Callback, Stopper):
             planned_train_flops=result.get("planned_train_flops"),
             expected_train_flops=result.get("expected_train_flops"),
             flops_speedup=result.get("flops_speedup"),
-            trial_seconds=result.get("time_total_s"),  # Ray: time inside the trainable
         )
         history = [h for h in record["history"] if h["epoch"] < epoch]
         history.append({"epoch": epoch, "val_acc": result.get("epoch_val_acc"),
@@ -172,11 +171,6 @@ class RunRecorder(Callback, Stopper):
     def write(self) -> None:
         _write_records(self.run_dir, self.records)
 
-    def counts(self) -> dict[str, int]:
-        out = {"completed": 0, "stopped_early": 0, "failed": 0, "running": 0}
-        for r in self.records.values():
-            out[r["status"]] = out.get(r["status"], 0) + 1
-        return out
 
 
 def mark_lost_trials(run_dir: str | Path) -> None:

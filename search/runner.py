@@ -7,19 +7,17 @@ reports (pareto.json, best.yaml, plot, terminal report).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import logging
 import os
-import shlex
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from trilevel.core.cli import ensure_writable
 from trilevel.core.config import RunConfig
 from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
@@ -191,10 +189,8 @@ def run_search(opts: SearchOptions) -> int:
                     failure_config=tune.FailureConfig(max_failures=1),
                 ),
             )
-        fit_started = time.time()
         tuner.fit()
         settle_lost_trials(run_dir)
-        meta["trials_wall_seconds"] = (meta.get("trials_wall_seconds") or 0.0) + time.time() - fit_started
         records = load_records(run_dir)
         failed_base = next((r for r in records.values() if r["is_baseline"] and r["status"] == "failed"), None)
         if failed_base is not None:
@@ -255,12 +251,7 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, run_dir: Path) -> 
         return meta
     if meta_path.exists():
         raise UserError(f"{run_dir} already holds a search; add --resume to continue it or pick another --name")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / ".write-test").write_text("")
-        (run_dir / ".write-test").unlink()
-    except OSError as exc:
-        raise UserError(f"output directory {run_dir} cannot be written: {exc.strerror or exc}") from None
+    ensure_writable(run_dir)
     meta = {
         "version": 1, "name": run_dir.name, **identity, "space": space.name, "space_spec": space.describe(),
         "grace_epochs": opts.grace_epochs, "reduction_factor": opts.reduction_factor,

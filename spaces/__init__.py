@@ -25,10 +25,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
-from trilevel.core.config import SparsityConfig
+from trilevel.core.config import SparsityConfig, safe_yaml
 from trilevel.core.errors import UserError, suggest
 
 RATIOS = ("example_keep", "token_keep", "attention_keep")
@@ -130,12 +129,7 @@ def load_space(name_or_path: str) -> SearchSpace:
                         f"use {', '.join(builtin)} or a YAML file")
     if not path.is_file():
         raise UserError(f"space file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"malformed YAML in space file {path}{where}") from None
+    data = safe_yaml(path.read_text(), f"space file {path}")
     if not isinstance(data, dict):
         raise UserError(f"space file {path} must be a mapping with 'params' (and optional 'base', 'fixed')")
     unknown = set(data) - {"base", "params", "fixed"}
