@@ -49,6 +49,25 @@ def keep_at(config: SparsityConfig, target: float, progress: float) -> float:
     return value
 
 
+def settled_at(config: SparsityConfig) -> float:
+    """Fraction of training after which the scheduled keep ratio behaves as it will for the rest.
+
+    Accuracy measured before this point reflects a model that has barely started pruning, so an
+    early-stopping rung placed earlier ranks configurations by speed alone (measured on the digits
+    grid: rank correlation 0.13 between epoch-1 and final accuracy, 0.75 at epoch 3).
+    `warmup_cosine`: end of warm-up + decay; `cyclic`: end of the first ramp; `linear`/`cosine`
+    only reach 1.0 at the end; `constant` is settled from the start.
+    """
+    name = config.schedule
+    if name == "warmup_cosine":
+        return min(1.0, config.schedule_warmup + config.schedule_decay)
+    if name == "cyclic":
+        return 1.0 / config.schedule_cycles
+    if name in ("linear", "cosine"):
+        return 1.0
+    return 0.0
+
+
 def mean_keep(config: SparsityConfig, target: float, points: int = 1000) -> float:
     """Average scheduled keep over training (midpoint rule): what the schedule costs on average."""
     return sum(keep_at(config, target, (i + 0.5) / points) for i in range(points)) / points

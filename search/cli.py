@@ -16,7 +16,16 @@ from trilevel.core.errors import UserError
 
 from .searcher import SAMPLERS
 
-DEFAULT_EPOCHS = 9  # with grace 1 and reduction factor 3: rungs at epochs 1 and 3
+DEFAULT_EPOCHS = 9  # tri-level schedule settles at 37% of training: first rung at epoch 3 (auto)
+
+
+def _grace(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of epochs or auto, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)}")
     p.add_argument("--objective", default="time", choices=["time", "flops"],
                    help="cost to minimise: measured training time (default) or FLOPs (deterministic)")
-    p.add_argument("--grace-epochs", type=int, default=1, help="epochs before a trial can be stopped")
+    p.add_argument("--grace-epochs", type=_grace, default=None, metavar="N|auto",
+                   help="epochs before a trial can be stopped (default auto: once the keep schedule settles)")
     p.add_argument("--reduction-factor", type=int, default=3, help="MO-ASHA keeps the top 1/factor per rung")
     p.add_argument("--max-acc-drop", type=float, default=0.5,
                    help="accuracy points below dense still acceptable for best.yaml (default 0.5)")

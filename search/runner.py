@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -38,7 +39,7 @@ class SearchOptions:
     space: str = "tri-level"
     sampler: str = "tpe"
     objective: str = "time"
-    grace_epochs: int = 1
+    grace_epochs: int | None = None  # None: after the keep schedule settles (see auto_grace)
     reduction_factor: int = 3
     max_acc_drop: float = 0.5
     baseline_seeds: int = 3
@@ -57,9 +58,9 @@ class SearchOptions:
         """Check every option before Ray starts; returns the loaded space."""
         if self.budget <= 0:
             raise UserError(f"--budget must be a positive number of trials, got {self.budget}")
-        if self.grace_epochs <= 0:
+        if self.grace_epochs is not None and self.grace_epochs <= 0:
             raise UserError(f"--grace-epochs must be >= 1, got {self.grace_epochs}")
-        if self.grace_epochs > self.run.epochs:
+        if self.grace_epochs is not None and self.grace_epochs > self.run.epochs:
             raise UserError(f"--grace-epochs ({self.grace_epochs}) cannot exceed --epochs ({self.run.epochs})")
         if self.reduction_factor < 2:
             raise UserError(f"--reduction-factor must be >= 2, got {self.reduction_factor}")
@@ -85,12 +86,27 @@ class SearchOptions:
 
             if not torch.cuda.is_available():
                 raise UserError("--gpus-per-trial > 0 but no CUDA GPU is available here")
-        return load_space(self.space)
+        space = load_space(self.space)
+        if self.grace_epochs is None:
+            self.grace_epochs = auto_grace(space.settled_at(), self.run.epochs, self.reduction_factor)
+        return space
 
     @property
     def run_dir(self) -> Path:
         name = self.name or f"{self.run.model}-{self.run.dataset}-{Path(self.space).stem}"
         return Path(self.output) / name
+
+
+def auto_grace(settled: float, epochs: int, reduction_factor: int) -> int:
+    """First MO-ASHA rung: the first epoch at which the keep schedule has settled, so the rung
+    compares configurations that are really pruning, capped at epochs // reduction_factor so at
+    least one rung can still stop trials early.
+
+    Replayed on the digits grid (BENCHMARKS.md), MO-ASHA + TPE holds 0.757 of the grid's
+    hypervolume at 25% of its epochs with a rung at epoch 1 and 0.840 with this rule (epoch 3 of 9).
+    """
+    first = math.ceil(settled * epochs - 1e-9)
+    return max(1, min(first, epochs // reduction_factor))
 
 
 def _check_model(run: RunConfig, info) -> None:
@@ -288,6 +304,15 @@ def _init_ray(opts: SearchOptions) -> None:
     quiet = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
     for name in ("ray", "ray.tune", "ray.train", "ray.air"):  # trial errors go to trials.jsonl instead
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    # Loopback stays loopback. Ray rewrites a 127.0.0.1 address to the machine's reachable IP on
+    # purpose (for clusters): a search started here is single-machine, so keep its servers off the
+    # network; and `--address 127.0.0.1:PORT` must reach the cluster _check_reachable found there (one
+    # started with --node-ip-address 127.0.0.1 listens on loopback only). Other hosts are unchanged.
+    # Private hook, checked by tests/test_search.py::test_local_ray_listens_on_loopback_without_dashboard
+    # and tests/test_cluster.py.
+    import ray._private.services as services
+
+    services.resolve_ip_for_localhost = lambda host: host
     if opts.address:
         _check_reachable(opts.address)
         try:
@@ -295,12 +320,6 @@ def _init_ray(opts: SearchOptions) -> None:
         except Exception as exc:  # ConnectionError, TimeoutError, ValueError from Ray
             raise UserError(f"cannot connect to the Ray cluster at {opts.address}: {exc}".splitlines()[0]) from None
         return
-    # Loopback only. Ray rewrites a 127.0.0.1 node address to the machine's reachable IP on purpose
-    # (for clusters); a search started here is single-machine, so keep its servers off the network.
-    # Private hook, checked by tests/test_search.py::test_local_ray_listens_on_loopback_without_dashboard.
-    import ray._private.services as services
-
-    services.resolve_ip_for_localhost = lambda host: host
     ray.init(
         num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
         **quiet,

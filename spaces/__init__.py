@@ -69,6 +69,17 @@ class SearchSpace:
                 point[key] = default if default in dist.choices else dist.choices[0]
         return point
 
+    def settled_at(self) -> float:
+        """Latest point (fraction of training) at which any configuration of the space has its keep
+        schedule settled; the search places its first early-stopping rung after it."""
+        from trilevel.core.schedules import settled_at
+
+        dense = self.dense_point()
+        dist = self.params.get("schedule")
+        schedules = list(dist.choices) if isinstance(dist, CategoricalDistribution) else [None]
+        return max(settled_at(self.to_sparsity({**dense, **({"schedule": s} if s else {})}))
+                   for s in schedules)
+
     def describe(self) -> dict[str, Any]:
         """JSON-friendly description (stored in the run directory, compared on --resume)."""
         out = {}
