@@ -97,6 +97,18 @@ def test_early_stopped_trials_reach_optuna_as_pruned():
     assert {t.number for t in searcher.study.best_trials} == {0, 3}  # the pruned one is not on the front
 
 
+def test_first_rung_waits_for_the_keep_schedule():
+    from trilevel.search.runner import auto_grace
+
+    tri = load_space("tri-level")
+    assert tri.settled_at() == pytest.approx(110 / 300)  # the paper's warm-up 10 + decay 100 of 300
+    assert auto_grace(tri.settled_at(), 9, 3) == 3  # ceil(0.367 * 9) = 4, capped so a rung remains
+    assert auto_grace(tri.settled_at(), 30, 2) == 11  # reduction factor 2 leaves room for it
+    assert auto_grace(0.0, 9, 3) == 1  # constant schedule: settled from the start
+    assert load_space("full").settled_at() == 1.0  # linear/cosine ramps end only at the end
+    assert auto_grace(1.0, 2, 3) == 1
+
+
 def test_unknown_sampler():
     from trilevel.search import make_sampler
 
@@ -200,6 +212,7 @@ def test_search_bad_input_is_one_line(tmp_path):
     for args, pattern in [
         (["--budget", "0"], "--budget must be a positive"),
         (["--grace-epochs", "5", "--epochs", "3"], "cannot exceed"),
+        (["--grace-epochs", "soon"], "expected a number of epochs or auto"),
         (["--model", "resnet50"], "not a timm VisionTransformer"),
         (["--sampler", "tpee"], "did you mean 'tpe'"),
         (["--dataset", "cifar10"], "--data is required"),
