@@ -320,8 +320,10 @@ def _init_ray(opts: SearchOptions) -> None:
         except Exception as exc:  # ConnectionError, TimeoutError, ValueError from Ray
             raise UserError(f"cannot connect to the Ray cluster at {opts.address}: {exc}".splitlines()[0]) from None
         return
+    # address="local": always a fresh instance of our own. Without it ray.init() silently joins a
+    # cluster already running on the machine (RAY_ADDRESS, or the last `ray start`), then fails.
     ray.init(
-        num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
+        address="local", num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
         **quiet,
     )
 
