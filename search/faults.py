@@ -1,9 +1,10 @@
 """Fault injection for testing failure handling end to end (never active unless asked).
 
-`TRILEVEL_FAULT` in a trial's environment, as JSON:
-    {"kind": "raise" | "nan", "param": "example_keep", "below": 0.8, "epoch": 1}
+`TRILEVEL_FAULT` in a trial's environment, as JSON (one fault, or a list: the first that applies):
+    {"kind": "raise" | "nan" | "oom", "param": "example_keep", "below": 0.8, "epoch": 1}
 makes every trial whose sampled `param` is below `below` fail at the end of epoch `epoch`:
-`raise` with a RuntimeError, `nan` as a diverged loss. Ray passes the driver's environment to
+`raise` with a RuntimeError, `nan` as a diverged loss, `oom` with torch's own OutOfMemoryError
+(what CUDA raises; constructible without a GPU). Ray passes the driver's environment to
 local workers, so tests set it before starting the search.
 """
 
@@ -17,12 +18,23 @@ def maybe_fail(params: dict, epoch: int) -> None:
     spec = os.environ.get("TRILEVEL_FAULT")
     if not spec:
         return
-    fault = json.loads(spec)
-    value = params.get(fault.get("param", "example_keep"))
-    if value is None or value >= fault.get("below", 1.0) or epoch != fault.get("epoch", 1):
-        return
-    if fault.get("kind") == "nan":
+    faults = json.loads(spec)
+    for fault in faults if isinstance(faults, list) else [faults]:
+        value = params.get(fault.get("param", "example_keep"))
+        if value is not None and value < fault.get("below", 1.0) and epoch == fault.get("epoch", 1):
+            _fail(fault.get("kind"), epoch)
+
+
+def _fail(kind: str | None, epoch: int) -> None:
+    if kind == "nan":
         from trilevel.core.trainer import TrainingDiverged
 
         raise TrainingDiverged(f"loss is nan at epoch {epoch} (injected)")
+    if kind == "oom":
+        import torch
+
+        raise torch.OutOfMemoryError(
+            "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 8.00 GiB of which "
+            f"1.00 GiB is free. (injected at epoch {epoch})"
+        )
     raise RuntimeError(f"injected fault at epoch {epoch}")

@@ -104,6 +104,8 @@ class RunRecorder(Callback, Stopper):
             expected_train_flops=result.get("expected_train_flops"),
             flops_speedup=result.get("flops_speedup"),
         )
+        if "resumed_from" in result:  # > 0: this attempt continued from a checkpoint (retry or resume)
+            record["resumed_from"] = int(result["resumed_from"])
         history = [h for h in record["history"] if h["epoch"] < epoch]
         history.append({"epoch": epoch, "val_acc": result.get("epoch_val_acc"),
                         "train_seconds": result.get("epoch_seconds")})
@@ -115,6 +117,16 @@ class RunRecorder(Callback, Stopper):
             return
         record = self._record(trial)
         record["status"] = "completed" if record["epochs"] >= self.max_epochs else "stopped_early"
+        self._changed(record)
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        """Ray retries the trial from its last checkpoint, if any (FailureConfig; e.g. its node was lost):
+        not a failure yet, but keep why."""
+        if self._final(trial):
+            return
+        record = self._record(trial)
+        record["retries"] = record.get("retries", 0) + 1
+        record["retry_errors"] = [*record.get("retry_errors", []), _error_message(trial)]
         self._changed(record)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:

@@ -41,17 +41,29 @@ def run_trial(params: dict, base: dict, fixed: dict, finished: tuple = ()) -> No
     seed = params.pop("seed", None)  # dense baseline repeats over seeds
     config = build_trial_config(base, fixed, params, seed)
     _use_granted_cpus()
-    trainer = Trainer(config, callback=lambda metrics, t: _report(metrics, t, params))
-    checkpoint = tune.get_checkpoint()
+    trainer = Trainer(config, callback=lambda metrics, t: _report(metrics, t, params, resumed_from))
+    checkpoint = tune.get_checkpoint()  # set when Ray retries this trial (e.g. its node was lost)
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             trainer.load_checkpoint(Path(directory) / CHECKPOINT)
-    metrics = trainer.fit()
+    resumed_from = trainer.epoch  # epochs this attempt did not train again (0: from scratch)
+    try:
+        metrics = trainer.fit()
+    except torch.OutOfMemoryError as exc:
+        raise _out_of_memory(exc, config) from None
     if metrics["status"] != "completed":
         raise RuntimeError(f"training {metrics['status']}")
 
 
-def _report(metrics: dict, trainer: Trainer, params: dict) -> None:
+def _out_of_memory(exc: Exception, config: RunConfig) -> Exception:
+    """The same error type with the remedy first: the report shows one line of it."""
+    return torch.OutOfMemoryError(
+        f"out of memory (batch size {config.batch_size}): reduce --batch-size or run fewer trials per GPU "
+        f"(--gpus-per-trial, --concurrency). {' '.join(str(exc).split())}"
+    )
+
+
+def _report(metrics: dict, trainer: Trainer, params: dict, resumed_from: int = 0) -> None:
     maybe_fail(params, metrics["epochs"])
     last = metrics["history"][-1]
     result = {
@@ -68,6 +80,7 @@ def _report(metrics: dict, trainer: Trainer, params: dict) -> None:
         "epoch_seconds": last["train_seconds"],
         "epoch_val_acc": last["val_acc"],
         "active_examples": last["active_examples"],
+        "resumed_from": resumed_from,
     }
     with tempfile.TemporaryDirectory() as directory:
         trainer.save_checkpoint(Path(directory) / CHECKPOINT)

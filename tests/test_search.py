@@ -143,7 +143,9 @@ def dominated(a, b):
 
 @pytest.mark.slow
 def test_end_to_end_search_and_final_training(tmp_path):
-    fault = json.dumps({"kind": "nan", "param": "attention_keep", "below": 0.45, "epoch": 1})
+    faults = [{"kind": "nan", "param": "attention_keep", "below": 0.45, "epoch": 1},  # first match wins
+              {"kind": "oom", "param": "token_keep", "below": 0.8, "epoch": 1}]
+    fault = json.dumps(faults)
     start = time.time()
     proc = subprocess.run(search_cmd(tmp_path, "--budget", "6", "--epochs", "3", "--baseline-seeds", "2"),
                           capture_output=True, text=True, timeout=400, env=env(TRILEVEL_FAULT=fault))
@@ -158,9 +160,15 @@ def test_end_to_end_search_and_final_training(tmp_path):
     assert "stopped_early" in statuses and "completed" in statuses
     baseline = [r for r in recs.values() if r["is_baseline"]]
     assert len(baseline) == 1 and baseline[0]["speedup"] == pytest.approx(1.0)
-    for r in recs.values():
-        if r["status"] == "failed":
+    for tid, r in recs.items():  # exactly the trials a fault applies to fail, each with its reason
+        kind = next((f["kind"] for f in faults if r["params"].get(f["param"], 1.0) < f["below"]), None)
+        assert (r["status"] == "failed") == (kind is not None), r
+        if kind == "nan":
             assert "nan" in r["error"]
+        elif kind == "oom":  # torch's real OutOfMemoryError, with the remedy first; shown in the report
+            assert r["error"].startswith("torch.OutOfMemoryError: out of memory (batch size 64): reduce --batch-size")
+            assert f"{tid}: torch.OutOfMemoryError: out of memory (batch size 64): reduce --batch-size" in proc.stdout
+    assert any("out of memory" in (r["error"] or "") for r in recs.values())
     front = json.loads((run_dir / "pareto.json").read_text())
     assert front and all(r["status"] == "completed" for r in front)
     completed = [r for r in recs.values() if r["status"] == "completed"]
@@ -245,12 +253,14 @@ def test_corrupt_trials_file_is_reported_not_used(tmp_path):
 
 
 @pytest.mark.slow
-def test_local_ray_listens_on_loopback_without_dashboard(tmp_path):
+def test_local_ray_listens_on_loopback_without_dashboard(tmp_path, monkeypatch):
     from trilevel.search.runner import SearchOptions, _init_ray, _quiet_ray_env
 
     _quiet_ray_env()
     import ray
 
+    # Another cluster announced on the machine must not be joined by a local search.
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")
     _init_ray(SearchOptions(run=RunConfig()))
     try:
         assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
