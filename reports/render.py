@@ -134,10 +134,17 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
         console.print(Text(f"Failed trials ({len(failed)}):", style="red"))
         for t in failed:
             # A traceback ends with the cause: show its last line.
-            line = ((t.error or "").strip().splitlines() or ["no error recorded"])[-1].strip()
-            if len(line) > 160:
-                line = line[:157] + "..."
-            console.print(Text(f"  {t.trial_id}: {line}"))
+            line = ((t.error or "").strip().splitlines() or ["no error recorded"])[-1]
+            console.print(Text(f"  {t.trial_id}: {_clip(line)}"))
+
+    retried = [t for t in run.trials if t.raw.get("retries")]
+    if retried:  # Ray retried them from their last checkpoint (FailureConfig), e.g. after a lost node
+        console.print(Text(f"Retried trials ({len(retried)}):", style="yellow"))
+        for t in retried:
+            why = (t.raw.get("retry_errors") or [""])[-1].strip().splitlines() or ["no reason recorded"]
+            resumed = t.raw.get("resumed_from")
+            where = f", continued from epoch {resumed}" if resumed else ""
+            console.print(Text(f"  {t.trial_id}: {t.raw['retries']}x{where}, {t.status}; after: {_clip(why[-1])}"))
 
     counts = [f"{run.count('completed')} completed", f"{run.count('stopped_early')} stopped early",
               f"{run.count('failed')} failed"]
@@ -160,3 +167,8 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
                       soft_wrap=True)
     for note in summary.notes:
         console.print(Text(note, style="dim"))
+
+
+def _clip(line: str, width: int = 160) -> str:
+    line = line.strip()
+    return line if len(line) <= width else line[: width - 3] + "..."

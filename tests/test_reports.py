@@ -178,8 +178,18 @@ def test_report_lists_exactly_the_front(run_dir):
     assert "80.00 ± 1.00 %" in text and "min 79.00 .. max 81.00" in text
     assert "f_failed: RuntimeError: CUDA out of memory" in text
     assert "7 completed, 1 stopped early, 1 failed, 1 running" in text
+    assert "Retried" not in text
     assert "1h02m03s" in text
     assert "trilevel-train --config" in text and "best.yaml --epochs 300 --data /data/cifar" in text
+
+
+def test_report_shows_retried_trials_and_why(tmp_path):
+    retried = {**trial("h_retried", status="completed", acc=0.5, speedup=2.0, ex=0.6), "retries": 1,
+               "resumed_from": 2, "retry_errors": ["ray.exceptions.ActorDiedError: The actor died\n"
+                                                   "the actor's node was terminated unexpectedly"]}
+    text = report_text(summarize(load_run(make_run(tmp_path / "run", TRIALS + [retried]))))
+    assert "Retried trials (1):" in text
+    assert "h_retried: 1x, continued from epoch 2, completed; after: the actor's node was terminated" in text
 
 
 def test_best_is_fastest_within_budget(run_dir):
