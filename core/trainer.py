@@ -397,17 +397,30 @@ def train(config: RunConfig, callback=None, resume: bool = False) -> dict:
     if resume and (checkpoint is None or not checkpoint.exists()):
         raise UserError(f"nothing to resume: no {CHECKPOINT} in {config.output or 'the output directory'} (pass the run's --output)")
     trainer = Trainer(config, callback)
-    if resume:
-        trainer.load_checkpoint(checkpoint)
-    return trainer.fit()
+    try:
+        if resume:
+            trainer.load_checkpoint(checkpoint)
+        return trainer.fit()
+    finally:
+        global _OWN_PROCESS_GROUP
+        if _OWN_PROCESS_GROUP and dist.is_initialized():
+            # Exiting with gloo's threads alive can abort a rank (SIGABRT, "terminate called
+            # without an active exception"); shut the group down we started, never a caller's.
+            dist.destroy_process_group()
+            _OWN_PROCESS_GROUP = False
+
+
+_OWN_PROCESS_GROUP = False
 
 
 def _init_distributed(device: torch.device) -> tuple[int, int]:
+    global _OWN_PROCESS_GROUP
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        _OWN_PROCESS_GROUP = True
     return dist.get_rank(), dist.get_world_size()
 
 
