@@ -91,6 +91,7 @@ class Trainer:
         self.config = config
         self.callback = callback
         self.device = resolve_device(config.device)
+        self.owns_process_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
         self.rank, self.world = _init_distributed(self.device)
         if self.device.type == "cuda" and self.world > 1:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
@@ -402,25 +403,18 @@ def train(config: RunConfig, callback=None, resume: bool = False) -> dict:
             trainer.load_checkpoint(checkpoint)
         return trainer.fit()
     finally:
-        global _OWN_PROCESS_GROUP
-        if _OWN_PROCESS_GROUP and dist.is_initialized():
+        if trainer.owns_process_group and dist.is_initialized():
             # Exiting with gloo's threads alive can abort a rank (SIGABRT, "terminate called
-            # without an active exception"); shut the group down we started, never a caller's.
+            # without an active exception"); shut down the group we started, never a caller's.
             dist.destroy_process_group()
-            _OWN_PROCESS_GROUP = False
-
-
-_OWN_PROCESS_GROUP = False
 
 
 def _init_distributed(device: torch.device) -> tuple[int, int]:
-    global _OWN_PROCESS_GROUP
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-        _OWN_PROCESS_GROUP = True
     return dist.get_rank(), dist.get_world_size()
 
 

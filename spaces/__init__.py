@@ -74,10 +74,13 @@ class SearchSpace:
         schedule settled; the search places its first early-stopping rung after it."""
         from trilevel.core.schedules import settled_at
 
-        dense = self.dense_point()
+        point = self.dense_point()
+        for key, dist in self.params.items():  # searched warm-up/decay: their longest values
+            if isinstance(dist, FloatDistribution) and key not in RATIOS:
+                point[key] = dist.high
         dist = self.params.get("schedule")
-        schedules = list(dist.choices) if isinstance(dist, CategoricalDistribution) else [None]
-        return max(settled_at(self.to_sparsity({**dense, **({"schedule": s} if s else {})}))
+        schedules = list(dist.choices) if isinstance(dist, CategoricalDistribution) else [point.get("schedule")]
+        return max(settled_at(self.to_sparsity({**point, **({"schedule": s} if s else {})}))
                    for s in schedules)
 
     def describe(self) -> dict[str, Any]:

@@ -106,6 +106,12 @@ def test_first_rung_waits_for_the_keep_schedule():
     assert auto_grace(tri.settled_at(), 30, 2) == 11  # reduction factor 2 leaves room for it
     assert auto_grace(0.0, 9, 3) == 1  # constant schedule: settled from the start
     assert load_space("full").settled_at() == 1.0  # linear/cosine ramps end only at the end
+    from trilevel.spaces import SearchSpace
+    from optuna.distributions import FloatDistribution
+
+    searched = SearchSpace("d", {"token_keep": FloatDistribution(0.5, 1.0),
+                                 "schedule_decay": FloatDistribution(0.1, 0.5)}, {"schedule_warmup": 0.1})
+    assert searched.settled_at() == pytest.approx(0.6)  # the longest decay the space can sample
     assert auto_grace(1.0, 2, 3) == 1
 
 
