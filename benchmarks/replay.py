@@ -31,13 +31,15 @@ Compute is counted in epochs (every reported epoch, stopped or not) and the sear
 is the hypervolume of the COMPLETED trials' (accuracy, speedup) points, reference (0, 0), divided
 by that of the whole grid (`trilevel.reports.selection.hypervolume`).
 
-    python benchmarks/replay.py --seeds 20       # the search's defaults: grace 1, eta 3 (13 s)
-    python benchmarks/replay.py --seeds 20 --grace-period 4 --out benchmarks/results/replay_digits_grace4
+    python benchmarks/replay.py --seeds 20 --out benchmarks/results/replay_digits_grace3  # search defaults
+    python benchmarks/replay.py --seeds 20 --grace-period 1 --out benchmarks/results/replay_digits
+    python benchmarks/replay.py --table benchmarks/data/grid5_digits.json --seeds 20 \
+        --out benchmarks/results/replay_grid5_digits
 
-Grace period 4 is the first epoch after the tri-level keep schedule (warm-up 1/30 + cosine decay
-1/3 of training) has reached its target keeps: before that a rung compares configurations that
-have barely started pruning (on the digits table epoch-1 accuracy has Spearman 0.13 with final
-accuracy, epoch 4 has 0.84).
+The default grace period is the search's own `--grace-epochs auto` (epoch 3 of 9 for the
+tri-level space: its keep schedule has settled by then). Before that a rung compares
+configurations that have barely started pruning (on the 27-point digits table epoch-1 accuracy
+has Spearman 0.13 with final accuracy, epoch 4 has 0.84).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ from optuna.trial import TrialState
 
 from trilevel.reports.selection import hypervolume
 from trilevel.search.moasha import MOASHA, STOP
+from trilevel.search.runner import auto_grace
+from trilevel.spaces import load_space
 from trilevel.search.searcher import make_sampler
 
 COST = "train_seconds_projected"
@@ -316,12 +320,15 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--budget-epochs", type=int, default=None, help="default: the grid's total epochs")
     p.add_argument("--weight", type=float, default=0.1, help="ASHA weighted sum: acc - w x time/dense")
-    p.add_argument("--grace-period", type=int, default=1, help="MO-ASHA's first rung (search default 1)")
+    p.add_argument("--grace-period", type=int, default=None,
+                   help="MO-ASHA's first rung (default: the search's auto rule for the tri-level space)")
     p.add_argument("--reduction-factor", type=int, default=3, help="MO-ASHA's eta (search default 3)")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     table = Table.load(args.table)
+    if args.grace_period is None:  # what `trilevel-search --grace-epochs auto` would use on this grid
+        args.grace_period = auto_grace(load_space("tri-level").settled_at(), table.epochs, args.reduction_factor)
     grid_epochs = table.total_epochs
     budget = args.budget_epochs or grid_epochs
     at = [int(f * grid_epochs) for f in CHECKPOINTS if f * grid_epochs <= budget] + [budget]
