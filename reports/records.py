@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ class SearchInfo:
     run_config: RunConfig
     baseline_accs: list[float]
     varied: list[str]
+    # trial_id -> accuracies of the finalist re-runs on the dense baseline's extra seeds
+    finalist_accs: dict[str, list[float]] = field(default_factory=dict)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
 
@@ -69,10 +72,21 @@ class TrialRecord:
     error: str | None
     history: list[dict[str, Any]]
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    seed_accs: list[float] = field(default_factory=list)  # finalist re-runs on further seeds
 
     def speed(self, objective: str) -> float | None:
         """The speed the search optimises: measured speedup, or FLOPs speedup for `flops`."""
         return self.flops_speedup if objective == "flops" else self.speedup
+
+    @property
+    def accs(self) -> list[float]:
+        """Every accuracy measured for this configuration: the search's seed first, then re-runs."""
+        return ([] if self.val_acc is None else [self.val_acc]) + list(self.seed_accs)
+
+    @property
+    def mean_acc(self) -> float | None:
+        """Accuracy averaged over every seed run (the search's val_acc when it was not re-run)."""
+        return statistics.fmean(self.accs) if self.accs else None
 
 
 @dataclass
@@ -122,6 +136,11 @@ def _search_info(data: Any, path: Path) -> SearchInfo:
         varied = data.get("varied") or []
         if not isinstance(varied, list) or not all(isinstance(v, str) for v in varied):
             raise UserError(f"varied must be a list of field names, got {varied!r}")
+        finalists = data.get("finalist_accs") or {}
+        if not isinstance(finalists, dict) or not all(isinstance(v, list) for v in finalists.values()):
+            raise UserError(f"finalist_accs must map trial ids to lists of accuracies, got {finalists!r}")
+        finalist_accs = {str(tid): [_number(a, "finalist_accs entry", allow_none=False) for a in accs]
+                         for tid, accs in finalists.items()}
         return SearchInfo(
             name=str(data.get("name", path.parent.name)),
             model=str(data.get("model", run_config.model)),
@@ -143,6 +162,7 @@ def _search_info(data: Any, path: Path) -> SearchInfo:
             run_config=run_config,
             baseline_accs=baseline_accs,
             varied=list(varied),
+            finalist_accs=finalist_accs,
             raw=data,
         )
     except UserError as exc:
@@ -240,4 +260,6 @@ def load_run(run_dir: str | Path) -> Run:
     trials, warnings = _read_trials(trials_path)
     if not trials:
         raise UserError(f"no trials recorded yet in {trials_path}")
+    for trial in trials:
+        trial.seed_accs = list(search.finalist_accs.get(trial.trial_id, []))
     return Run(path=path, search=search, trials=trials, warnings=warnings)

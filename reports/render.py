@@ -7,6 +7,8 @@ reads as noise, not as a real loss.
 
 from __future__ import annotations
 
+import statistics
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -115,13 +117,18 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
         console.print(Text(f"Dense accuracy from the baseline trial: {ref.acc * 100:.2f} % "
                            "(single run; no seed spread measured)."))
 
+    finalists = [t for t in summary.front if t.seed_accs and not t.is_baseline]
+    if finalists:
+        console.print(_finalists_table(finalists, summary, sym))
+
     if pick is not None:
         speed = pick.speed(objective)
         budget = (f"within {summary.max_acc_drop:g} points of dense (val acc >= {sel.threshold * 100:.2f} %)"
                   if sel.threshold is not None else "")
+        seeds = f" (mean of {len(pick.accs)} seeds)" if pick.seed_accs else ""
         if sel.kind == "within":
             console.print(Text(f"Best: trial {pick.trial_id}, {speed:.2f}{sym['x']} faster at "
-                               f"{pick.val_acc * 100:.2f} %, {budget}.", style="bold green"))
+                               f"{pick.mean_acc * 100:.2f} %{seeds}, {budget}.", style="bold green"))
         else:
             console.print(Text(f"None within {summary.max_acc_drop:g} points of dense accuracy; knee marked: "
                                f"trial {pick.trial_id}, {speed:.2f}{sym['x']} at {pick.val_acc * 100:.2f} %."
@@ -167,6 +174,30 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
                       soft_wrap=True)
     for note in summary.notes:
         console.print(Text(note, style="dim"))
+
+
+def _finalists_table(finalists, summary: Summary, sym: dict) -> Table:
+    """Finalists' accuracy over seeds next to their single search run: what the pick rests on."""
+    ref, sel = summary.reference, summary.selection
+    n = len(finalists[0].accs)
+    table = Table(title=f"Finalists re-trained on the dense baseline's seeds ({n} seeds each)",
+                  title_justify="left", header_style="bold")
+    for title in ("trial", "example keep", "token keep", "attention keep", "search acc (%)",
+                  f"mean acc (%) {sym['pm']} std", f"{sym['delta']} dense mean (pts)", f"speedup ({sym['x']})"):
+        table.add_column(title, justify="left" if title == "trial" else "right", no_wrap=title == "trial")
+    for t in finalists:
+        accs, mean = t.accs, t.mean_acc
+        std = statistics.stdev(accs) if len(accs) >= 2 else 0.0
+        delta = None if ref.acc is None else mean - ref.acc
+        ok = sel.threshold is not None and mean >= sel.threshold - 1e-12
+        table.add_row(
+            Text(t.trial_id, style="bold green" if t is sel.trial else ""),
+            fmt.keep(t.config.example_keep), fmt.keep(t.config.token_keep), fmt.keep(t.config.attention_keep),
+            fmt.pct(t.val_acc), f"{mean * 100:.2f} {sym['pm']} {std * 100:.2f}",
+            Text(fmt.points(delta), style="" if delta is None else ("green" if ok else "red")),
+            fmt.speed(t.speed(summary.objective), ""),
+        )
+    return table
 
 
 def _clip(line: str, width: int = 160) -> str:

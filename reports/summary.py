@@ -116,9 +116,10 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
 def _best_header(summary: Summary) -> str:
     best, run = summary.best, summary.run
     speed = best.speed(summary.objective)
+    seeds = f" (mean {best.mean_acc * 100:.2f}% over {len(best.accs)} seeds)" if best.seed_accs else ""
     lines = [
         f"Best configuration from search {run.search.name!r} ({run.search.model} on {run.search.dataset}):",
-        f"trial {best.trial_id}, val acc {best.val_acc * 100:.2f}% after {best.epochs} epochs,"
+        f"trial {best.trial_id}, val acc {best.val_acc * 100:.2f}% after {best.epochs} epochs{seeds},"
         f" speedup {speed:.2f}x ({'FLOPs' if summary.objective == 'flops' else 'measured time'}).",
         f"Selected as: {summary.selection.note}.",
         f"Full training: {summary.final_command}",

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-acc-drop", type=float, default=0.5,
                    help="accuracy points below dense still acceptable for best.yaml (default 0.5)")
     p.add_argument("--baseline-seeds", type=int, default=3, help="dense runs (seeds) for the noise band")
+    p.add_argument("--finalists", type=int, default=3,
+                   help="front configurations re-trained on the dense baseline's extra seeds before best.yaml "
+                        "is chosen on their mean accuracy (default 3; 0: pick on one seed)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional allowed, e.g. 0.25")
     p.add_argument("--concurrency", type=int, help="trials at once (default: CPUs / cpus-per-trial)")
@@ -63,7 +66,7 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
     return SearchOptions(
         run=run, budget=args.budget, space=args.space, sampler=args.sampler, objective=args.objective,
         grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor,
-        max_acc_drop=args.max_acc_drop, baseline_seeds=args.baseline_seeds,
+        max_acc_drop=args.max_acc_drop, baseline_seeds=args.baseline_seeds, finalists=args.finalists,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         concurrency=args.concurrency, address=args.address, output=args.output, name=args.name,
         resume=args.resume, seed=args.seed or 0, live=not args.no_live,

@@ -2,7 +2,7 @@
 
 Flow: options -> validated base RunConfig and space -> run directory (search.json) -> Ray (local,
 quiet, loopback; or `--address`) -> Tuner (or Tuner.restore on --resume) -> baseline seeds ->
-reports (pareto.json, best.yaml, plot, terminal report).
+finalists re-trained on the same seeds -> reports (pareto.json, best.yaml, plot, terminal report).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class SearchOptions:
     reduction_factor: int = 3
     max_acc_drop: float = 0.5
     baseline_seeds: int = 3
+    finalists: int = 3  # front configurations re-trained on the baseline's extra seeds (0: off)
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     concurrency: int | None = None
@@ -68,6 +69,8 @@ class SearchOptions:
             raise UserError(f"--max-acc-drop must be >= 0 accuracy points, got {self.max_acc_drop}")
         if self.baseline_seeds < 1:
             raise UserError(f"--baseline-seeds must be >= 1, got {self.baseline_seeds}")
+        if self.finalists < 0:
+            raise UserError(f"--finalists must be >= 0, got {self.finalists}")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
             raise UserError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
         if self.concurrency is not None and self.concurrency <= 0:
@@ -215,6 +218,8 @@ def run_search(opts: SearchOptions) -> int:
         interrupted = done < opts.budget
         if not interrupted:
             meta["baseline_accs"] = _baseline_seeds(opts, run_dir, meta, records, trainable, dense)
+            _write_meta(run_dir, meta)  # the finalists are chosen against this dense reference
+            meta["finalist_accs"] = _finalist_seeds(opts, run_dir, meta, trainable, space)
         succeeded = True
     except KeyboardInterrupt:
         interrupted = True
@@ -274,6 +279,7 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, run_dir: Path) -> 
         "max_acc_drop": opts.max_acc_drop, "seed": opts.seed, "command": opts.command,
         "started": _now(), "finished": None, "wall_seconds": None, "status": "running",
         "run_config": opts.run.to_dict(), "baseline_accs": [], "varied": sorted(space.params),
+        "finalists": opts.finalists, "finalist_accs": {},
     }
     _write_meta(run_dir, meta)
     return meta
@@ -390,3 +396,56 @@ def _baseline_seeds(opts, run_dir: Path, meta: dict, records: dict, trainable, d
         if result.error is None and result.metrics.get("val_acc") is not None:
             accs.append(result.metrics["val_acc"])
     return accs
+
+
+def _finalist_seeds(opts, run_dir: Path, meta: dict, trainable, space: SearchSpace) -> dict[str, list[float]]:
+    """Re-train the front's likely picks on the dense baseline's extra seeds.
+
+    best.yaml is then chosen on accuracy averaged over the same seeds as dense (a paired
+    comparison), not on one lucky short run. Returns trial_id -> accuracies on those seeds.
+    """
+    from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from trilevel.reports.records import load_run
+    from trilevel.reports.selection import choose_finalists, dense_reference, pareto_front
+
+    done = dict(meta.get("finalist_accs") or {})
+    seeds = [opts.run.seed + 1 + i for i in range(opts.baseline_seeds - 1)]  # as _baseline_seeds
+    if not opts.finalists or not seeds:
+        return done
+    run = load_run(run_dir)
+    picks = choose_finalists(pareto_front(run.trials, opts.objective), dense_reference(run),
+                             opts.max_acc_drop, opts.objective, opts.finalists)
+    todo = {_key(_params(t, space)): t.trial_id for t in picks if len(done.get(t.trial_id, [])) < len(seeds)}
+    if not todo:
+        return done
+    points = [{**dict(key), "seed": seed} for key in todo for seed in seeds]
+    tuner = tune.Tuner(
+        trainable,
+        param_space=dict(points[0]),  # Ray sets each point's values into these keys
+        tune_config=tune.TuneConfig(
+            search_alg=BasicVariantGenerator(points_to_evaluate=points), num_samples=len(points), reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(name="finalist-seeds", storage_path=str(run_dir), verbose=0),
+    )
+    accs: dict[str, dict[int, float]] = {tid: {} for tid in todo.values()}
+    for result in tuner.fit():
+        config = dict(result.config)
+        seed = config.pop("seed")
+        if result.error is None and result.metrics.get("val_acc") is not None:
+            accs[todo[_key(config)]][seed] = result.metrics["val_acc"]
+    for tid, by_seed in accs.items():  # a failed re-run leaves its finalist out: unverified
+        if len(by_seed) == len(seeds):
+            done[tid] = [by_seed[s] for s in seeds]
+    return done
+
+
+def _key(params: dict) -> tuple:
+    return tuple(sorted(params.items()))
+
+
+def _params(trial, space: SearchSpace) -> dict:
+    """The searched values of a recorded trial (the point the sampler proposed)."""
+    config = trial.config.to_dict()
+    return {name: config[name] for name in sorted(space.params)}

@@ -29,7 +29,7 @@ from trilevel.reports import (
     write_outputs,
 )
 from trilevel.reports.cli import main
-from trilevel.reports.selection import dense_reference
+from trilevel.reports.selection import choose_finalists, dense_reference
 
 BASE_RUN = RunConfig(model="deit_t", dataset="cifar10", data="/data/cifar", epochs=10,
                      model_kwargs={"depth": 4, "embed_dim": 64}, min_lr=1e-5)
@@ -212,6 +212,43 @@ def test_none_qualifies_selects_knee(run_dir):
     assert "no pruned configuration within 0.1 points" in sel.note
     text = report_text(summarize(run, max_acc_drop=0.1))
     assert "None within 0.1 points of dense accuracy; knee marked: trial b" in text
+
+
+def test_finalists_are_the_pick_its_safer_alternatives_then_near_misses(run_dir):
+    run = load_run(run_dir)
+    front, ref = pareto_front(run.trials), dense_reference(run)
+    # threshold 79.0 %: b (2x) and a (1.5x) qualify, fastest first; c (70 %) is the near miss
+    assert [t.trial_id for t in choose_finalists(front, ref, 1.0)] == ["b", "a", "c"]
+    assert [t.trial_id for t in choose_finalists(front, ref, 1.0, k=1)] == ["b"]
+    # never the baseline nor g (slower than dense); when none qualifies, the near misses, most accurate first
+    assert [t.trial_id for t in choose_finalists(front, ref, 0.1)] == ["a", "b", "c"]
+
+
+def test_seed_averaged_finalists_decide_the_pick(tmp_path):
+    # b qualifies on its search seed (79 % >= 79 %) but falls to 72 % and 74 % on the dense seeds; a holds
+    run = load_run(make_run(tmp_path / "r", finalist_accs={"b": [0.72, 0.74], "a": [0.80, 0.79]}))
+    by_id = {t.trial_id: t for t in run.trials}
+    assert by_id["b"].accs == [0.79, 0.72, 0.74] and by_id["b"].mean_acc == pytest.approx(0.75)
+    assert by_id["c"].seed_accs == [] and by_id["c"].mean_acc == pytest.approx(0.70)
+    summary = summarize(run, max_acc_drop=1.0)
+    assert (summary.best.trial_id, summary.selection.kind) == ("a", "within")  # single-seed rule picks b
+    assert "mean over 3 seeds" in summary.selection.note
+    text = report_text(summary)
+    assert "Finalists re-trained on the dense baseline's seeds (3 seeds each)" in text
+    assert "75.00 ± 3.61" in text or "75.00 +/- 3.61" in text
+    assert "Best: trial a, 1.50" in text and "(mean of 3 seeds)" in text
+    written = write_outputs(run.path, 1.0, plot=False).written
+    assert "(mean 79.60% over 3 seeds)" in written["best.yaml"].read_text()
+    # no finalist holds: the knee is recommended, and the note says the seeds decided
+    run = load_run(make_run(tmp_path / "s", finalist_accs={"b": [0.72, 0.74], "a": [0.70, 0.71]}))
+    summary = summarize(run, max_acc_drop=1.0)
+    assert summary.selection.kind == "knee"
+    assert "no finalist within 1 points of dense accuracy, mean over 3 seeds" in summary.selection.note
+
+
+def test_bad_finalist_accs_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="finalist_accs"):
+        load_run(make_run(tmp_path / "r", finalist_accs=[0.5]))
 
 
 def test_reference_falls_back_to_baseline_trial(tmp_path):

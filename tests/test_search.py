@@ -184,6 +184,8 @@ def test_end_to_end_search_and_final_training(tmp_path):
         assert not any(dominated(a, b) for b in completed)
     meta = json.loads((run_dir / "search.json").read_text())
     assert meta["status"] == "finished" and len(meta["baseline_accs"]) == 2
+    pruned = {r["trial_id"] for r in front if not r["is_baseline"] and r["speedup"] > 1}
+    assert len(meta["finalist_accs"]) == min(3, len(pruned)) and set(meta["finalist_accs"]) <= pruned
     assert "Pareto" in proc.stdout
     # best.yaml trains as is with trilevel-train
     best = RunConfig.load(run_dir / "best.yaml")
@@ -309,12 +311,21 @@ def test_gpu_and_unwritable_output_are_refused(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["nsga2", "gp"])
 def test_flops_objective_with_other_samplers(tmp_path, sampler):
-    proc = subprocess.run(search_cmd(tmp_path, "--budget", "4", "--epochs", "2", "--baseline-seeds", "1",
-                                     "--objective", "flops", "--sampler", sampler, "--space", "full"),
+    proc = subprocess.run(search_cmd(tmp_path, "--budget", "4", "--epochs", "2", "--baseline-seeds", "2",
+                                     "--finalists", "2", "--objective", "flops", "--sampler", sampler,
+                                     "--space", "full"),
                           capture_output=True, text=True, timeout=300, env=env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = tmp_path / "runs" / "t"
     recs = records(run_dir)
     assert len(recs) == 4
     assert all(r["flops_speedup"] > 0 for r in recs.values() if r["status"] != "failed")
-    assert json.loads((run_dir / "search.json").read_text())["objective"] == "flops"
+    meta = json.loads((run_dir / "search.json").read_text())
+    assert meta["objective"] == "flops"
+    # finalists: up to 2 pruned front configurations, each re-trained on the one extra dense seed
+    front = json.loads((run_dir / "pareto.json").read_text())
+    pruned = {r["trial_id"] for r in front if not r["is_baseline"] and r["flops_speedup"] > 1}
+    assert pruned  # FLOPs are deterministic: the fastest pruned configuration is on the front
+    assert len(meta["finalist_accs"]) == min(2, len(pruned)) and set(meta["finalist_accs"]) <= pruned
+    assert all(len(accs) == 1 and 0 <= accs[0] <= 1 for accs in meta["finalist_accs"].values())
+    assert "Finalists re-trained on the dense baseline's seeds (2 seeds each)" in proc.stdout
