@@ -65,7 +65,8 @@ def plot_png(summary: "Summary", path: str | Path) -> Path:
                    zorder=4, label="dense baseline")
     best = summary.selection.trial
     if best is not None:
-        label = "best (within budget)" if summary.selection.kind == "within" else "knee (none within budget)"
+        label = {"within": "best (within budget)", "closest": "closest finalist (none within budget)"}.get(
+            summary.selection.kind, "knee (none within budget)")
         ax.scatter([best.speed(objective)], [best.val_acc * 100], s=260, marker="*", color="gold",
                    edgecolors="black", linewidths=0.8, zorder=5, label=label)
 

@@ -88,7 +88,7 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
             continue
         mark, style = "", ""
         if trial is pick:
-            mark, style = (f"{sym['star']} best", "bold green") if sel.kind == "within" else (f"{sym['star']} knee", "bold yellow")
+            mark, style = (f"{sym['star']} best", "bold green") if sel.kind == "within" else (f"{sym['star']} {sel.kind}", "bold yellow")
         table.add_row(*row(trial, mark, style))
     table.add_section()
     base = run.baseline
@@ -129,6 +129,11 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
         if sel.kind == "within":
             console.print(Text(f"Best: trial {pick.trial_id}, {speed:.2f}{sym['x']} faster at "
                                f"{pick.mean_acc * 100:.2f} %{seeds}, {budget}.", style="bold green"))
+        elif sel.kind == "closest":
+            console.print(Text(f"No finalist within {summary.max_acc_drop:g} points of dense accuracy over "
+                               f"{len(pick.accs)} seeds; closest marked: trial {pick.trial_id}, {speed:.2f}{sym['x']} "
+                               f"at {pick.mean_acc * 100:.2f} %{seeds}. Consider dense, or search on more data.",
+                               style="bold yellow"))
         else:
             console.print(Text(f"None within {summary.max_acc_drop:g} points of dense accuracy; knee marked: "
                                f"trial {pick.trial_id}, {speed:.2f}{sym['x']} at {pick.val_acc * 100:.2f} %."

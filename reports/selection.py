@@ -108,7 +108,7 @@ class Selection:
     """The recommended trial and why: `within` the accuracy budget, or the `knee` of the front."""
 
     trial: TrialRecord | None
-    kind: str  # "within" | "knee" | "none" (no completed trial to choose from)
+    kind: str  # "within" | "closest" (finalist nearest dense) | "knee" | "none" (no completed trial)
     threshold: float | None  # minimum val_acc (fraction) that counts as "equal accuracy"
     max_acc_drop: float  # points
     note: str  # one human sentence explaining the choice
@@ -179,7 +179,9 @@ def select_best(
     their seed-mean accuracy counts: it is compared with dense's mean over the same seeds.
     A recommendation must beat dense (speed > 1, the baseline's speedup by definition);
     the dense baseline itself is never "the best" (it is what we compare against). When no pruned
-    trial qualifies, say so and return the knee of the front instead (which may be dense).
+    trial qualifies, say so and return the knee of the front instead (which may be dense); when
+    finalists were re-trained and none holds, the finalist with the highest mean accuracy instead
+    (kind "closest"), since the knee would rest on one seed the finalists just showed unreliable.
     """
     if not front:
         return Selection(None, "none", None, max_acc_drop, "no completed trial yet")
@@ -197,8 +199,14 @@ def select_best(
                 best, "within", threshold, max_acc_drop,
                 f"fastest configuration within {max_acc_drop:g} points of dense accuracy{seeds}",
             )
-        why = (f"no finalist within {max_acc_drop:g} points of dense accuracy{seeds}" if finalists
-               else f"no pruned configuration within {max_acc_drop:g} points of dense accuracy")
+        if finalists:  # the seeds showed none holds: recommend what they measured, not a one-seed knee
+            closest = max(finalists, key=lambda t: (t.mean_acc, t.speed(objective)))
+            return Selection(
+                closest, "closest", threshold, max_acc_drop,
+                f"no finalist within {max_acc_drop:g} points of dense accuracy{seeds}; "
+                "the finalist with the highest mean accuracy selected",
+            )
+        why = f"no pruned configuration within {max_acc_drop:g} points of dense accuracy"
     else:
         why = "no dense reference accuracy (no baseline seeds, no finished baseline trial)"
     return Selection(knee(front, objective), "knee", threshold, max_acc_drop, f"{why}; knee of the front selected")

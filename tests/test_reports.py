@@ -239,11 +239,14 @@ def test_seed_averaged_finalists_decide_the_pick(tmp_path):
     assert "Best: trial a, 1.50" in text and "(mean of 3 seeds)" in text
     written = write_outputs(run.path, 1.0, plot=False).written
     assert "(mean 79.60% over 3 seeds)" in written["best.yaml"].read_text()
-    # no finalist holds: the knee is recommended, and the note says the seeds decided
+    # no finalist holds: the one the seeds measured closest to dense (b, 75.0 %; a 73.6 %), not the one-seed knee
     run = load_run(make_run(tmp_path / "s", finalist_accs={"b": [0.72, 0.74], "a": [0.70, 0.71]}))
     summary = summarize(run, max_acc_drop=1.0)
-    assert summary.selection.kind == "knee"
+    assert (summary.best.trial_id, summary.selection.kind) == ("b", "closest")
     assert "no finalist within 1 points of dense accuracy, mean over 3 seeds" in summary.selection.note
+    text = report_text(summary)
+    assert "No finalist within 1 points of dense accuracy over 3 seeds; closest marked: trial b, 2.00" in text
+    assert "★ closest" in text or "* closest" in text  # its row in the front table is marked
 
 
 def test_bad_finalist_accs_is_a_clear_error(tmp_path):
