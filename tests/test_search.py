@@ -231,6 +231,7 @@ def test_search_bad_input_is_one_line(tmp_path):
         (["--budget", "0"], "--budget must be a positive"),
         (["--grace-epochs", "5", "--epochs", "3"], "cannot exceed"),
         (["--grace-epochs", "soon"], "expected a number of epochs or auto"),
+        (["--finalists", "-1"], "--finalists must be >= 0"),
         (["--model", "resnet50"], "not a timm VisionTransformer"),
         (["--sampler", "tpee"], "did you mean 'tpe'"),
         (["--dataset", "cifar10"], "--data is required"),
