@@ -310,6 +310,27 @@ def test_gpu_and_unwritable_output_are_refused(tmp_path):
 
 
 @pytest.mark.slow
+def test_resume_of_a_finished_search_adds_only_the_finalists(tmp_path):
+    common = ("--budget", "3", "--epochs", "2", "--baseline-seeds", "2", "--objective", "flops", "--concurrency", "1")
+    first = subprocess.run(search_cmd(tmp_path, *common, "--finalists", "0"),
+                           capture_output=True, text=True, timeout=300, env=env())
+    assert first.returncode == 0, first.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "t"
+    before = records(run_dir)
+    assert json.loads((run_dir / "search.json").read_text())["finalist_accs"] == {}
+    again = subprocess.run(search_cmd(tmp_path, *common, "--finalists", "1", "--resume"),
+                           capture_output=True, text=True, timeout=300, env=env())
+    assert again.returncode == 0, again.stderr[-3000:]
+    meta = json.loads((run_dir / "search.json").read_text())
+    assert records(run_dir) == before  # no trial re-run or added
+    assert len(meta["baseline_accs"]) == 2 and meta["status"] == "finished"
+    front = json.loads((run_dir / "pareto.json").read_text())
+    pruned = {r["trial_id"] for r in front if not r["is_baseline"] and r["flops_speedup"] > 1}
+    assert len(meta["finalist_accs"]) == 1 and set(meta["finalist_accs"]) <= pruned
+    assert "Finalists re-trained" in again.stdout
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["nsga2", "gp"])
 def test_flops_objective_with_other_samplers(tmp_path, sampler):
     proc = subprocess.run(search_cmd(tmp_path, "--budget", "4", "--epochs", "2", "--baseline-seeds", "2",
