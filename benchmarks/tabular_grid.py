@@ -5,11 +5,13 @@ not on training itself, so one grid of real learning curves lets `benchmarks/rep
 hundreds of searches in minutes. Each configuration is a real `Trainer` run on `digits`; per
 epoch the table keeps validation accuracy, measured training seconds and training FLOPs.
 
-    python benchmarks/tabular_grid.py --out benchmarks/data/grid_digits.json
+    python benchmarks/tabular_grid.py --out benchmarks/data/grid_digits.json             # 27 configs
+    python benchmarks/tabular_grid.py --grid 5 --out benchmarks/data/grid5_digits.json   # 125 configs
 
-Measured on CPU-2 (2 cores, no GPU), 2026-11-21: 12.8 min wall in all (`wall_seconds` in the
-file), of which 6.0 min were the 27 training runs (335 s measured training time) and the rest
-waiting for other jobs to leave the CPUs; no run had to be discarded.
+Measured on CPU-2 (2 cores, no GPU), 2026-11-21: the 27-point grid took 12.8 min wall in all
+(`wall_seconds` in the file), of which 6.0 min were the training runs and the rest waiting for
+other jobs to leave the CPUs; the 125-point grid took 48.4 min on an idle machine (35.3 min of
+measured training). No run had to be discarded.
 
 Proxy: ViT depth 4, width 64, 4 heads, 32 px / patch 4 (64 tokens), batch 16, lr 2e-3, warm-up
 5 %, no drop path, no augmentation, seed 0 for every configuration; the tri-level space's fixed
