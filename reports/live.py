@@ -19,7 +19,7 @@ from collections import OrderedDict
 from typing import Any, TextIO
 
 from . import fmt
-from .selection import pareto_front
+from .selection import holds, pareto_front
 
 _FINISHED = ("completed", "stopped_early", "failed")
 
@@ -218,10 +218,10 @@ class LiveProgress:
         front_size = len(pareto_front(points, self.objective))
         best = None
         if ref is not None:
-            threshold = ref - self.max_acc_drop / 100.0 - 1e-12
+            threshold = ref - self.max_acc_drop / 100.0
             ok = [p._speed for r, p in zip(recs, points)
-                  if not r.get("is_baseline") and p.val_acc is not None and p._speed is not None
-                  and p._speed > 1.0 and p.val_acc >= threshold]
+                  if not r.get("is_baseline") and p._speed is not None
+                  and p._speed > 1.0 and holds(p.val_acc, threshold)]
             best = max(ok) if ok else None
         self._front_size, self._best_speed = front_size, best
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import fmt
+from .selection import holds
 from .summary import Summary
 
 EXTRA_COLUMNS = (  # shown only when the search space varies them
@@ -71,7 +72,7 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
 
     def row(trial, mark: str, mark_style: str = "") -> list:
         delta = None if ref.acc is None or trial.val_acc is None else trial.val_acc - ref.acc
-        ok = sel.threshold is not None and trial.val_acc is not None and trial.val_acc >= sel.threshold - 1e-12
+        ok = holds(trial.val_acc, sel.threshold)
         cells = [Text(mark, style=mark_style)]
         cells += [fmt.keep(trial.config.example_keep), fmt.keep(trial.config.token_keep),
                   fmt.keep(trial.config.attention_keep)]
@@ -194,7 +195,7 @@ def _finalists_table(finalists, summary: Summary, sym: dict) -> Table:
         accs, mean = t.accs, t.mean_acc
         std = statistics.stdev(accs) if len(accs) >= 2 else 0.0
         delta = None if ref.acc is None else mean - ref.acc
-        ok = sel.threshold is not None and mean >= sel.threshold - 1e-12
+        ok = holds(mean, sel.threshold)
         table.add_row(
             Text(t.trial_id, style="bold green" if t is sel.trial else ""),
             fmt.keep(t.config.example_keep), fmt.keep(t.config.token_keep), fmt.keep(t.config.attention_keep),

@@ -146,7 +146,10 @@ def _threshold(reference: DenseReference, max_acc_drop: float) -> float | None:
     return None if reference.acc is None else reference.acc - max_acc_drop / 100.0
 
 
-_EPS = 1e-12  # accuracies are fractions of a finite validation set; ignore float fuzz
+def holds(acc: float | None, threshold: float | None) -> bool:
+    """Whether an accuracy counts as equal to dense: at or above `threshold` (float fuzz ignored,
+    since accuracies are fractions of a finite validation set). The one rule for every caller."""
+    return threshold is not None and acc is not None and acc >= threshold - 1e-12
 
 
 def choose_finalists(
@@ -164,8 +167,8 @@ def choose_finalists(
     threshold = _threshold(reference, max_acc_drop)
     if threshold is None:
         return sorted(pruned, key=lambda t: -t.val_acc)[:k]
-    qualify = sorted((t for t in pruned if t.val_acc >= threshold - _EPS), key=lambda t: -t.speed(objective))
-    misses = sorted((t for t in pruned if t.val_acc < threshold - _EPS), key=lambda t: -t.val_acc)
+    qualify = sorted((t for t in pruned if holds(t.val_acc, threshold)), key=lambda t: -t.speed(objective))
+    misses = sorted((t for t in pruned if not holds(t.val_acc, threshold)), key=lambda t: -t.val_acc)
     return (qualify + misses)[:k]
 
 
@@ -191,7 +194,7 @@ def select_best(
         candidates, seeds = (finalists, f", mean over {len(finalists[0].accs)} seeds") if finalists else (front, "")
         qualifying = [
             t for t in candidates
-            if not t.is_baseline and t.speed(objective) > 1.0 and t.mean_acc >= threshold - _EPS
+            if not t.is_baseline and t.speed(objective) > 1.0 and holds(t.mean_acc, threshold)
         ]
         if qualifying:
             best = max(qualifying, key=lambda t: (t.speed(objective), t.mean_acc))
