@@ -15,11 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-from .config import EXAMPLE_CRITERIA, SCHEDULES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig
+from .config import DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig
+from .recipes import PROXY_MAX_EPOCHS, RECIPE_NAMES
 from .errors import UserError
 
 RUN_FLAGS = (  # flags of add_run_flags; each is the RunConfig field of the same name
-    "model", "dataset", "data", "epochs", "batch_size", "img_size", "patch_size", "lr", "seed",
+    "model", "dataset", "data", "epochs", "recipe", "batch_size", "img_size", "patch_size", "lr", "seed",
     "device", "workers", "train_subset", "val_subset",
 )
 SPARSITY_FLAGS = (
@@ -40,11 +41,13 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="alias (deit_t, deit_s, deit_b, vit_t, vit_s, vit_b) or timm ViT name")
     parser.add_argument("--dataset", help="digits (built-in), folder, cifar10, cifar100, mnist, fashion-mnist, synthetic")
     parser.add_argument("--data", help="dataset directory on disk (not needed for digits/synthetic)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--epochs", type=int, help=f"training epochs (default {DEFAULT_EPOCHS})")
+    parser.add_argument("--recipe", help=f"training recipe: {', '.join(RECIPE_NAMES)} (default auto: proxy for "
+                                         f"<= {PROXY_MAX_EPOCHS} epochs, else deit)")
+    parser.add_argument("--batch-size", type=int, help="default: the recipe's")
     parser.add_argument("--img-size", type=int, help="input side in px (default: 32 for small images, else 224)")
     parser.add_argument("--patch-size", type=int, help="patch side in px (default: 4 at <= 64 px, else the model's)")
-    parser.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, scaled to the batch size)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--workers", type=int, help="data loader worker processes")

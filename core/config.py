@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import UserError, suggest
+from .recipes import RECIPE_FIELDS, recipe_name, recipe_values
 
 EXAMPLE_CRITERIA = ("forgetting", "loss", "random")
 TOKEN_MODES = ("attentive", "input")
@@ -154,38 +155,44 @@ class SparsityConfig:
         return cls.from_dict(safe_yaml(text, "sparsity config"))
 
 
+DEFAULT_EPOCHS = 9  # trilevel-train and a search trial alike; the tri-level schedule settles at 37%
+
+
 @dataclass
 class RunConfig:
     """One training run: model, data, recipe and sparsity. `trilevel-train --config` reads this.
 
-    The recipe is DeiT's (AdamW, weight decay 0.05, label smoothing 0.1, drop path 0.1, warm-up then
-    cosine learning rate). Batch 32 at lr 1e-3 is the default because searches run short proxies on
-    small data, where DeiT's lr 5e-4 x batch/512 barely moves a ViT trained from scratch in a few
-    epochs (measured on digits: 21% vs 60% after 6 epochs); for ImageNet-scale runs set DeiT's
-    `--batch-size 1024 --lr 1e-3`. `warmup` is a fraction of training like every other duration.
+    The optimisation values (batch size, lr, warm-up, weight decay, label smoothing, drop path,
+    augmentation, gradient clipping) come from a named recipe (`core/recipes.py`): `auto` uses the
+    short-proxy recipe for runs of at most 30 epochs and DeiT's for longer ones. A value set here
+    overrides the recipe's; `resolved()` gives the config with every value filled in, which is what
+    the trainer runs and what metrics.json records. `warmup` is a fraction of training like every
+    other duration.
     """
 
     model: str = "deit_t"
     dataset: str = "digits"
     data: str | None = None
-    epochs: int = 10
-    batch_size: int = 32
-    img_size: int | None = None  # None: the dataset's default (32 for small images, else 224)
+    epochs: int = DEFAULT_EPOCHS
+    recipe: str = "auto"  # auto | proxy | deit (core/recipes.py)
+    batch_size: int | None = None
+    img_size: int | None = None  # None: the dataset's default (see data.default_img_size)
     patch_size: int | None = None  # None: 4 for images <= 64 px, else the model's own (16)
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. depth, embed_dim, num_heads
-    lr: float = 1e-3
-    min_lr: float = 1e-5
-    weight_decay: float = 0.05
-    warmup: float = 0.05
-    label_smoothing: float = 0.1
-    drop_path: float = 0.1
+    lr: float | None = None  # None: the recipe's, scaled to the batch size
+    min_lr: float | None = None
+    weight_decay: float | None = None
+    warmup: float | None = None
+    label_smoothing: float | None = None
+    drop_path: float | None = None
+    clip_grad: float | None = None  # max global gradient norm; 0 = no clipping
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     workers: int = 0
     val_fraction: float = 0.1
     train_subset: int | None = None
     val_subset: int | None = None
-    augment: bool = True
+    augment: bool | None = None  # training crops/flips
     output: str | None = None
     sparsity: SparsityConfig = field(default_factory=SparsityConfig)
 
@@ -194,11 +201,10 @@ class RunConfig:
             self.sparsity = SparsityConfig.from_dict(self.sparsity)
         if not isinstance(self.sparsity, SparsityConfig):
             raise UserError("sparsity must be a mapping of sparsity settings")
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise UserError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("img_size", "patch_size", "train_subset", "val_subset"):
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs <= 0:
+            raise UserError(f"epochs must be a positive integer, got {self.epochs!r}")
+        recipe_name(self.recipe, self.epochs)  # a clear error for an unknown name
+        for name in ("batch_size", "img_size", "patch_size", "train_subset", "val_subset"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise UserError(f"{name} must be a positive integer, got {value!r}")
@@ -206,10 +212,17 @@ class RunConfig:
             raise UserError(
                 f"image size {self.img_size} is not divisible by patch size {self.patch_size}"
             )
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or self.lr <= 0:
-            raise UserError(f"lr must be a positive number, got {self.lr!r}")
-        for name in ("warmup", "val_fraction"):
-            _check_fraction(name, getattr(self, name))
+        for name in ("lr", "min_lr", "weight_decay", "clip_grad"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (name == "lr" and value == 0):
+                raise UserError(f"{name} must be a {'positive' if name == 'lr' else 'non-negative'} number, got {value!r}")
+        for name in ("warmup", "label_smoothing", "drop_path", "val_fraction"):
+            if getattr(self, name) is not None:
+                _check_fraction(name, getattr(self, name))
+        if self.augment is not None and not isinstance(self.augment, bool):
+            raise UserError(f"augment must be true or false, got {self.augment!r}")
         if not isinstance(self.model_kwargs, dict):
             raise UserError("model_kwargs must be a mapping, e.g. {depth: 4, embed_dim: 64}")
         if not isinstance(self.workers, int) or self.workers < 0:
@@ -217,7 +230,18 @@ class RunConfig:
 
     @property
     def base_lr(self) -> float:
-        return float(self.lr)
+        return float(self.resolved().lr)
+
+    @property
+    def recipe_fields_unset(self) -> bool:
+        return any(getattr(self, f) is None for f in RECIPE_FIELDS)
+
+    def resolved(self) -> "RunConfig":
+        """This config with the recipe named concretely and every recipe value filled in."""
+        if self.recipe != "auto" and not self.recipe_fields_unset:
+            return self
+        name, values = recipe_values(self.recipe, self.epochs, {f: getattr(self, f) for f in RECIPE_FIELDS})
+        return dataclasses.replace(self, recipe=name, **values)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -106,17 +106,17 @@ class ImageFileDataset(Dataset):
 
 
 class SyntheticDataset(Dataset):
-    """Seeded random images made per item (no memory held), for throughput measurements.
+    """Seeded random images with random labels, made per item (no memory held).
 
-    Each class adds its own per-channel offset to standard normal noise, so a model can learn
-    something and a smoke test can see the loss fall; train and val share the offsets.
+    There is nothing to learn: validation accuracy stays at chance. It serves throughput
+    measurements (the cost of a step does not depend on the pixels) and is the data on which a
+    search must refuse to rank anything (its dense-validity check).
     """
 
     def __init__(self, n: int, img_size: int, seed: int, stream: int, num_classes: int = 10):
         self.img_size = img_size
         self.seed = seed
         self.stream = stream
-        self.offsets = torch.randn(num_classes, 3, 1, 1, generator=torch.Generator().manual_seed(seed)) * 0.5
         self.targets = np.random.default_rng([seed, stream]).integers(num_classes, size=n)
 
     def __len__(self) -> int:
@@ -126,8 +126,7 @@ class SyntheticDataset(Dataset):
         i = range(len(self))[i]  # IndexError past the end, negative indices like a list
         item_seed = int(np.random.SeedSequence([self.seed, self.stream, i]).generate_state(1)[0])
         noise = torch.randn(3, self.img_size, self.img_size, generator=torch.Generator().manual_seed(item_seed))
-        label = int(self.targets[i])
-        return noise + self.offsets[label], label
+        return noise, int(self.targets[i])
 
 
 def dataset_info(name: str, data: str | None = None) -> DatasetInfo:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -88,7 +89,7 @@ class Trainer:
     """
 
     def __init__(self, config: RunConfig, callback: Callable[[dict, "Trainer"], None] | None = None):
-        self.config = config
+        self.config = config = config.resolved()  # the recipe's values filled in: what runs is what is recorded
         self.callback = callback
         self.device = resolve_device(config.device)
         self.owns_process_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
@@ -124,6 +125,10 @@ class Trainer:
             self.model, "adamw", lr=config.base_lr, weight_decay=config.weight_decay
         )
         self.pruner = ExamplePruner(config.sparsity, len(self.train_set), config.epochs, config.seed, self.device)
+        targets = np.asarray(getattr(self.val_set, "targets", []), dtype=np.int64)
+        # Accuracy of always guessing the most frequent validation class: the floor a run that
+        # learned nothing reaches (1/classes on balanced data).
+        self.chance_acc = float(np.bincount(targets).max() / len(targets)) if len(targets) else 1.0 / self.info.num_classes
         self.epoch = 0
         self.history: list[dict] = []
         self._flops_cache: dict[tuple[float, float], float] = {}
@@ -242,6 +247,8 @@ class Trainer:
             loss = (per_example * weights[idx]).mean() if weights is not None else per_example.mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.clip_grad:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad)
             self.optimizer.step()
             self.pruner.record(idx, logits.argmax(dim=1) == y, per_example)
             loss_sum += loss.detach()
@@ -350,6 +357,7 @@ class Trainer:
             "patch_size": self.patch_size or self.model.patch_embed.patch_size[0],
             "num_train": len(self.train_set),
             "num_val": len(self.val_set),
+            "chance_acc": self.chance_acc,
             "history": list(h),
             "config": self.config.to_dict(),
         }

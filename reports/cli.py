@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        from .noise import EXIT_NOT_LEARNED
         from .render import render_report
         from .summary import write_outputs
 
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--max-acc-drop must be >= 0 accuracy points, got {args.max_acc_drop:g}")
         summary = write_outputs(args.run_dir, args.max_acc_drop, plot=not args.no_plot)
         render_report(summary)
+        if summary.selection.kind == "not_learned":
+            return EXIT_NOT_LEARNED
     except UserError as exc:
         print(f"trilevel-report: error: {exc}", file=sys.stderr)
         return 2

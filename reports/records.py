@@ -51,7 +51,23 @@ class SearchInfo:
     varied: list[str]
     # trial_id -> accuracies of the finalist re-runs on the dense baseline's extra seeds
     finalist_accs: dict[str, list[float]] = field(default_factory=dict)
+    # reports/noise.py's verdict on dense (learned, threshold, chance, ...); None before it is known
+    validity: dict[str, Any] | None = None
+    resolution_pts: float | None = None  # smallest difference the finalists' seeds resolve (90%)
+    num_val: int | None = None
+    # trial_id -> {delta_pts, delta_ci_pts: [low, high], pairs}: finalist minus dense, paired by seed
+    finalist_deltas: dict[str, dict[str, Any]] = field(default_factory=dict)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def learned(self) -> bool | None:
+        """Whether dense learned (None: not checked yet, e.g. an older or running search)."""
+        return None if self.validity is None else bool(self.validity.get("learned"))
+
+    @property
+    def chance_threshold(self) -> float | None:
+        """Accuracy a run needs to count as having learned anything (None: unknown)."""
+        return None if self.validity is None else _number(self.validity.get("threshold"), "validity threshold")
 
 
 @dataclass
@@ -116,6 +132,14 @@ def _number(value: Any, what: str, *, allow_none: bool = True) -> float | None:
     return float(value)
 
 
+def _mapping(value: Any, what: str) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise UserError(f"{what} must be a mapping, got {value!r}")
+    return value
+
+
 def _search_info(data: Any, path: Path) -> SearchInfo:
     if not isinstance(data, dict):
         raise UserError(f"{path} must contain a JSON object, got {type(data).__name__}")
@@ -163,6 +187,10 @@ def _search_info(data: Any, path: Path) -> SearchInfo:
             baseline_accs=baseline_accs,
             varied=list(varied),
             finalist_accs=finalist_accs,
+            validity=_mapping(data.get("validity"), "validity"),
+            resolution_pts=_number(data.get("resolution_pts"), "resolution_pts"),
+            num_val=int(data["num_val"]) if data.get("num_val") is not None else None,
+            finalist_deltas=_mapping(data.get("finalist_deltas"), "finalist_deltas") or {},
             raw=data,
         )
     except UserError as exc:
@@ -255,6 +283,8 @@ def load_run(run_dir: str | Path) -> Run:
     except UnicodeDecodeError as exc:
         raise UserError(f"{search_path} is not UTF-8 text ({exc.reason})") from None
     search = _search_info(data, search_path)
+    if search.learned is False and not trials_path.is_file():  # stopped after the dense seeds: a verdict, no trials
+        return Run(path=path, search=search, trials=[])
     if not trials_path.is_file():
         raise UserError(f"no trials yet: {path} has no {TRIALS_FILE}")
     trials, warnings = _read_trials(trials_path)

@@ -14,7 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from . import fmt
-from .selection import holds
+from .noise import Validity, seeds_to_resolve
+from .selection import PICK_RULE, holds
 from .summary import Summary
 
 EXTRA_COLUMNS = (  # shown only when the search space varies them
@@ -54,6 +55,20 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
     console.print(head)
     for warning in run.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
+
+    if sel.kind == "not_learned":
+        validity = Validity.from_dict(search.validity)
+        console.print(Text(validity.explanation(search.epochs, search.raw.get("num_train"), search.num_val),
+                           style="bold red"))
+        console.print(Text(f"Nothing ranked or exported. {run.path}", style="dim"), soft_wrap=True)
+        return
+    if summary.within_noise and ref.seeds:
+        need = seeds_to_resolve(summary.max_acc_drop, ref.seeds, search.num_val)
+        console.print(Text(
+            f"Note: --max-acc-drop {summary.max_acc_drop:g} is finer than {len(ref.seeds)} seeds resolve "
+            f"({summary.resolution_pts:.1f} points at 90%): a pick 'within' it is within noise. Resolving "
+            f"{summary.max_acc_drop:g} points would take about {need} seeds per configuration at this spread "
+            "(--baseline-seeds), or a larger validation set.", style="yellow"))
 
     extras = [(name, title) for name, title in EXTRA_COLUMNS if name in search.varied]
     table = Table(title="Pareto-optimal configurations, fastest first", title_justify="left",
@@ -111,6 +126,11 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
             f"Dense accuracy over {len(ref.seeds)} seeds: {ref.acc * 100:.2f} {sym['pm']} {ref.std * 100:.2f} %"
             f" (min {ref.low * 100:.2f} .. max {ref.high * 100:.2f}); differences inside this band are seed noise."
         ))
+        if summary.resolution_pts is not None:
+            console.print(Text(
+                f"Resolution: with {len(ref.seeds)} paired seeds, accuracy differences under "
+                f"{summary.resolution_pts:.1f} points cannot be told from noise (90%, t interval; validation "
+                f"set of {search.num_val or '?'} images)."))
     elif len(ref.seeds) == 1:
         console.print(Text(f"Dense accuracy from 1 seed: {ref.acc * 100:.2f} % (no spread measured; "
                            "small differences may be noise)."))
@@ -122,14 +142,19 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
     if finalists:
         console.print(_finalists_table(finalists, summary, sym))
 
+    console.print(Text(f"Pick rule: {PICK_RULE}", style="dim"))
+    if pick is None and sel.kind == "none" and summary.front:
+        console.print(Text(f"No pick: {sel.note}.", style="bold yellow"))
     if pick is not None:
         speed = pick.speed(objective)
         budget = (f"within {summary.max_acc_drop:g} points of dense (val acc >= {sel.threshold * 100:.2f} %)"
                   if sel.threshold is not None else "")
         seeds = f" (mean of {len(pick.accs)} seeds)" if pick.seed_accs else ""
         if sel.kind == "within":
-            console.print(Text(f"Best: trial {pick.trial_id}, {speed:.2f}{sym['x']} faster at "
-                               f"{pick.mean_acc * 100:.2f} %{seeds}, {budget}.", style="bold green"))
+            label = "Best (within noise)" if summary.within_noise else "Best"
+            console.print(Text(f"{label}: trial {pick.trial_id}, {speed:.2f}{sym['x']} faster at "
+                               f"{pick.mean_acc * 100:.2f} %{seeds}, {budget}.",
+                               style="bold yellow" if summary.within_noise else "bold green"))
         elif sel.kind == "closest":
             console.print(Text(f"No finalist within {summary.max_acc_drop:g} points of dense accuracy over "
                                f"{len(pick.accs)} seeds; closest marked: trial {pick.trial_id}, {speed:.2f}{sym['x']} "
@@ -189,7 +214,8 @@ def _finalists_table(finalists, summary: Summary, sym: dict) -> Table:
     table = Table(title=f"Finalists re-trained on the dense baseline's seeds ({n} seeds each)",
                   title_justify="left", header_style="bold")
     for title in ("trial", "example keep", "token keep", "attention keep", "search acc (%)",
-                  f"mean acc (%) {sym['pm']} std", f"{sym['delta']} dense mean (pts)", f"speedup ({sym['x']})"):
+                  f"mean acc (%) {sym['pm']} std", f"{sym['delta']} dense mean (pts)",
+                  "paired 90% interval (pts)", f"speedup ({sym['x']})"):
         table.add_column(title, justify="left" if title == "trial" else "right", no_wrap=title == "trial")
     for t in finalists:
         accs, mean = t.accs, t.mean_acc
@@ -201,9 +227,17 @@ def _finalists_table(finalists, summary: Summary, sym: dict) -> Table:
             fmt.keep(t.config.example_keep), fmt.keep(t.config.token_keep), fmt.keep(t.config.attention_keep),
             fmt.pct(t.val_acc), f"{mean * 100:.2f} {sym['pm']} {std * 100:.2f}",
             Text(fmt.points(delta), style="" if delta is None else ("green" if ok else "red")),
+            _interval(summary.run.search.finalist_deltas.get(t.trial_id)),
             fmt.speed(t.speed(summary.objective), ""),
         )
     return table
+
+
+def _interval(delta: dict | None) -> str:
+    if not delta or not delta.get("delta_ci_pts"):
+        return "-"
+    low, high = delta["delta_ci_pts"]
+    return f"[{fmt.points(low / 100)}, {fmt.points(high / 100)}]"
 
 
 def _clip(line: str, width: int = 160) -> str:

@@ -103,6 +103,13 @@ def dense_reference(run: Run) -> DenseReference:
     return DenseReference(None, "none", [], None, None, None)
 
 
+PICK_RULE = (
+    "the fastest pruned configuration whose accuracy is within --max-acc-drop points of dense's; with "
+    "finalists, their mean over the dense seeds against dense's mean over the same seeds. Trials at chance "
+    "level are never ranked or picked."
+)
+
+
 @dataclass
 class Selection:
     """The recommended trial and why: `within` the accuracy budget, or the `knee` of the front."""
@@ -173,7 +180,8 @@ def choose_finalists(
 
 
 def select_best(
-    front: Sequence[TrialRecord], reference: DenseReference, max_acc_drop: float, objective: str = "time"
+    front: Sequence[TrialRecord], reference: DenseReference, max_acc_drop: float, objective: str = "time",
+    min_acc: float | None = None,
 ) -> Selection:
     """The fastest non-baseline front trial with val_acc >= dense - max_acc_drop points.
 
@@ -185,6 +193,7 @@ def select_best(
     trial qualifies, say so and return the knee of the front instead (which may be dense); when
     finalists were re-trained and none holds, the finalist with the highest mean accuracy instead
     (kind "closest"), since the knee would rest on one seed the finalists just showed unreliable.
+    `min_acc`: a finalist below it (chance level) on any seed is never the closest pick.
     """
     if not front:
         return Selection(None, "none", None, max_acc_drop, "no completed trial yet")
@@ -202,13 +211,17 @@ def select_best(
                 best, "within", threshold, max_acc_drop,
                 f"fastest configuration within {max_acc_drop:g} points of dense accuracy{seeds}",
             )
-        if finalists:  # the seeds showed none holds: recommend what they measured, not a one-seed knee
-            closest = max(finalists, key=lambda t: (t.mean_acc, t.speed(objective)))
+        learned = [t for t in finalists if min_acc is None or all(holds(a, min_acc) for a in t.accs)]
+        if learned:  # the seeds showed none holds: recommend what they measured, not a one-seed knee
+            closest = max(learned, key=lambda t: (t.mean_acc, t.speed(objective)))
             return Selection(
                 closest, "closest", threshold, max_acc_drop,
                 f"no finalist within {max_acc_drop:g} points of dense accuracy{seeds}; "
                 "the finalist with the highest mean accuracy selected",
             )
+        if finalists:
+            return Selection(None, "none", threshold, max_acc_drop,
+                             f"every finalist was at chance level on some seeds{seeds}; train dense")
         why = f"no pruned configuration within {max_acc_drop:g} points of dense accuracy"
     else:
         why = "no dense reference accuracy (no baseline seeds, no finished baseline trial)"

@@ -20,6 +20,7 @@ from trilevel.core.config import RunConfig
 from trilevel.core.errors import UserError
 
 from .atomic import atomic_write_text
+from .noise import learned
 from .records import Run, TrialRecord, load_run
 from .selection import (
     DenseReference,
@@ -48,6 +49,16 @@ class Summary:
     wall_seconds: float | None
     written: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. why pareto.html was skipped
+
+    @property
+    def resolution_pts(self) -> float | None:
+        return self.run.search.resolution_pts
+
+    @property
+    def within_noise(self) -> bool:
+        """The accuracy budget is finer than the seeds can resolve: a pick 'within' it is within noise."""
+        res = self.resolution_pts
+        return res is not None and self.max_acc_drop < res
 
     @property
     def best(self) -> TrialRecord | None:
@@ -103,9 +114,17 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
     if max_acc_drop < 0:
         raise UserError(f"--max-acc-drop must be >= 0 accuracy points, got {max_acc_drop:g}")
     objective = run.search.objective
-    front = pareto_front(run.trials, objective)
     reference = dense_reference(run)
-    selection = select_best(front, reference, max_acc_drop, objective)
+    if run.search.learned is False:  # dense learned nothing: every accuracy is noise, rank nothing
+        selection = Selection(None, "not_learned", None, max_acc_drop,
+                              "dense did not learn in the proxy; nothing ranked or exported")
+        return Summary(run=run, objective=objective, max_acc_drop=max_acc_drop, reference=reference, front=[],
+                       selection=selection, hypervolume=0.0, wall_seconds=_wall_seconds(run))
+    floor = run.search.chance_threshold
+    # A trial that did not learn (at chance) is never ranked, a finalist, or the pick.
+    eligible = [t for t in run.trials if t.is_baseline or learned(t.val_acc, floor)]
+    front = pareto_front(eligible, objective)
+    selection = select_best(front, reference, max_acc_drop, objective, min_acc=floor)
     return Summary(
         run=run, objective=objective, max_acc_drop=max_acc_drop, reference=reference, front=front,
         selection=selection, hypervolume=front_hypervolume(front, objective),
@@ -150,12 +169,16 @@ def write_outputs(run_dir: str | Path, max_acc_drop: float | None = None, *, plo
     )
 
     best_config = summary.best_run_config()
-    if best_config is not None:
+    if summary.selection.kind == "not_learned":
+        for name in ("best.yaml", "best.json"):  # a stale export would present an answer we cannot back
+            (out / name).unlink(missing_ok=True)
+        summary.notes.append("best.yaml not written: dense did not learn")
+    elif best_config is not None:
         data = best_config.to_dict()
         written["best.yaml"] = atomic_write_text(out / "best.yaml", _best_header(summary) + yaml.safe_dump(data, sort_keys=False))
         written["best.json"] = atomic_write_text(out / "best.json", json.dumps(data, indent=2) + "\n")
     else:
-        summary.notes.append("best.yaml not written: no completed trial yet")
+        summary.notes.append(f"best.yaml not written: {summary.selection.note}")
 
     if plot:
         from .plot import plot_html, plot_png

@@ -16,9 +16,6 @@ from trilevel.core.errors import UserError
 
 from .searcher import SAMPLERS
 
-DEFAULT_EPOCHS = 9  # tri-level schedule settles at 37% of training: first rung at epoch 3 (auto)
-
-
 def _grace(text: str) -> int | None:
     if text == "auto":
         return None
@@ -60,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 def options_from_args(args: argparse.Namespace, argv: list[str]):
     from .runner import SearchOptions
 
-    base = RunConfig.load(args.config).to_dict() if args.config else {"epochs": DEFAULT_EPOCHS}
+    base = (RunConfig.load(args.config) if args.config else RunConfig()).to_dict()  # as trilevel-train
     base.update({k: getattr(args, k) for k in RUN_FLAGS if getattr(args, k) is not None})
     run = RunConfig.from_dict(base)
     return SearchOptions(

@@ -15,6 +15,7 @@ from ray.tune import Callback, Stopper
 from trilevel.core.config import SparsityConfig
 from trilevel.core.errors import UserError
 from trilevel.reports.atomic import atomic_write_text
+from trilevel.reports.noise import check_learned, learned, validity_threshold
 
 TRIALS_FILE = "trials.jsonl"
 FINISHED = ("completed", "stopped_early", "failed")
@@ -49,12 +50,14 @@ def load_records(run_dir: str | Path) -> dict[str, dict]:
 class RunRecorder(Callback, Stopper):
     """Keeps one record per trial in the format the reports read (see reports/records.py).
 
-    Also a Tune stopper: when the dense baseline fails, every speedup would be meaningless, so the
-    whole search stops (`baseline_error` says why).
+    Also a Tune stopper: when the dense baseline fails, every speedup would be meaningless, and when
+    it finishes without having learned (reports/noise.py's rule) every accuracy is noise; either way
+    the whole search stops (`baseline_error` says why).
     """
 
-    def __init__(self, run_dir: str | Path, max_epochs: int, fixed: dict, dense_point: dict):
+    def __init__(self, run_dir: str | Path, max_epochs: int, fixed: dict, dense_point: dict, dense_sd: float = 0.0):
         self.run_dir = str(Path(run_dir).resolve())
+        self.dense_sd = dense_sd  # seed sd of the dense runs made before the trials (validity rule)
         self.max_epochs = max_epochs
         self.fixed = dict(fixed)
         self.dense_point = dict(dense_point)
@@ -104,6 +107,9 @@ class RunRecorder(Callback, Stopper):
             expected_train_flops=result.get("expected_train_flops"),
             flops_speedup=result.get("flops_speedup"),
         )
+        for key in ("chance_acc", "num_train", "num_val"):
+            if result.get(key) is not None:
+                record[key] = result[key]
         if "resumed_from" in result:  # > 0: this attempt continued from a checkpoint (retry or resume)
             record["resumed_from"] = int(result["resumed_from"])
         history = [h for h in record["history"] if h["epoch"] < epoch]
@@ -117,6 +123,11 @@ class RunRecorder(Callback, Stopper):
             return
         record = self._record(trial)
         record["status"] = "completed" if record["epochs"] >= self.max_epochs else "stopped_early"
+        if record["is_baseline"] and record["status"] == "completed" and record.get("chance_acc") is not None:
+            verdict = check_learned([record["val_acc"]], record["chance_acc"])
+            threshold = validity_threshold(record["chance_acc"], self.dense_sd)
+            if not learned(record["val_acc"], threshold):
+                self.baseline_error = f"dense did not learn ({100 * verdict.mean:.1f}% < {100 * threshold:.1f}%)"
         self._changed(record)
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:

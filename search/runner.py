@@ -1,8 +1,10 @@
 """Run a search: Ray Tune + Optuna sampler + MO-ASHA over a search space, into one run directory.
 
 Flow: options -> validated base RunConfig and space -> run directory (search.json) -> Ray (local,
-quiet, loopback; or `--address`) -> Tuner (or Tuner.restore on --resume) -> baseline seeds ->
-finalists re-trained on the same seeds -> reports (pareto.json, best.yaml, plot, terminal report).
+quiet, loopback; or `--address`) -> dense on the extra seeds first (validity check: stop with
+EXIT_NOT_LEARNED when dense did not learn; the noise level) -> Tuner (or Tuner.restore on
+--resume) -> validity over every dense seed -> finalists re-trained on the same seeds, with paired
+intervals -> reports (pareto.json, best.yaml, plot, terminal report).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from trilevel.core.config import RunConfig
 from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
 from trilevel.reports.atomic import atomic_write_text
+from trilevel.reports.noise import EXIT_NOT_LEARNED, Validity, check_learned, paired_delta, resolution_pts, seed_sd
 from trilevel.spaces import SearchSpace, load_space
 
 SEARCH_FILE = "search.json"
+NOT_LEARNED = "not_learned"  # search.json status when dense did not learn
 MOASHA_STATE = "moasha_state.json"
 OBJECTIVES = ("time", "flops")
 
@@ -148,6 +152,7 @@ def run_search(opts: SearchOptions) -> int:
     started = time.time()  # wall time includes Ray start-up: it is part of what the search costs
     _init_ray(opts)
     interrupted = succeeded = False
+    not_learned = None
     live = None
     previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_sigint)
     try:
@@ -159,6 +164,17 @@ def run_search(opts: SearchOptions) -> int:
         concurrency = opts.concurrency or max(1, int(slots))
         base = opts.run.to_dict()
         dense = space.dense_point()
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, base=base, fixed=dict(space.fixed), finished=()), resources
+        )
+        # Dense first, on the extra seeds: before any budget is spent, is there anything to rank,
+        # and how large is the noise?
+        extra = _dense_seeds(opts, run_dir, meta, trainable, dense)
+        if extra:
+            verdict = check_learned(list(extra.values()), meta["chance_acc"])
+            _print_noise(meta, verdict, opts)
+            if not verdict.learned:
+                raise _NotLearned(verdict)
         if opts.resume:
             mark_lost_trials(run_dir)
         finished = finished_trial_ids(run_dir) if opts.resume else ()
@@ -167,7 +183,7 @@ def run_search(opts: SearchOptions) -> int:
         )
         live = LiveProgress(
             opts.budget, opts.max_acc_drop, objective=opts.objective,
-            baseline_accs=meta.get("baseline_accs") or None,
+            baseline_accs=meta.get("baseline_accs") or list(extra.values()) or None,
         ) if opts.live else None
         attach_live_view(run_dir, live)
         if live is not None:
@@ -184,7 +200,8 @@ def run_search(opts: SearchOptions) -> int:
             except MOASHAStateError as exc:
                 raise UserError(str(exc).splitlines()[0]) from None
         else:
-            recorder = RunRecorder(run_dir, opts.run.epochs, space.fixed, dense)
+            recorder = RunRecorder(run_dir, opts.run.epochs, space.fixed, dense,
+                                   dense_sd=seed_sd(list(extra.values())))
             searcher = ParetoOptunaSearch(
                 space=dict(space.params), metric=["val_acc", cost], mode=["max", "min"],
                 sampler=make_sampler(opts.sampler, opts.seed), points_to_evaluate=[dense],
@@ -214,12 +231,26 @@ def run_search(opts: SearchOptions) -> int:
         failed_base = next((r for r in records.values() if r["is_baseline"] and r["status"] == "failed"), None)
         if failed_base is not None:
             raise UserError(f"the dense baseline trial failed, so no speedup can be measured: {failed_base['error']}")
+        base_trial = next((r for r in records.values() if r["is_baseline"] and r["status"] == "completed"), None)
+        if base_trial is not None and not meta.get("baseline_accs"):
+            # The search's own dense trial is the first seed; the extra seeds follow in seed order.
+            meta["baseline_accs"] = [base_trial["val_acc"], *extra.values()]
+            meta.setdefault("chance_acc", base_trial.get("chance_acc"))
+            meta.setdefault("num_val", base_trial.get("num_val"))
+        if meta.get("baseline_accs") and meta.get("chance_acc") is not None:
+            verdict = check_learned(meta["baseline_accs"], meta["chance_acc"])
+            _record_noise(meta, verdict, opts)
+            if not verdict.learned:
+                raise _NotLearned(verdict)
         done = sum(r["status"] in ("completed", "stopped_early", "failed") for r in records.values())
         interrupted = done < opts.budget
         if not interrupted:
-            meta["baseline_accs"] = _baseline_seeds(opts, run_dir, meta, records, trainable, dense)
             _write_meta(run_dir, meta)  # the finalists are chosen against this dense reference
             meta["finalist_accs"] = _finalist_seeds(opts, run_dir, meta, trainable, space)
+            meta["finalist_deltas"] = _finalist_deltas(run_dir, meta)
+        succeeded = True
+    except _NotLearned as exc:
+        not_learned = exc.verdict
         succeeded = True
     except KeyboardInterrupt:
         interrupted = True
@@ -229,9 +260,17 @@ def run_search(opts: SearchOptions) -> int:
             live.stop()
         meta["wall_seconds"] = (meta.get("wall_seconds") or 0.0) + time.time() - started
         meta["status"] = "interrupted" if interrupted else ("finished" if succeeded else "failed")
+        if not_learned is not None:
+            meta["status"] = NOT_LEARNED
+            meta["validity"] = not_learned.to_dict()
         meta["finished"] = _now() if succeeded and not interrupted else None
         _write_meta(run_dir, meta)
         ray.shutdown()
+    if not_learned is not None:
+        print(not_learned.explanation(opts.run.epochs, meta.get("num_train"), meta.get("num_val")), file=sys.stderr)
+        print(f"trilevel-search: dense did not learn; nothing ranked or exported (exit {EXIT_NOT_LEARNED})",
+              file=sys.stderr)
+        return EXIT_NOT_LEARNED
     summary = write_outputs(run_dir, opts.max_acc_drop)
     render_report(summary)
     if interrupted:
@@ -375,27 +414,83 @@ def _sigterm_to_sigint(signum, frame) -> None:
     os.kill(os.getpid(), signal.SIGINT)
 
 
-def _baseline_seeds(opts, run_dir: Path, meta: dict, records: dict, trainable, dense: dict) -> list[float]:
-    """Dense accuracy over seeds (the search's baseline trial + extra seeds), for the noise band."""
+class _NotLearned(Exception):
+    """Dense did not learn in the proxy: nothing may be ranked or exported."""
+
+    def __init__(self, verdict: Validity):
+        super().__init__("dense did not learn")
+        self.verdict = verdict
+
+
+def _dense_seeds(opts, run_dir: Path, meta: dict, trainable, dense: dict) -> dict[int, float]:
+    """Dense accuracy on the extra seeds (seed+1 .. seed+baseline_seeds-1), trained before the
+    sampled trials: the validity check and the noise level need them first. The search's own dense
+    trial (on `seed`) is the first seed. Records chance_acc, num_train and num_val in `meta`."""
     from ray import tune
 
-    if len(meta.get("baseline_accs") or []) >= opts.baseline_seeds:
-        return meta["baseline_accs"]
-    base = next((r for r in records.values() if r["is_baseline"] and r["status"] == "completed"), None)
-    accs = [base["val_acc"]] if base is not None else []
-    seeds = [opts.run.seed + 1 + i for i in range(opts.baseline_seeds - len(accs))]
-    if not seeds:
-        return accs
-    tuner = tune.Tuner(
-        trainable,
-        param_space={**dense, "seed": tune.grid_search(seeds)},
-        tune_config=tune.TuneConfig(reuse_actors=True),
-        run_config=tune.RunConfig(name="baseline-seeds", storage_path=str(run_dir), verbose=0),
-    )
-    for result in tuner.fit():
-        if result.error is None and result.metrics.get("val_acc") is not None:
-            accs.append(result.metrics["val_acc"])
-    return accs
+    seeds = [opts.run.seed + 1 + i for i in range(opts.baseline_seeds - 1)]
+    done = {int(k): v for k, v in (meta.get("dense_seed_accs") or {}).items()}
+    if len(meta.get("baseline_accs") or []) >= opts.baseline_seeds:  # a search from before this order
+        return dict(zip(seeds, meta["baseline_accs"][1:]))
+    todo = [s for s in seeds if s not in done]
+    if todo:
+        print(f"Training dense on seed(s) {', '.join(map(str, todo))} first: is there anything to rank, "
+              "and how large is the seed noise?", flush=True)
+        tuner = tune.Tuner(
+            trainable,
+            param_space={**dense, "seed": tune.grid_search(todo)},
+            tune_config=tune.TuneConfig(reuse_actors=True),
+            run_config=tune.RunConfig(name="baseline-seeds", storage_path=str(run_dir), verbose=0),
+        )
+        for result in tuner.fit():
+            metrics = result.metrics or {}
+            if result.error is None and metrics.get("val_acc") is not None:
+                done[int(result.config["seed"])] = metrics["val_acc"]
+                for key in ("chance_acc", "num_train", "num_val"):
+                    if metrics.get(key) is not None:
+                        meta[key] = metrics[key]
+            elif result.error is not None:
+                raise UserError(f"a dense baseline seed failed, so no noise level can be measured: "
+                                f"{str(result.error).strip().splitlines()[-1][:300]}")
+        meta["dense_seed_accs"] = {str(k): v for k, v in sorted(done.items())}
+        _write_meta(run_dir, meta)
+        if any(s not in done for s in todo):  # Ctrl-C / SIGTERM stopped the Tuner: resume later
+            raise KeyboardInterrupt
+    return {s: done[s] for s in seeds if s in done}
+
+
+def _record_noise(meta: dict, verdict: Validity, opts) -> None:
+    """Validity and resolution into search.json (the report and the next resume read them)."""
+    meta["validity"] = verdict.to_dict()
+    accs = meta.get("baseline_accs") or list((meta.get("dense_seed_accs") or {}).values())
+    meta["resolution_pts"] = resolution_pts(accs, meta.get("num_val"), n=opts.baseline_seeds)
+
+
+def _print_noise(meta: dict, verdict: Validity, opts) -> None:
+    """One line when the trial phase starts: dense over the extra seeds and what can be resolved."""
+    _record_noise(meta, verdict, opts)
+    if not verdict.learned:
+        return
+    res = meta.get("resolution_pts")
+    print(f"Dense on {verdict.seeds} extra seed(s): {100 * verdict.mean:.1f}% (sd {100 * verdict.sd:.1f} pts, "
+          f"chance {100 * verdict.chance:.1f}%). With {opts.baseline_seeds} seeds, accuracy differences under "
+          f"{res:.1f} points cannot be told from noise (90%).", flush=True)
+
+
+def _finalist_deltas(run_dir: Path, meta: dict) -> dict[str, dict]:
+    """Per finalist: the paired difference to dense over the shared seeds, with its 90% interval."""
+    from trilevel.reports.records import load_run
+
+    trials = {t.trial_id: t for t in load_run(run_dir).trials}
+    out = {}
+    for tid, seed_accs in (meta.get("finalist_accs") or {}).items():
+        trial = trials.get(tid)
+        if trial is None or trial.val_acc is None:
+            continue
+        delta = paired_delta([trial.val_acc, *seed_accs], meta.get("baseline_accs") or [], meta.get("num_val"))
+        if delta is not None:
+            out[tid] = {"delta_pts": delta.delta_pts, "delta_ci_pts": list(delta.ci_pts), "pairs": delta.pairs}
+    return out
 
 
 def _finalist_seeds(opts, run_dir: Path, meta: dict, trainable, space: SearchSpace) -> dict[str, list[float]]:
@@ -411,7 +506,7 @@ def _finalist_seeds(opts, run_dir: Path, meta: dict, trainable, space: SearchSpa
     from trilevel.reports.selection import choose_finalists, dense_reference, pareto_front
 
     done = dict(meta.get("finalist_accs") or {})
-    seeds = [opts.run.seed + 1 + i for i in range(opts.baseline_seeds - 1)]  # as _baseline_seeds
+    seeds = [opts.run.seed + 1 + i for i in range(opts.baseline_seeds - 1)]  # as _dense_seeds
     if not opts.finalists or not seeds:
         return done
     run = load_run(run_dir)

@@ -58,7 +58,7 @@ def run_trial(params: dict, base: dict, fixed: dict, finished: tuple = ()) -> No
 def _out_of_memory(exc: Exception, config: RunConfig) -> Exception:
     """The same error type with the remedy first: the report shows one line of it."""
     return torch.OutOfMemoryError(
-        f"out of memory (batch size {config.batch_size}): reduce --batch-size or run fewer trials per GPU "
+        f"out of memory (batch size {config.resolved().batch_size}): reduce --batch-size or run fewer trials per GPU "
         f"(--gpus-per-trial, --concurrency). {' '.join(str(exc).split())}"
     )
 
@@ -81,6 +81,9 @@ def _report(metrics: dict, trainer: Trainer, params: dict, resumed_from: int = 0
         "epoch_val_acc": last["val_acc"],
         "active_examples": last["active_examples"],
         "resumed_from": resumed_from,
+        "chance_acc": metrics["chance_acc"],
+        "num_train": metrics["num_train"],
+        "num_val": metrics["num_val"],
     }
     with tempfile.TemporaryDirectory() as directory:
         trainer.save_checkpoint(Path(directory) / CHECKPOINT)

@@ -413,3 +413,54 @@ def test_console_script_missing_dir(tmp_path):
     result = subprocess.run([str(script), str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"trilevel-report: error: run directory not found: {tmp_path / 'nope'}"]
+
+
+# -- validity, chance level, resolution ------------------------------------------------------
+
+VALID = {"learned": True, "dense_mean": 0.80, "dense_sd": 0.01, "chance": 0.10, "threshold": 0.20, "seeds": 3}
+
+
+def test_dense_that_did_not_learn_ranks_and_exports_nothing(tmp_path):
+    path = make_run(tmp_path / "r", status="not_learned",
+                    validity={**VALID, "learned": False, "dense_mean": 0.11, "threshold": 0.20})
+    (path / "best.yaml").write_text("stale: export\n")  # from an earlier report: must not survive
+    summary = write_outputs(path)
+    assert summary.selection.kind == "not_learned" and summary.front == [] and summary.best is None
+    assert not (path / "best.yaml").exists() and not (path / "best.json").exists()
+    text = report_text(summary)
+    assert "did not learn" in text and "Nothing ranked or exported" in text and "Best" not in text
+
+
+def test_chance_level_trials_are_never_ranked_finalists_or_picked(tmp_path):
+    trials = TRIALS + [trial("z_chance", acc=0.10, speedup=4.19, flops=4.0, ex=0.5, tok=0.5, att=0.3)]
+    run = load_run(make_run(tmp_path / "r", trials=trials, validity=VALID))
+    summary = summarize(run)
+    assert "z_chance" not in {t.trial_id for t in summary.front}
+    assert {t.trial_id for t in summary.front} == FRONT_IDS
+    # without a verdict (an older search) the same trial is on the front
+    old = load_run(make_run(tmp_path / "old", trials=trials))
+    assert "z_chance" in {t.trial_id for t in summarize(old).front}
+
+
+def test_closest_finalist_is_never_one_at_chance(tmp_path):
+    # both finalists miss the budget; c's mean over seeds is at chance: not "closest"
+    run = load_run(make_run(tmp_path / "r", validity=VALID, finalist_accs={"b": [0.15, 0.12], "c": [0.10, 0.11]}))
+    summary = summarize(run)
+    assert summary.selection.kind == "none" and summary.best is None
+    assert "chance level" in summary.selection.note
+    run = load_run(make_run(tmp_path / "r2", validity=VALID, finalist_accs={"b": [0.70, 0.72], "c": [0.10, 0.11]}))
+    assert summarize(run).selection.kind == "closest" and summarize(run).best.trial_id == "b"
+
+
+def test_report_states_resolution_rule_and_within_noise(tmp_path):
+    deltas = {"a": {"delta_pts": -0.2, "delta_ci_pts": [-3.1, 2.7], "pairs": 3}}
+    run = load_run(make_run(tmp_path / "r", validity=VALID, resolution_pts=2.9, num_val=180,
+                            finalist_accs={"a": [0.80, 0.80]}, finalist_deltas=deltas))
+    summary = summarize(run)
+    assert summary.within_noise and summary.selection.kind == "within"
+    text = report_text(summary)
+    assert "finer than 3 seeds resolve (2.9 points at 90%)" in text
+    assert "Resolution: with 3 paired seeds" in text and "Pick rule:" in text
+    assert "Best (within noise)" in text and "[-3.10, +2.70]" in text
+    # a budget above the resolution is not "within noise"
+    assert not summarize(run, max_acc_drop=3.0).within_noise

@@ -198,6 +198,26 @@ def test_end_to_end_search_and_final_training(tmp_path):
 
 
 @pytest.mark.slow
+def test_search_on_data_without_signal_stops_before_the_budget(tmp_path):
+    """Random labels: dense cannot learn, so the search ranks and exports nothing (exit 4)."""
+    proc = subprocess.run(search_cmd(tmp_path, "--dataset", "synthetic", "--train-subset", "256",
+                                     "--val-subset", "200", "--budget", "6", "--epochs", "2",
+                                     "--baseline-seeds", "3", "--concurrency", "2"),
+                          capture_output=True, text=True, timeout=300, env=env())
+    assert proc.returncode == 4, proc.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "t"
+    meta = json.loads((run_dir / "search.json").read_text())
+    assert meta["status"] == "not_learned" and meta["validity"]["learned"] is False
+    assert meta["validity"]["threshold"] >= meta["validity"]["chance"] + 0.10
+    assert not (run_dir / "best.yaml").exists() and not (run_dir / "trials.jsonl").exists()  # no budget spent
+    assert "did not learn" in proc.stderr and "--epochs" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    report = subprocess.run([str(BIN / "trilevel-report"), str(run_dir)], capture_output=True, text=True,
+                            timeout=120, env=env())
+    assert report.returncode == 4 and "did not learn" in report.stdout, report.stderr
+
+
+@pytest.mark.slow
 def test_interrupt_and_resume_completes_budget(tmp_path):
     cmd = search_cmd(tmp_path, "--budget", "5", "--epochs", "2", "--baseline-seeds", "1", "--concurrency", "1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())

@@ -1,0 +1,105 @@
+"""Does the dense proxy learn? Dense accuracy per epoch for recipe variants over seeds.
+
+The search ranks configurations by their accuracy after a short proxy run, so the dense proxy must
+learn clearly and the same way on every seed. This trains dense `trilevel-train` runs for each
+named variant (RunConfig overrides) and seed, records the validation accuracy after every epoch,
+and prints mean +- sd per variant at each epoch. Results are appended to a JSON-lines file, one line
+per finished run, and runs already in it are skipped: the script resumes across sessions.
+
+    python benchmarks/proxy_recipe.py --variants default,no_aug --seeds 0 1 2 \
+        --out benchmarks/results/proxy_recipe_digits.jsonl
+
+Accuracy is what is measured, so two runs at a time (one thread each) are fine on 2 cores; the
+seconds recorded are then not comparable with BENCHMARKS.md's timing tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import statistics
+import sys
+from pathlib import Path
+
+# Named variants: RunConfig overrides on top of --base. Each name says what it changes.
+VARIANTS: dict[str, dict] = {
+    "default": {},
+}
+
+
+def _train(job: tuple[str, dict, int]) -> dict:
+    import torch
+
+    from trilevel.core import RunConfig, train
+
+    name, overrides, seed = job
+    torch.set_num_threads(1)
+    config = RunConfig.from_dict({**overrides, "seed": seed, "output": None})
+    accs: list[float] = []
+    metrics = train(config, callback=lambda m, t: accs.append(m["val_acc"]))
+    return {"variant": name, "seed": seed, "overrides": overrides, "status": metrics["status"],
+            "val_acc": metrics["val_acc"], "per_epoch": accs, "train_seconds": metrics["train_seconds"],
+            "config": metrics["config"]}
+
+
+def _key(row: dict) -> str:
+    return json.dumps([row["variant"], row["overrides"], row["seed"]], sort_keys=True)
+
+
+def summarize(rows: list[dict]) -> str:
+    lines = []
+    by_variant: dict[str, list[dict]] = {}
+    for row in rows:
+        by_variant.setdefault(row["variant"], []).append(row)
+    for name, runs in by_variant.items():
+        epochs = min(len(r["per_epoch"]) for r in runs)
+        cells = []
+        for e in range(epochs):
+            accs = [100 * r["per_epoch"][e] for r in runs]
+            sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+            cells.append(f"{statistics.fmean(accs):.1f}±{sd:.1f}")
+        lines.append(f"{name:28s} n={len(runs)}  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--variants", default="default", help="comma-separated names, or JSON {name: overrides}")
+    p.add_argument("--base", default="{}", help="JSON RunConfig overrides shared by every variant")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+
+    base = json.loads(args.base)
+    if args.variants.lstrip().startswith("{"):
+        variants = json.loads(args.variants)
+    else:
+        variants = {n: VARIANTS[n] for n in args.variants.split(",")}
+    done = {}
+    if args.out.exists():
+        for line in args.out.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                done[_key(row)] = row
+    jobs = []
+    for name, overrides in variants.items():
+        for seed in args.seeds:
+            job = (name, {**base, **overrides}, seed)
+            if _key({"variant": name, "overrides": job[1], "seed": seed}) not in done:
+                jobs.append(job)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with mp.get_context("spawn").Pool(args.jobs) as pool, args.out.open("a") as fh:
+        for row in pool.imap_unordered(_train, jobs):
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            print(f"{row['variant']} seed {row['seed']}: " +
+                  " ".join(f"{100 * a:.1f}" for a in row["per_epoch"]), flush=True)
+    rows = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
+    wanted = set(variants)
+    print(summarize([r for r in rows if r["variant"] in wanted]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

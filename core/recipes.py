@@ -1,0 +1,88 @@
+"""Named training recipes: the short search proxy and DeiT's long training, kept apart.
+
+A search ranks configurations after a few epochs of training from scratch, often on a small
+dataset; a final training runs hundreds of epochs. One recipe cannot serve both: DeiT's recipe
+(lr 5e-4 x batch/512, strong augmentation, drop path) barely moves a ViT in a few epochs, and a
+recipe tuned to learn fast in a few epochs is not what a 300-epoch DeiT run should use. So a run
+config names its recipe (`recipe: proxy | deit`), or leaves it `auto`: runs of at most
+`PROXY_MAX_EPOCHS` epochs use `proxy`, longer ones `deit`. The choice depends on the run's length
+only, never on the dataset's name. Any recipe field set in the run config (or by a flag) overrides
+the recipe's value; fields left unset (None) come from the recipe, so a search's best.yaml trained
+with `--epochs 300` gets DeiT's recipe, not the proxy's.
+
+How each value was chosen is in BENCHMARKS.md ("The search proxy"), measured on 3 seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from .errors import UserError, suggest
+
+PROXY_MAX_EPOCHS = 30  # auto: a run this short (or shorter) is a proxy
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimisation and regularisation values of one named recipe (every field of `RunConfig`
+    that a recipe may fill). The learning rate is `lr` at batch `lr_batch` and is scaled to the
+    run's batch size by `lr_scale` (linear as DeiT, or sqrt as timm's default for Adam-family
+    optimizers), unless the run sets `lr` itself."""
+
+    batch_size: int
+    lr: float
+    lr_batch: int
+    lr_scale: str  # linear | sqrt
+    min_lr: float
+    warmup: float  # fraction of training
+    weight_decay: float
+    label_smoothing: float
+    drop_path: float
+    augment: bool
+    clip_grad: float  # max global gradient norm; 0 = off
+    description: str
+
+    def lr_for(self, batch_size: int) -> float:
+        ratio = batch_size / self.lr_batch
+        return self.lr * (ratio if self.lr_scale == "linear" else ratio ** 0.5)
+
+
+RECIPES: dict[str, Recipe] = {
+    # Short runs from scratch: learn fast and the same way on every seed (BENCHMARKS.md).
+    "proxy": Recipe(
+        batch_size=32, lr=5e-4, lr_batch=32, lr_scale="sqrt", min_lr=1e-5, warmup=0.1, weight_decay=0.05,
+        label_smoothing=0.0, drop_path=0.0, augment=False, clip_grad=1.0,
+        description="short proxy runs from scratch (<= 30 epochs): no augmentation or regularisation "
+                    "that slows early learning, gradient clipping",
+    ),
+    # DeiT (Touvron et al. 2021, Table 9): AdamW, lr 5e-4 x batch/512, weight decay 0.05, 5 of 300
+    # epochs warm-up, cosine, label smoothing 0.1, drop path 0.1. Its Mixup/CutMix, RandAugment,
+    # random erasing and repeated augmentation are not implemented yet: crops and flips only.
+    "deit": Recipe(
+        batch_size=256, lr=5e-4, lr_batch=512, lr_scale="linear", min_lr=1e-5, warmup=5 / 300,
+        weight_decay=0.05, label_smoothing=0.1, drop_path=0.1, augment=True, clip_grad=0.0,
+        description="DeiT's long training (> 30 epochs)",
+    ),
+}
+RECIPE_FIELDS = tuple(f.name for f in fields(Recipe) if f.name not in ("lr_batch", "lr_scale", "description"))
+RECIPE_NAMES = ("auto", *RECIPES)
+
+
+def recipe_name(name: str, epochs: int) -> str:
+    """The concrete recipe for a run: `auto` picks by the run's length."""
+    if name == "auto":
+        return "proxy" if epochs <= PROXY_MAX_EPOCHS else "deit"
+    if name not in RECIPES:
+        raise UserError(f"unknown recipe {name!r}{suggest(name, RECIPE_NAMES)}; use {', '.join(RECIPE_NAMES)}")
+    return name
+
+
+def recipe_values(name: str, epochs: int, overrides: dict) -> tuple[str, dict]:
+    """(concrete recipe name, every recipe field's value) with `overrides` (non-None) on top."""
+    name = recipe_name(name, epochs)
+    recipe = RECIPES[name]
+    values = {f: getattr(recipe, f) for f in RECIPE_FIELDS}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if overrides.get("lr") is None:
+        values["lr"] = recipe.lr_for(values["batch_size"])
+    return name, values

@@ -1,0 +1,175 @@
+"""What the dense seeds say about a search: did dense learn, and which differences are real.
+
+Three rules, pure functions over accuracies (fractions 0..1) so the search, the report and the
+tests apply the same ones:
+
+- **Validity** (`check_learned`): dense learned when its mean accuracy over seeds is at least
+  chance + max(10 points, 3 seed standard deviations). Chance is the majority-class share of the
+  validation set (1/classes when balanced). Below that, every accuracy the search measures is noise
+  and nothing is ranked or exported.
+- **Resolution** (`resolution_pts`): the half-width of the 90% interval of the accuracy difference
+  between a configuration and dense, each averaged over `n` paired seeds. The per-run spread is the
+  dense seeds' sample standard deviation, floored by the binomial standard error of one accuracy
+  on the validation set (a handful of seeds can show an accidentally tiny spread), and the
+  interval uses Student's t with the dense seeds' degrees of freedom. Differences smaller than the
+  resolution cannot be told from seed noise.
+- **Paired difference** (`paired_delta`): for a finalist re-trained on the dense seeds, the mean of
+  the per-seed differences (finalist seed s minus dense seed s) with its 90% paired-t interval;
+  with a single pair the interval comes from the resolution's spread instead.
+
+Written by hand (a few lines): scipy's `ttest_rel` gives p-values, not the interval we report, and
+the floor by the validation size is specific to this use.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Sequence
+
+CONFIDENCE = 0.90
+MIN_MARGIN = 0.10  # dense must beat chance by at least 10 points...
+SD_MULTIPLE = 3.0  # ...and by 3 seed standard deviations
+EXIT_NOT_LEARNED = 4  # trilevel-search's exit code when the dense proxy did not learn
+
+
+def _t_quantile(dof: int) -> float:
+    """Two-sided CONFIDENCE quantile of Student's t (normal when dof is unknown or large)."""
+    from scipy.stats import norm, t
+
+    q = 0.5 + CONFIDENCE / 2
+    return float(norm.ppf(q)) if dof < 1 else float(t.ppf(q, dof))
+
+
+def seed_sd(accs: Sequence[float]) -> float:
+    """Sample standard deviation over seeds (0 with fewer than two)."""
+    return statistics.stdev(accs) if len(accs) >= 2 else 0.0
+
+
+@dataclass
+class Validity:
+    """Whether dense learned, and the numbers behind the verdict (fractions)."""
+
+    learned: bool
+    mean: float | None
+    sd: float
+    chance: float
+    threshold: float  # the mean accuracy dense needed
+    seeds: int
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Validity":
+        return cls(bool(data["learned"]), data.get("dense_mean"), float(data.get("dense_sd") or 0.0),
+                   float(data["chance"]), float(data["threshold"]), int(data.get("seeds") or 0))
+
+    def to_dict(self) -> dict:
+        return {"learned": self.learned, "dense_mean": self.mean, "dense_sd": self.sd, "chance": self.chance,
+                "threshold": self.threshold, "seeds": self.seeds, "rule": RULE}
+
+    def explanation(self, epochs: int, num_train: int | None = None, num_val: int | None = None) -> str:
+        """One plain paragraph: what was measured, and what to change."""
+        mean = "no finished dense run" if self.mean is None else f"{100 * self.mean:.1f}%"
+        sizes = ""
+        if num_train:
+            sizes = f" on {num_train:,} training images" + (f" ({num_val:,} validation)" if num_val else "")
+        return (
+            f"The dense model did not learn in the proxy run: {mean} mean validation accuracy over "
+            f"{self.seeds} seed(s) after {epochs} epochs{sizes}, against {100 * self.chance:.1f}% for "
+            f"always guessing the most frequent class; the search needs at least "
+            f"{100 * self.threshold:.1f}% ({RULE}). Every pruned configuration would be ranked on noise, so "
+            "nothing was ranked or exported. To fix it: train longer (--epochs), give it more training "
+            "data (a larger --train-subset or dataset), a larger validation set, or a recipe that learns "
+            "faster on this data (--config with lr, warmup, batch_size, augment); check first that "
+            "`trilevel-train` with the same flags learns."
+        )
+
+
+RULE = "chance + max(10 points, 3 seed standard deviations)"
+
+
+def validity_threshold(chance: float, sd: float) -> float:
+    return chance + max(MIN_MARGIN, SD_MULTIPLE * sd)
+
+
+def check_learned(accs: Sequence[float], chance: float) -> Validity:
+    """Validity of a dense baseline measured on `accs` (one accuracy per seed)."""
+    accs = [float(a) for a in accs]
+    sd = seed_sd(accs)
+    threshold = validity_threshold(chance, sd)
+    mean = statistics.fmean(accs) if accs else None
+    return Validity(mean is not None and mean >= threshold - 1e-12, mean, sd, chance, threshold, len(accs))
+
+
+def learned(acc: float | None, threshold: float | None) -> bool:
+    """Whether one run's accuracy is above the chance level the dense check used (None: unknown, so
+    nothing is excluded)."""
+    if threshold is None:
+        return True
+    return acc is not None and acc >= threshold - 1e-12
+
+
+def binomial_sd(acc: float, num_val: int | None) -> float:
+    """Standard error of one accuracy measured on `num_val` validation images (0 when unknown);
+    at 0% or 100% it is taken as that of one image in 2 * num_val, not zero."""
+    if not num_val:
+        return 0.0
+    p = min(max(acc, 0.0), 1.0)
+    return math.sqrt(max(p * (1 - p), 0.5 / num_val) / num_val)
+
+
+def run_sd(dense_accs: Sequence[float], num_val: int | None) -> float:
+    """The spread of one run's accuracy: seed sd, floored by the validation set's binomial error."""
+    if not dense_accs:
+        return 0.0
+    return max(seed_sd(dense_accs), binomial_sd(statistics.fmean(dense_accs), num_val))
+
+
+def resolution_pts(dense_accs: Sequence[float], num_val: int | None, n: int | None = None) -> float | None:
+    """Smallest accuracy difference (points) resolvable at 90% between two configurations averaged
+    over `n` paired seeds each (default: as many as dense has). None without any dense accuracy."""
+    if not dense_accs:
+        return None
+    n = n or len(dense_accs)
+    t = _t_quantile(len(dense_accs) - 1)
+    return 100 * t * math.sqrt(2) * run_sd(dense_accs, num_val) / math.sqrt(n)
+
+
+def seeds_to_resolve(max_acc_drop_pts: float, dense_accs: Sequence[float], num_val: int | None) -> int | None:
+    """Seeds per configuration at which `resolution_pts` falls to `max_acc_drop_pts` (same per-run
+    spread and t quantile as now); None when the budget is 0 or nothing is known."""
+    if max_acc_drop_pts <= 0 or len(dense_accs) < 1:
+        return None
+    one = resolution_pts(dense_accs, num_val, n=1)
+    return max(1, math.ceil((one / max_acc_drop_pts) ** 2)) if one else 1
+
+
+@dataclass
+class PairedDelta:
+    delta_pts: float
+    ci_pts: tuple[float, float]
+    pairs: int
+
+    def excludes_drop(self, max_acc_drop: float) -> bool:
+        """True when the whole interval lies above -max_acc_drop: the drop is ruled out at 90%."""
+        return self.ci_pts[0] >= -max_acc_drop
+
+
+def paired_delta(accs: Sequence[float], dense_accs: Sequence[float], num_val: int | None = None) -> PairedDelta | None:
+    """Mean per-seed difference (points) of `accs` against `dense_accs` (same seeds, same order)
+    with its 90% interval. None without a pair."""
+    pairs = min(len(accs), len(dense_accs))
+    if pairs == 0:
+        return None
+    diffs = [100 * (a - d) for a, d in zip(accs[:pairs], dense_accs[:pairs])]
+    mean = statistics.fmean(diffs)
+    if pairs >= 2:
+        half = _t_quantile(pairs - 1) * statistics.stdev(diffs) / math.sqrt(pairs)
+        # A paired sd of zero on 2-3 seeds is luck, not certainty: never narrower than the
+        # validation set allows.
+        sd = binomial_sd(statistics.fmean(dense_accs[:pairs]), num_val)
+        floor = _t_quantile(pairs - 1) * math.sqrt(2) * 100 * sd / math.sqrt(pairs)
+        half = max(half, floor)
+    else:
+        half = resolution_pts(dense_accs, num_val, n=1) or 0.0
+    return PairedDelta(mean, (mean - half, mean + half), pairs)
