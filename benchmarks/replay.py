@@ -77,6 +77,7 @@ class Strategy:
 
     sampler: str
     stopping: str | None
+    epsilon: float = 0.0  # MO-ASHA: accuracy differences within this many points are ties
 
 
 STRATEGIES = {
@@ -168,7 +169,8 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
     scheduler = None
     if strategy.stopping is not None:
         objectives = {"score": "max"} if single else {"val_acc": "max", COST: "min"}
-        scheduler = MOASHA(objectives, table.epochs, grace_period, reduction_factor)
+        epsilon = {"val_acc": strategy.epsilon / 100} if strategy.epsilon and not single else None
+        scheduler = MOASHA(objectives, table.epochs, grace_period, reduction_factor, epsilon=epsilon)
     distributions = {n: CategoricalDistribution(c) for n, c in table.choices.items()}
     events: list[tuple[float, int]] = []  # (finish time of the trial's next epoch, trial number)
     live: dict[int, tuple[optuna.Trial, tuple, Trial]] = {}
@@ -323,7 +325,15 @@ def main() -> None:
     p.add_argument("--grace-period", type=int, default=None,
                    help="MO-ASHA's first rung (default: the search's auto rule for the tri-level space)")
     p.add_argument("--reduction-factor", type=int, default=3, help="MO-ASHA's eta (search default 3)")
+    p.add_argument("--epsilon", type=float, nargs="*", default=[],
+                   help="also replay MO-ASHA + TPE with accuracy ties within these many points")
+    p.add_argument("--only", help="comma-separated strategy names to replay (default: all)")
     args = p.parse_args()
+    strategies = dict(STRATEGIES)
+    for eps in args.epsilon:
+        strategies[f"MO-ASHA (ties within {eps:g} pts) + TPE"] = Strategy("tpe", "moasha", eps)
+    if args.only:
+        strategies = {n: strategies[n] for n in args.only.split(",")}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     table = Table.load(args.table)
@@ -335,7 +345,7 @@ def main() -> None:
     grid_hv = table.hypervolume()
     started = time.perf_counter()
     results = {}
-    for name, strategy in STRATEGIES.items():
+    for name, strategy in strategies.items():
         runs = [replay(table, strategy, seed, budget, args.workers, args.grace_period, args.reduction_factor,
                        args.weight) for seed in range(args.seeds)]
         ratios = np.array([r.hv for r in runs]) / grid_hv

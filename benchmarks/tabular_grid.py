@@ -79,6 +79,11 @@ PROXY = {
     "warmup": 0.05,
     "drop_path": 0.0,
     "augment": False,
+    # every recipe value set, so the stored grids stay reproducible whatever the default recipe is
+    "label_smoothing": 0.1,
+    "weight_decay": 0.05,
+    "min_lr": 1e-5,
+    "clip_grad": 0.0,
     "seed": 0,
     "device": "cpu",
 }

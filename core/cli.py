@@ -161,6 +161,7 @@ def _summary(console, m: dict, out: Path) -> None:
     acc = f"{100 * m['val_acc']:.2f}%" if m["val_acc"] is not None else "-"
     rows = [
         ("status", m["status"]), ("val_acc", acc), ("epochs", str(m["epochs"])),
+        ("recipe", f"{m['config']['recipe']} (batch {m['config']['batch_size']}, lr {m['config']['lr']:g})"),
         ("train seconds", f"{m['train_seconds']:.1f}"),
         ("images/s", f"{m['images_per_second']:.1f}" if m["images_per_second"] else "-"),
         ("GFLOPs/image (fwd+bwd)", f"{m['flops_per_image'] / 1e9:.3f}" if m["flops_per_image"] else "-"),

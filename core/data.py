@@ -205,9 +205,18 @@ def _info(name, num_classes, in_chans, native_size, mean, std) -> DatasetInfo:
     return DatasetInfo(name, num_classes, in_chans, native_size, _default_size(native_size), mean, std)
 
 
+SMALL_IMAGE = 64  # images up to this side are "small": trained near their own size, 4 px patches
+MIN_SMALL_SIZE = 16  # at least 4 x 4 = 16 patch tokens, so token pruning has tokens to choose from
+
+
 def _default_size(native_size: int) -> int:
-    """Small images are trained at 32 px (cheap, enough for them); photos at the usual 224."""
-    return 32 if native_size <= 64 else 224
+    """Small images train at their own size rounded up to whole 4 px patches, at least 16 px (digits'
+    8 px: 16 px, 16 tokens; MNIST's 28 px: 49 tokens; CIFAR's 32 px: 64 tokens). Upsampling adds no
+    information, only tokens to pay for: 32 px digits cost 4x the 16 px ones and learned no better
+    (BENCHMARKS.md, "The search proxy"). Photos train at the usual 224."""
+    if native_size > SMALL_IMAGE:
+        return 224
+    return max(MIN_SMALL_SIZE, -(-native_size // 4) * 4)
 
 
 def _check_int(arg: str, value, *, minimum: int) -> None:

@@ -1,7 +1,8 @@
 """Stock timm ViT/DeiT models by alias or timm name, sized to the dataset's images.
 
-Small images (<= 64 px, e.g. digits, CIFAR, MNIST) get 32 px input with 4 px patches: 8 x 8 = 64
-patch tokens plus the class token. Larger images keep the model's own patch size (16) at 224 px.
+Small images (<= 64 px, e.g. digits, CIFAR, MNIST) train near their own size (core/data.py: digits at
+16 px, MNIST at 28, CIFAR at 32) with 4 px patches: 16 to 64 patch tokens plus the class token.
+Larger images keep the model's own patch size (16) at 224 px.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     # Short runs from scratch: learn fast and the same way on every seed (BENCHMARKS.md).
     "proxy": Recipe(
-        batch_size=32, lr=5e-4, lr_batch=32, lr_scale="sqrt", min_lr=1e-5, warmup=0.1, weight_decay=0.05,
+        batch_size=16, lr=5e-4, lr_batch=16, lr_scale="sqrt", min_lr=1e-5, warmup=0.1, weight_decay=0.05,
         label_smoothing=0.0, drop_path=0.0, augment=False, clip_grad=1.0,
         description="short proxy runs from scratch (<= 30 epochs): no augmentation or regularisation "
                     "that slows early learning, gradient clipping",

@@ -58,7 +58,9 @@ class MOASHA:
        * objectives are turned into minimisation (``"max"`` ones are negated);
        * vectors with any NaN/inf value are the worst: they come after all finite vectors,
          among themselves in recording order;
-       * finite vectors are split into fronts by non-dominated sorting (front 0 first);
+       * finite vectors are split into fronts by non-dominated sorting (front 0 first); with
+         ``epsilon`` (objective -> tolerance, e.g. the dense seeds' accuracy spread), differences
+         within the tolerance are ties (additive epsilon-dominance, see ``_fronts``);
        * inside a front, each objective is scaled to [0, 1] over that front, then
          ``tie_break="crowding"`` orders by NSGA-II crowding distance, largest first (the
          extreme points of each objective get infinity), and ``tie_break="epsnet"`` orders
@@ -79,6 +81,7 @@ class MOASHA:
         grace_period: int = 1,
         reduction_factor: float = 3,
         tie_break: str = "crowding",
+        epsilon: Mapping[str, float] | None = None,
     ):
         if not objectives:
             raise ValueError("MOASHA needs at least one objective")
@@ -98,8 +101,13 @@ class MOASHA:
         self.grace_period = grace_period
         self.reduction_factor = reduction_factor
         self.tie_break = tie_break
+        self.epsilon = {k: float(v) for k, v in (epsilon or {}).items() if v}
+        unknown = set(self.epsilon) - set(self.objectives)
+        if unknown or any(not (v > 0 and math.isfinite(v)) for v in self.epsilon.values()):
+            raise ValueError(f"epsilon must map objectives to non-negative numbers, got {epsilon}")
         self.rungs: list[int] = _milestones(max_t, grace_period, reduction_factor)
         self._signs = np.array([-1.0 if m == "max" else 1.0 for m in self.objectives.values()])
+        self._eps = np.array([self.epsilon.get(k, 0.0) for k in self.objectives])
         # rung milestone -> {trial_id: raw values in objective order, None for NaN/inf};
         # dicts keep recording order, which is the last tie-break.
         self._recorded: dict[int, dict[str, list[float | None]]] = {r: {} for r in self.rungs}
@@ -208,6 +216,7 @@ class MOASHA:
             "grace_period": self.grace_period,
             "reduction_factor": self.reduction_factor,
             "tie_break": self.tie_break,
+            **({"epsilon": self.epsilon} if self.epsilon else {}),  # absent: states from before it
         }
 
     def _order(self, vectors: list[list[float | None]]) -> list[int]:
@@ -223,7 +232,7 @@ class MOASHA:
         rank_in_base = np.empty_like(base)
         rank_in_base[base] = idx
         order: list[int] = []
-        for front in _fronts(F):
+        for front in _fronts(F, self._eps):
             front = front[np.argsort(rank_in_base[front], kind="stable")]  # base order
             G = _normalise(F[front])
             if self.tie_break == "crowding":
@@ -254,20 +263,26 @@ def _finite_or_none(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _fronts(F: np.ndarray) -> list[np.ndarray]:
+def _fronts(F: np.ndarray, eps: np.ndarray | None = None) -> list[np.ndarray]:
     """Non-dominated sorting of a finite minimisation matrix (n, m) into index arrays.
 
+    With `eps` (one tolerance per objective), differences within it are ties: a dominates b when
+    a is no worse than b + eps everywhere and better than b - eps somewhere (additive
+    epsilon-dominance), so a noise-sized accuracy edge does not protect a slower trial.
     Hand-written (simple O(n^2 m) per front peeling) because Optuna's version is private API;
     rungs hold at most a few hundred trials.
     """
+    eps = np.zeros(F.shape[1]) if eps is None else eps
     remaining = np.arange(len(F))
     fronts = []
     while remaining.size:
         X = F[remaining]
-        # dominates[a, b]: a is <= b everywhere and < b somewhere.
+        # dominates[a, b]: a is <= b (+ eps) everywhere and < b (- eps) somewhere.
         a, b = X[:, None, :], X[None, :, :]
-        dominates = (a <= b).all(-1) & (a < b).any(-1)
+        dominates = (a <= b + eps).all(-1) & (a < b - eps).any(-1)
         dominated = dominates.any(0)
+        if dominated.all():  # epsilon-dominance can cycle (it is not transitive): one front
+            dominated[:] = False
         fronts.append(remaining[~dominated])
         remaining = remaining[dominated]
     return fronts
@@ -337,12 +352,13 @@ class MOASHAScheduler(FIFOScheduler):
         time_attr: str = "training_iteration",
         state_path: str | os.PathLike | None = None,
         protected_config: Mapping[str, Any] | None = None,
+        epsilon: Mapping[str, float] | None = None,
     ):
         super().__init__()
         # The reference trial (e.g. the dense baseline every speedup is measured against) always
         # runs to max_t and is not ranked: stopping it would leave speedups extrapolated.
         self._protected = dict(protected_config) if protected_config is not None else None
-        self._moasha = MOASHA(objectives, max_t, grace_period, reduction_factor, tie_break)
+        self._moasha = MOASHA(objectives, max_t, grace_period, reduction_factor, tie_break, epsilon)
         self._time_attr = time_attr
         self._state_path = os.fspath(state_path) if state_path is not None else None
         self._warned_missing = False
@@ -460,6 +476,7 @@ class MOASHAScheduler(FIFOScheduler):
                 "time_attr": self._time_attr,
                 "state_path": self._state_path,
                 "protected_config": self._protected,
+                "epsilon": dict(m.epsilon),
             },
             "state": None if self._state_path else m.state_dict(),
         }

@@ -15,7 +15,7 @@ from ray.tune import Callback, Stopper
 from trilevel.core.config import SparsityConfig
 from trilevel.core.errors import UserError
 from trilevel.reports.atomic import atomic_write_text
-from trilevel.reports.noise import check_learned, learned, validity_threshold
+from trilevel.reports.noise import check_learned
 
 TRIALS_FILE = "trials.jsonl"
 FINISHED = ("completed", "stopped_early", "failed")
@@ -55,9 +55,8 @@ class RunRecorder(Callback, Stopper):
     the whole search stops (`baseline_error` says why).
     """
 
-    def __init__(self, run_dir: str | Path, max_epochs: int, fixed: dict, dense_point: dict, dense_sd: float = 0.0):
+    def __init__(self, run_dir: str | Path, max_epochs: int, fixed: dict, dense_point: dict):
         self.run_dir = str(Path(run_dir).resolve())
-        self.dense_sd = dense_sd  # seed sd of the dense runs made before the trials (validity rule)
         self.max_epochs = max_epochs
         self.fixed = dict(fixed)
         self.dense_point = dict(dense_point)
@@ -125,9 +124,9 @@ class RunRecorder(Callback, Stopper):
         record["status"] = "completed" if record["epochs"] >= self.max_epochs else "stopped_early"
         if record["is_baseline"] and record["status"] == "completed" and record.get("chance_acc") is not None:
             verdict = check_learned([record["val_acc"]], record["chance_acc"])
-            threshold = validity_threshold(record["chance_acc"], self.dense_sd)
-            if not learned(record["val_acc"], threshold):
-                self.baseline_error = f"dense did not learn ({100 * verdict.mean:.1f}% < {100 * threshold:.1f}%)"
+            if not verdict.learned:
+                self.baseline_error = (f"dense did not learn ({100 * verdict.mean:.1f}% < "
+                                       f"{100 * verdict.threshold:.1f}%)")
         self._changed(record)
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:

@@ -25,7 +25,9 @@ from trilevel.core.config import RunConfig
 from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
 from trilevel.reports.atomic import atomic_write_text
-from trilevel.reports.noise import EXIT_NOT_LEARNED, Validity, check_learned, paired_delta, resolution_pts, seed_sd
+from trilevel.reports.noise import (
+    EXIT_NOT_LEARNED, Validity, check_learned, paired_delta, resolution_pts, run_sd,
+)
 from trilevel.spaces import SearchSpace, load_space
 
 SEARCH_FILE = "search.json"
@@ -200,8 +202,7 @@ def run_search(opts: SearchOptions) -> int:
             except MOASHAStateError as exc:
                 raise UserError(str(exc).splitlines()[0]) from None
         else:
-            recorder = RunRecorder(run_dir, opts.run.epochs, space.fixed, dense,
-                                   dense_sd=seed_sd(list(extra.values())))
+            recorder = RunRecorder(run_dir, opts.run.epochs, space.fixed, dense)
             searcher = ParetoOptunaSearch(
                 space=dict(space.params), metric=["val_acc", cost], mode=["max", "min"],
                 sampler=make_sampler(opts.sampler, opts.seed), points_to_evaluate=[dense],
@@ -211,6 +212,7 @@ def run_search(opts: SearchOptions) -> int:
                 objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
                 grace_period=opts.grace_epochs, reduction_factor=opts.reduction_factor,
                 time_attr="epoch", state_path=str(run_dir / MOASHA_STATE), protected_config=dense,
+                epsilon=_rung_epsilon(meta, extra),
             )
             tuner = tune.Tuner(
                 trainable,
@@ -459,6 +461,13 @@ def _dense_seeds(opts, run_dir: Path, meta: dict, trainable, dense: dict) -> dic
     return {s: done[s] for s in seeds if s in done}
 
 
+def _rung_epsilon(meta: dict, extra: dict[int, float]) -> dict[str, float] | None:
+    """MO-ASHA treats accuracy differences within one run's spread (the dense seeds' sd, floored
+    by the validation set's binomial error) as ties, so noise does not decide who is stopped."""
+    sd = run_sd(list(extra.values()), meta.get("num_val"))
+    return {"val_acc": sd} if sd > 0 else None
+
+
 def _record_noise(meta: dict, verdict: Validity, opts) -> None:
     """Validity and resolution into search.json (the report and the next resume read them)."""
     meta["validity"] = verdict.to_dict()
@@ -503,15 +512,15 @@ def _finalist_seeds(opts, run_dir: Path, meta: dict, trainable, space: SearchSpa
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from trilevel.reports.records import load_run
-    from trilevel.reports.selection import choose_finalists, dense_reference, pareto_front
+    from trilevel.reports.selection import choose_finalists
+    from trilevel.reports.summary import summarize
 
     done = dict(meta.get("finalist_accs") or {})
     seeds = [opts.run.seed + 1 + i for i in range(opts.baseline_seeds - 1)]  # as _dense_seeds
     if not opts.finalists or not seeds:
         return done
-    run = load_run(run_dir)
-    picks = choose_finalists(pareto_front(run.trials, opts.objective), dense_reference(run),
-                             opts.max_acc_drop, opts.objective, opts.finalists)
+    summary = summarize(load_run(run_dir), opts.max_acc_drop)  # the front the report shows: no chance-level trial
+    picks = choose_finalists(summary.front, summary.reference, opts.max_acc_drop, opts.objective, opts.finalists)
     todo = {_key(_params(t, space)): t.trial_id for t in picks if len(done.get(t.trial_id, [])) < len(seeds)}
     if not todo:
         return done

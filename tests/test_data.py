@@ -79,7 +79,7 @@ def _check_items(ds, n_items, chans, size, num_classes):
 def test_digits_shapes_and_info():
     train, val, info = build_datasets("digits", img_size=16)
     assert isinstance(info, DatasetInfo)
-    assert (info.num_classes, info.in_chans, info.native_size, info.default_img_size) == (10, 1, 8, 32)
+    assert (info.num_classes, info.in_chans, info.native_size, info.default_img_size) == (10, 1, 8, 16)
     assert info.num_train + info.num_val == 1797 and info.num_val == 180
     _check_items(train, info.num_train, 1, 16, 10)
     _check_items(val, info.num_val, 1, 16, 10)
@@ -139,7 +139,7 @@ def test_synthetic_and_digits_ignore_data(tmp_path):
 def test_folder_with_val_skips_corrupt_file_with_one_warning(tmp_path):
     root = _folder_tree(tmp_path / "imgs")
     info = dataset_info("folder", str(root))
-    assert (info.num_classes, info.in_chans, info.native_size, info.default_img_size) == (3, 3, 12, 32)
+    assert (info.num_classes, info.in_chans, info.native_size, info.default_img_size) == (3, 3, 12, 16)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         train, val, info = build_datasets("folder", str(root), img_size=20)
@@ -222,7 +222,7 @@ def test_cifar100_fine_labels(tmp_path):
 def test_mnist_idx_plain_and_gz_in_raw(tmp_path, gz):
     _mnist(tmp_path / "raw", gz=gz)
     info = dataset_info("mnist", str(tmp_path))
-    assert (info.num_classes, info.in_chans, info.native_size, info.default_img_size) == (10, 1, 28, 32)
+    assert (info.num_classes, info.in_chans, info.native_size, info.default_img_size) == (10, 1, 28, 28)
     train, val, info = build_datasets("mnist", str(tmp_path), img_size=32)
     assert (info.num_train, info.num_val) == (20, 10)
     _check_items(train, 20, 1, 32, 10)

@@ -376,3 +376,24 @@ def test_tuner_stops_dominated_trials(tmp_path, monkeypatch):
     revived = pickle.loads(pickle.dumps(sched))
     assert revived.stopped_trials == {ids["C"], ids["D"]}
     assert set(revived.moasha.recorded(3)) == {ids["A"], ids["B"]}
+
+
+def test_epsilon_turns_noise_sized_accuracy_edges_into_ties():
+    from trilevel.search.moasha import _fronts
+    import numpy as np
+
+    F = np.array([[-0.80, 3.0], [-0.81, 5.0], [-0.79, 1.0]])  # (negated acc, cost)
+    assert [f.tolist() for f in _fronts(F)] == [[0, 1, 2]]
+    # within 2 points every accuracy ties, so the cheaper trial dominates
+    assert [f.tolist() for f in _fronts(F, np.array([0.02, 0.0]))] == [[2], [0], [1]]
+    results = [("a", 1, 0.81, 5.0), ("b", 1, 0.80, 3.0), ("c", 1, 0.79, 1.0), ("d", 1, 0.812, 6.0)]
+    # d is the most accurate by 0.2 points: a front extreme without epsilon, dominated with it
+    assert feed(MOASHA(OBJ, max_t=9), results)[-1] == "continue"
+    assert feed(MOASHA(OBJ, max_t=9, epsilon={"acc": 0.02}), results)[-1] == "stop"
+    with pytest.raises(ValueError, match="epsilon"):
+        MOASHA(OBJ, max_t=9, epsilon={"loss": 0.1})
+    # an epsilon is part of the setup a state file must match; none keeps older files valid
+    state = MOASHA(OBJ, max_t=9, epsilon={"acc": 0.02}).state_dict()
+    with pytest.raises(ValueError):
+        MOASHA(OBJ, max_t=9).load_state_dict(state)
+    MOASHA(OBJ, max_t=9, epsilon={"acc": 0.0}).load_state_dict(MOASHA(OBJ, max_t=9).state_dict())

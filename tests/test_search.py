@@ -18,12 +18,12 @@ from trilevel.spaces import SPACES, load_space
 BIN = Path(sys.executable).parent
 BASE = """\
 model: vit_t
-model_kwargs: {depth: 4, embed_dim: 32, num_heads: 2}
+model_kwargs: {depth: 2, embed_dim: 64, num_heads: 4}
 img_size: 16
 patch_size: 4
-batch_size: 64
-lr: 0.002
-warmup: 0.0
+batch_size: 32
+lr: 0.003
+warmup: 0.1
 drop_path: 0.0
 augment: false
 """
@@ -153,8 +153,8 @@ def test_end_to_end_search_and_final_training(tmp_path):
               {"kind": "oom", "param": "token_keep", "below": 0.8, "epoch": 1}]
     fault = json.dumps(faults)
     start = time.time()
-    # budget 8: with two trials failing by design, enough others meet at the rung for MO-ASHA to stop one
-    proc = subprocess.run(search_cmd(tmp_path, "--budget", "8", "--epochs", "3", "--grace-epochs", "1",
+    # budget 10: with trials failing by design, enough others meet at the rung for MO-ASHA to stop one
+    proc = subprocess.run(search_cmd(tmp_path, "--budget", "10", "--epochs", "3", "--grace-epochs", "1",
                                      "--baseline-seeds", "2"),
                           capture_output=True, text=True, timeout=400, env=env(TRILEVEL_FAULT=fault))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -163,7 +163,7 @@ def test_end_to_end_search_and_final_training(tmp_path):
     for name in ("trials.jsonl", "pareto.json", "best.yaml", "search.json", "pareto.png"):
         assert (run_dir / name).exists(), name
     recs = records(run_dir)
-    assert len(recs) == 8
+    assert len(recs) == 10
     statuses = [r["status"] for r in recs.values()]
     assert "stopped_early" in statuses and "completed" in statuses
     baseline = [r for r in recs.values() if r["is_baseline"]]
@@ -174,8 +174,8 @@ def test_end_to_end_search_and_final_training(tmp_path):
         if kind == "nan":
             assert "nan" in r["error"]
         elif kind == "oom":  # torch's real OutOfMemoryError, with the remedy first; shown in the report
-            assert r["error"].startswith("torch.OutOfMemoryError: out of memory (batch size 64): reduce --batch-size")
-            assert f"{tid}: torch.OutOfMemoryError: out of memory (batch size 64): reduce --batch-size" in proc.stdout
+            assert r["error"].startswith("torch.OutOfMemoryError: out of memory (batch size 32): reduce --batch-size")
+            assert f"{tid}: torch.OutOfMemoryError: out of memory (batch size 32): reduce --batch-size" in proc.stdout
     assert any("out of memory" in (r["error"] or "") for r in recs.values())
     front = json.loads((run_dir / "pareto.json").read_text())
     assert front and all(r["status"] == "completed" for r in front)
@@ -189,7 +189,7 @@ def test_end_to_end_search_and_final_training(tmp_path):
     assert "Pareto" in proc.stdout
     # best.yaml trains as is with trilevel-train
     best = RunConfig.load(run_dir / "best.yaml")
-    assert best.model_kwargs["depth"] == 4
+    assert best.model_kwargs["depth"] == 2
     train = subprocess.run([str(BIN / "trilevel-train"), "--config", str(run_dir / "best.yaml"), "--epochs", "1",
                             "--output", str(tmp_path / "final"), "--quiet"],
                            capture_output=True, text=True, timeout=200, env=env())
@@ -208,7 +208,7 @@ def test_search_on_data_without_signal_stops_before_the_budget(tmp_path):
     run_dir = tmp_path / "runs" / "t"
     meta = json.loads((run_dir / "search.json").read_text())
     assert meta["status"] == "not_learned" and meta["validity"]["learned"] is False
-    assert meta["validity"]["threshold"] >= meta["validity"]["chance"] + 0.10
+    assert meta["validity"]["threshold"] == pytest.approx(meta["validity"]["chance"] + 0.10)
     assert not (run_dir / "best.yaml").exists() and not (run_dir / "trials.jsonl").exists()  # no budget spent
     assert "did not learn" in proc.stderr and "--epochs" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -32,6 +32,13 @@ def test_one_epoch_on_digits_learns_above_chance(tmp_path):
     assert m["images_per_second"] > 0
 
 
+def test_default_proxy_recipe_learns_digits_clearly_above_chance():
+    """The product default (deit_t, the proxy recipe, digits at 16 px), shortened to 3 epochs."""
+    m = train(RunConfig(epochs=3, device="cpu"))
+    assert m["config"]["recipe"] == "proxy" and m["img_size"] == 16
+    assert m["chance_acc"] < 0.12 and m["val_acc"] > 0.4, [h["val_acc"] for h in m["history"]]
+
+
 def test_sparse_training_records_keeps_and_fewer_flops(tmp_path):
     sparse = tiny_config(sparsity=SparsityConfig(
         example_keep=0.5, token_keep=0.5, attention_keep=0.5, schedule="constant", token_blocks=[0]))
