@@ -43,7 +43,7 @@ def _train(job: tuple[str, dict, int]) -> dict:
             "config": metrics["config"]}
 
 
-LOGREG_C = (0.001, 0.01, 0.1, 1.0)
+LOGREG_C = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.1, 1.0)
 
 
 def linear_baseline(overrides: dict, seed: int) -> dict:

@@ -139,13 +139,20 @@ def resolution_pts(dense_accs: Sequence[float], num_val: int | None, n: int | No
     return 100 * t * math.sqrt(2) * run_sd(dense_accs, num_val) / math.sqrt(n)
 
 
-def seeds_to_resolve(max_acc_drop_pts: float, dense_accs: Sequence[float], num_val: int | None) -> int | None:
-    """Seeds per configuration at which `resolution_pts` falls to `max_acc_drop_pts` (same per-run
-    spread and t quantile as now); None when the budget is 0 or nothing is known."""
-    if max_acc_drop_pts <= 0 or len(dense_accs) < 1:
+def seeds_to_resolve(max_acc_drop_pts: float, dense_accs: Sequence[float], num_val: int | None,
+                     limit: int = 10_000) -> int | None:
+    """Seeds per configuration (dense included) at which the 90% resolution falls to
+    `max_acc_drop_pts`, at the per-run spread measured now, with the t quantile of that many seeds.
+    None when the budget is 0 or nothing is known; `limit` when even that many would not do."""
+    sd = run_sd(dense_accs, num_val)
+    if max_acc_drop_pts <= 0 or not dense_accs:
         return None
-    one = resolution_pts(dense_accs, num_val, n=1)
-    return max(1, math.ceil((one / max_acc_drop_pts) ** 2)) if one else 1
+    if sd == 0:
+        return 1
+    for n in range(2, limit + 1):
+        if 100 * _t_quantile(n - 1) * math.sqrt(2) * sd / math.sqrt(n) <= max_acc_drop_pts:
+            return n
+    return limit
 
 
 @dataclass

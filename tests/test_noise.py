@@ -67,10 +67,18 @@ def test_resolution_known_answers():
 
 
 def test_seeds_to_resolve_a_budget():
-    one = T90_DOF2 * math.sqrt(2) * 2  # points, one run
-    assert seeds_to_resolve(1.0, [0.90, 0.92, 0.94], None) == math.ceil(one ** 2)
-    assert resolution_pts([0.90, 0.92, 0.94], None, n=math.ceil(one ** 2)) <= 1.0
+    from scipy.stats import t
+
+    accs = [0.90, 0.92, 0.94]  # 2 points of seed sd
+    n = seeds_to_resolve(1.0, accs, None)
+
+    def width(k):
+        return t.ppf(0.95, k - 1) * math.sqrt(2) * 2 / math.sqrt(k)
+
+    assert width(n) <= 1.0 < width(n - 1)  # the smallest such n, t with n - 1 degrees of freedom
+    assert 20 < n < 40  # about (1.645 * sqrt(2) * 2)^2 = 22 plus the small-sample t penalty
     assert seeds_to_resolve(0.0, [0.9], None) is None
+    assert seeds_to_resolve(50.0, accs, None) == 2
 
 
 def test_paired_delta_known_answers():
