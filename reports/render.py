@@ -66,9 +66,9 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
         need = seeds_to_resolve(summary.max_acc_drop, ref.seeds, search.num_val)
         console.print(Text(
             f"Note: --max-acc-drop {summary.max_acc_drop:g} is finer than {len(ref.seeds)} seeds resolve "
-            f"({summary.resolution_pts:.1f} points at 90%): a pick 'within' it is within noise. Resolving "
-            f"{summary.max_acc_drop:g} points would take about {need} seeds per configuration at this spread "
-            "(--baseline-seeds), or a larger validation set.", style="yellow"))
+            f"({summary.resolution_pts:.1f} points at 90%): a pick 'within' it is within noise."
+            + (f" Resolving {summary.max_acc_drop:g} points would take about {need} seeds per configuration at "
+               "this spread (--baseline-seeds), or a larger validation set." if need else ""), style="yellow"))
 
     extras = [(name, title) for name, title in EXTRA_COLUMNS if name in search.varied]
     table = Table(title="Pareto-optimal configurations, fastest first", title_justify="left",

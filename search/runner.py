@@ -172,6 +172,8 @@ def run_search(opts: SearchOptions) -> int:
         # Dense first, on the extra seeds: before any budget is spent, is there anything to rank,
         # and how large is the noise?
         extra = _dense_seeds(opts, run_dir, meta, trainable, dense)
+        if (meta.get("validity") or {}).get("learned") is False:  # a resumed search already judged
+            raise _NotLearned(Validity.from_dict(meta["validity"]))
         if extra:
             verdict = check_learned(list(extra.values()), meta["chance_acc"])
             _print_noise(meta, verdict, opts)
@@ -234,7 +236,7 @@ def run_search(opts: SearchOptions) -> int:
         if failed_base is not None:
             raise UserError(f"the dense baseline trial failed, so no speedup can be measured: {failed_base['error']}")
         base_trial = next((r for r in records.values() if r["is_baseline"] and r["status"] == "completed"), None)
-        if base_trial is not None and not meta.get("baseline_accs"):
+        if base_trial is not None and len(meta.get("baseline_accs") or []) < 1 + len(extra):
             # The search's own dense trial is the first seed; the extra seeds follow in seed order.
             meta["baseline_accs"] = [base_trial["val_acc"], *extra.values()]
             meta.setdefault("chance_acc", base_trial.get("chance_acc"))
@@ -269,10 +271,16 @@ def run_search(opts: SearchOptions) -> int:
         _write_meta(run_dir, meta)
         ray.shutdown()
     if not_learned is not None:
+        for name in ("best.yaml", "best.json"):  # from an earlier, interrupted report: nothing to back it
+            (run_dir / name).unlink(missing_ok=True)
         print(not_learned.explanation(opts.run.epochs, meta.get("num_train"), meta.get("num_val")), file=sys.stderr)
         print(f"trilevel-search: dense did not learn; nothing ranked or exported (exit {EXIT_NOT_LEARNED})",
               file=sys.stderr)
         return EXIT_NOT_LEARNED
+    if interrupted and not load_records(run_dir):  # stopped while dense trained its extra seeds
+        print(f"trilevel-search: interrupted before the trials; continue with: {opts.command or 'the same command'}"
+              " --resume", file=sys.stderr)
+        return 130
     summary = write_outputs(run_dir, opts.max_acc_drop)
     render_report(summary)
     if interrupted:
@@ -303,6 +311,9 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, run_dir: Path) -> 
         diffs = [f"{k} {stored[k]!r} -> {identity[k]!r}" if k != "space" else "space"
                  for k in identity if stored[k] != identity[k]]
         old_run, new_run = meta.get("run_config") or {}, opts.run.to_dict()
+        if "recipe" not in old_run:
+            raise UserError(f"cannot resume {run_dir}: it was made by an earlier trilevel-search (before named "
+                            "recipes); its finished results stay readable with trilevel-report, start a new search")
         diffs += [f"{k} {old_run.get(k)!r} -> {new_run[k]!r}" for k in new_run
                   if k not in ("model", "dataset", "epochs", "device", "workers", "output")
                   and old_run.get(k) != new_run[k]]
@@ -446,7 +457,7 @@ def _dense_seeds(opts, run_dir: Path, meta: dict, trainable, dense: dict) -> dic
         )
         for result in tuner.fit():
             metrics = result.metrics or {}
-            if result.error is None and metrics.get("val_acc") is not None:
+            if result.error is None and metrics.get("val_acc") is not None and metrics.get("epoch") == opts.run.epochs:
                 done[int(result.config["seed"])] = metrics["val_acc"]
                 for key in ("chance_acc", "num_train", "num_val"):
                     if metrics.get(key) is not None:
@@ -537,7 +548,8 @@ def _finalist_seeds(opts, run_dir: Path, meta: dict, trainable, space: SearchSpa
     for result in tuner.fit():
         config = dict(result.config)
         seed = config.pop("seed")
-        if result.error is None and result.metrics.get("val_acc") is not None:
+        full = (result.metrics or {}).get("epoch") == opts.run.epochs  # an interrupted re-run is not a result
+        if result.error is None and full and result.metrics.get("val_acc") is not None:
             accs[todo[_key(config)]][seed] = result.metrics["val_acc"]
     for tid, by_seed in accs.items():  # a failed re-run leaves its finalist out: unverified
         if len(by_seed) == len(seeds):

@@ -97,3 +97,9 @@ def test_paired_delta_known_answers():
     assert d.ci_pts[1] - d.delta_pts == pytest.approx(resolution_pts([0.90, 0.92, 0.94], None, n=1))
     assert paired_delta([], [0.9]) is None
     assert paired_delta([0.95, 0.96, 0.97], [0.90, 0.91, 0.92]).excludes_drop(0.5)
+
+
+def test_validity_bar_never_exceeds_certainty():
+    v = check_learned([0.96, 0.97], chance=0.90)  # a 90%-majority validation set
+    assert v.threshold == pytest.approx(0.95) and v.learned
+    assert not check_learned([0.92, 0.97], chance=0.90).learned
