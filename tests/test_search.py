@@ -218,6 +218,30 @@ def test_search_on_data_without_signal_stops_before_the_budget(tmp_path):
 
 
 @pytest.mark.slow
+def test_interrupt_while_dense_trains_first_then_resume(tmp_path):
+    """Ctrl-C/SIGTERM during the dense seeds: exit 130 with the resume hint, no partial seed kept."""
+    cmd = search_cmd(tmp_path, "--budget", "3", "--epochs", "4", "--baseline-seeds", "3", "--finalists", "0",
+                     "--objective", "flops")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    run_dir = tmp_path / "runs" / "t"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run_dir / "baseline-seeds").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "--resume" in err
+    meta = json.loads((run_dir / "search.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert len(meta.get("dense_seed_accs") or {}) < 2 or (run_dir / "trials.jsonl").exists()
+    resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=400, env=env())
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    meta = json.loads((run_dir / "search.json").read_text())
+    assert meta["status"] == "finished" and len(meta["baseline_accs"]) == 3
+    assert meta["validity"]["learned"] and meta["resolution_pts"] > 0
+
+
+@pytest.mark.slow
 def test_interrupt_and_resume_completes_budget(tmp_path):
     cmd = search_cmd(tmp_path, "--budget", "5", "--epochs", "2", "--baseline-seeds", "1", "--concurrency", "1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
