@@ -62,6 +62,15 @@ class SparseAttention(Attention):
     """timm Attention that can also return the class-token row and, when needed, the full map."""
 
     def forward_ranked(self, x, attn_mask, need_full: bool, cls_grad: bool):
+        """Stock `forward` plus the class token's attention row (and the full map when asked).
+
+        Copied host code: the body follows timm 1.0.31 `timm/layers/attention.py`, `Attention.forward`
+        (qkv, q/k norm, scaled dot-product attention, norm, gate, proj), with two changes: the class
+        row is computed beside it, and a boolean `attn_mask` is applied with masked_fill before the
+        softmax (timm's non-fused path adds a float bias instead; the result is the same).
+        `tests/test_core.py::test_forward_ranked_equals_stock_timm_attention` checks it against the
+        installed timm on the same weights and inputs, so a timm change that breaks it fails there.
+        """
         B, N, _ = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)

@@ -91,6 +91,28 @@ def test_cls_row_ranking_matches_full_attention():
     assert torch.allclose(probs.sum(-1), torch.ones(2, 17), atol=1e-5)
 
 
+@pytest.mark.parametrize("need_full", [False, True])
+def test_forward_ranked_equals_stock_timm_attention(need_full):
+    """Our copy of timm's Attention.forward gives stock timm's output, with and without a mask."""
+    from timm.layers import Attention
+
+    model = sparsify(tiny(), SparsityConfig())
+    ours = model.blocks[1].attn.eval()
+    stock = Attention(48, num_heads=3, qkv_bias=True).eval()
+    stock.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 17, 48)
+    mask = torch.rand(2, 1, 17, 17) > 0.3
+    mask[..., 0] = True  # every query keeps the class token, as our masks do
+    for attn_mask in (None, mask):
+        out, cls_attn, _ = ours.forward_ranked(x, attn_mask, need_full=need_full, cls_grad=False)
+        assert torch.allclose(out, stock(x, attn_mask=attn_mask), atol=1e-5)
+        q, k, _ = ours.qkv(x).reshape(2, 17, 3, 3, 16).permute(2, 0, 3, 1, 4).unbind(0)
+        logits = (q @ k.transpose(-2, -1)) * ours.scale
+        if attn_mask is not None:
+            logits = logits.masked_fill(~attn_mask, float("-inf"))
+        assert torch.allclose(cls_attn, logits.softmax(-1)[:, :, 0].mean(1), atol=1e-6)
+
+
 @pytest.mark.parametrize("sampling", ["random", "magnitude"])
 def test_input_patch_dropping_training_only(sampling):
     model = sparsify(tiny(img=32), SparsityConfig(token_keep=0.5, token_mode="input", token_sampling=sampling))
