@@ -229,10 +229,6 @@ class RunConfig:
             raise UserError(f"workers must be an integer >= 0, got {self.workers!r}")
 
     @property
-    def base_lr(self) -> float:
-        return float(self.resolved().lr)
-
-    @property
     def recipe_fields_unset(self) -> bool:
         return any(getattr(self, f) is None for f in RECIPE_FIELDS)
 

@@ -74,8 +74,9 @@ def resolve_device(name: str) -> torch.device:
 
 def lr_at(config: RunConfig, progress: float) -> float:
     """Linear warm-up then cosine to min_lr, by training progress (hand-written: timm's schedulers
-    count steps, and our epochs change length as example pruning removes examples)."""
-    base = config.base_lr
+    count steps, and our epochs change length as example pruning removes examples). `config` is a
+    resolved one (`RunConfig.resolved()`, as the trainer holds): this runs every step."""
+    base = config.lr
     if config.warmup > 0 and progress < config.warmup:
         return base * max(progress / config.warmup, 1e-3)
     t = (progress - config.warmup) / max(1e-12, 1.0 - config.warmup)
@@ -122,7 +123,7 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         torch.manual_seed(config.seed + 1000 * self.rank)  # different dropout/drop-path per rank
         self.optimizer = create_optimizer_v2(
-            self.model, "adamw", lr=config.base_lr, weight_decay=config.weight_decay
+            self.model, "adamw", lr=config.lr, weight_decay=config.weight_decay
         )
         self.pruner = ExamplePruner(config.sparsity, len(self.train_set), config.epochs, config.seed, self.device)
         targets = np.asarray(getattr(self.val_set, "targets", []), dtype=np.int64)

@@ -32,6 +32,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Sequence
 
+from .selection import holds
+
 CONFIDENCE = 0.90
 MIN_MARGIN = 0.10  # every dense seed must beat chance by at least 10 points
 EXIT_NOT_LEARNED = 4  # trilevel-search's exit code when the dense proxy did not learn
@@ -103,16 +105,14 @@ def check_learned(accs: Sequence[float], chance: float) -> Validity:
     accs = [float(a) for a in accs]
     threshold = validity_threshold(chance)
     mean = statistics.fmean(accs) if accs else None
-    ok = bool(accs) and min(accs) >= threshold - 1e-12
+    ok = bool(accs) and all(learned(a, threshold) for a in accs)
     return Validity(ok, mean, seed_sd(accs), chance, threshold, len(accs))
 
 
 def learned(acc: float | None, threshold: float | None) -> bool:
     """Whether one run's accuracy is above the chance level the dense check used (None: unknown, so
-    nothing is excluded)."""
-    if threshold is None:
-        return True
-    return acc is not None and acc >= threshold - 1e-12
+    nothing is excluded). The comparison is the report's one rule, `selection.holds`."""
+    return threshold is None or holds(acc, threshold)
 
 
 def binomial_sd(acc: float, num_val: int | None) -> float:

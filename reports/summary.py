@@ -146,6 +146,16 @@ def _best_header(summary: Summary) -> str:
     return "".join(f"# {line}\n" for line in lines)
 
 
+BEST_FILES = ("best.yaml", "best.json")
+
+
+def remove_best(run_dir: str | Path) -> None:
+    """Delete best.yaml/best.json, e.g. from an earlier report of a search now judged not learned:
+    a stale export would present an answer the search cannot back."""
+    for name in BEST_FILES:
+        (Path(run_dir) / name).unlink(missing_ok=True)
+
+
 def write_outputs(run_dir: str | Path, max_acc_drop: float | None = None, *, plot: bool = True) -> Summary:
     """Load `run_dir` and write its exports next to the search files.
 
@@ -170,8 +180,7 @@ def write_outputs(run_dir: str | Path, max_acc_drop: float | None = None, *, plo
 
     best_config = summary.best_run_config()
     if summary.selection.kind == "not_learned":
-        for name in ("best.yaml", "best.json"):  # a stale export would present an answer we cannot back
-            (out / name).unlink(missing_ok=True)
+        remove_best(out)
         summary.notes.append("best.yaml not written: dense did not learn")
     elif best_config is not None:
         data = best_config.to_dict()

@@ -140,6 +140,7 @@ def run_search(opts: SearchOptions) -> int:
     from ray import tune
 
     from trilevel.reports import LiveProgress, render_report, write_outputs
+    from trilevel.reports.summary import remove_best
 
     from .moasha import MOASHAScheduler, MOASHAStateError
     from .recorder import (
@@ -166,8 +167,11 @@ def run_search(opts: SearchOptions) -> int:
         concurrency = opts.concurrency or max(1, int(slots))
         base = opts.run.to_dict()
         dense = space.dense_point()
+        if opts.resume:
+            mark_lost_trials(run_dir)
+        finished = finished_trial_ids(run_dir) if opts.resume else ()
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, base=base, fixed=dict(space.fixed), finished=()), resources
+            tune.with_parameters(run_trial, base=base, fixed=dict(space.fixed), finished=finished), resources
         )
         # Dense first, on the extra seeds: before any budget is spent, is there anything to rank,
         # and how large is the noise?
@@ -179,12 +183,6 @@ def run_search(opts: SearchOptions) -> int:
             _print_noise(meta, verdict, opts)
             if not verdict.learned:
                 raise _NotLearned(verdict)
-        if opts.resume:
-            mark_lost_trials(run_dir)
-        finished = finished_trial_ids(run_dir) if opts.resume else ()
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, base=base, fixed=dict(space.fixed), finished=finished), resources
-        )
         live = LiveProgress(
             opts.budget, opts.max_acc_drop, objective=opts.objective,
             baseline_accs=meta.get("baseline_accs") or list(extra.values()) or None,
@@ -271,8 +269,7 @@ def run_search(opts: SearchOptions) -> int:
         _write_meta(run_dir, meta)
         ray.shutdown()
     if not_learned is not None:
-        for name in ("best.yaml", "best.json"):  # from an earlier, interrupted report: nothing to back it
-            (run_dir / name).unlink(missing_ok=True)
+        remove_best(run_dir)  # from an earlier report of an interrupted run: nothing backs it now
         print(not_learned.explanation(opts.run.epochs, meta.get("num_train"), meta.get("num_val")), file=sys.stderr)
         print(f"trilevel-search: dense did not learn; nothing ranked or exported (exit {EXIT_NOT_LEARNED})",
               file=sys.stderr)
