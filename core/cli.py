@@ -45,7 +45,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", help=f"training recipe: {', '.join(RECIPE_NAMES)} (default auto: proxy for "
                                          f"<= {PROXY_MAX_EPOCHS} epochs, else deit)")
     parser.add_argument("--batch-size", type=int, help="default: the recipe's")
-    parser.add_argument("--img-size", type=int, help="input side in px (default: 32 for small images, else 224)")
+    parser.add_argument("--img-size", type=int, help="input side in px (default: small images at their own size in 4 px steps, >= 16; else 224)")
     parser.add_argument("--patch-size", type=int, help="patch side in px (default: 4 at <= 64 px, else the model's)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, scaled to the batch size)")
     parser.add_argument("--seed", type=int)

@@ -54,6 +54,7 @@ class SearchInfo:
     # reports/noise.py's verdict on dense (learned, threshold, chance, ...); None before it is known
     validity: dict[str, Any] | None = None
     resolution_pts: float | None = None  # smallest difference the finalists' seeds resolve (90%)
+    num_train: int | None = None
     num_val: int | None = None
     # trial_id -> {delta_pts, delta_ci_pts: [low, high], pairs}: finalist minus dense, paired by seed
     finalist_deltas: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -189,6 +190,7 @@ def _search_info(data: Any, path: Path) -> SearchInfo:
             finalist_accs=finalist_accs,
             validity=_mapping(data.get("validity"), "validity"),
             resolution_pts=_number(data.get("resolution_pts"), "resolution_pts"),
+            num_train=int(data["num_train"]) if data.get("num_train") is not None else None,
             num_val=int(data["num_val"]) if data.get("num_val") is not None else None,
             finalist_deltas=_mapping(data.get("finalist_deltas"), "finalist_deltas") or {},
             raw=data,

@@ -58,7 +58,7 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
 
     if sel.kind == "not_learned":
         validity = Validity.from_dict(search.validity)
-        console.print(Text(validity.explanation(search.epochs, search.raw.get("num_train"), search.num_val),
+        console.print(Text(validity.explanation(search.epochs, search.num_train, search.num_val),
                            style="bold red"))
         console.print(Text(f"Nothing ranked or exported. {run.path}", style="dim"), soft_wrap=True)
         return
