@@ -35,12 +35,17 @@ def _train(job: tuple[str, dict, int]) -> dict:
 
     name, overrides, seed = job
     torch.set_num_threads(1)
-    config = RunConfig.from_dict({**overrides, "seed": seed, "output": None})
+    config = RunConfig.from_dict(_with_seed(overrides, seed))
     accs: list[float] = []
     metrics = train(config, callback=lambda m, t: accs.append(m["val_acc"]))
     return {"variant": name, "seed": seed, "overrides": overrides, "status": metrics["status"],
             "val_acc": metrics["val_acc"], "per_epoch": accs, "train_seconds": metrics["train_seconds"],
             "config": metrics["config"]}
+
+
+def _with_seed(overrides: dict, seed: int) -> dict:
+    """RunConfig fields for one run of a variant."""
+    return {**overrides, "seed": seed, "output": None}
 
 
 LOGREG_C = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.1, 1.0)
@@ -56,10 +61,10 @@ def linear_baseline(overrides: dict, seed: int) -> dict:
     from trilevel.core import RunConfig
     from trilevel.core.data import build_datasets, dataset_info
 
-    config = RunConfig.from_dict({**overrides, "seed": seed, "output": None}).resolved()
+    config = RunConfig.from_dict(_with_seed(overrides, seed)).resolved()
     info = dataset_info(config.dataset, config.data)
     train, val, info = build_datasets(
-        config.dataset, config.data, img_size=config.img_size or info.default_img_size, seed=seed,
+        config.dataset, config.data, img_size=config.img_size or info.default_img_size, seed=config.data_seed,
         val_fraction=config.val_fraction, train_subset=config.train_subset, val_subset=config.val_subset,
         augment=False)
 

@@ -15,13 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from .config import DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig
+from .config import DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TOKEN_FUSES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig
 from .recipes import PROXY_MAX_EPOCHS, RECIPE_NAMES
 from .errors import UserError
 
 RUN_FLAGS = (  # flags of add_run_flags; each is the RunConfig field of the same name
     "model", "dataset", "data", "epochs", "recipe", "batch_size", "img_size", "patch_size", "lr", "seed",
-    "device", "workers", "train_subset", "val_subset",
+    "split_seed", "device", "workers", "train_subset", "val_subset",
 )
 SPARSITY_FLAGS = (
     "example_keep", "example_criterion", "token_keep", "token_mode", "token_sampling", "token_fuse",
@@ -48,11 +48,13 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--img-size", type=int, help="input side in px (default: small images at their own size in 4 px steps, >= 16; else 224)")
     parser.add_argument("--patch-size", type=int, help="patch side in px (default: 4 at <= 64 px, else the model's)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, scaled to the batch size)")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=int, help="training seed (initialisation, data order, dropout)")
+    parser.add_argument("--split-seed", type=int, help="seed of the validation split and subsets, fixed for "
+                                                       "every training seed (default: the training seed)")
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--workers", type=int, help="data loader worker processes")
-    parser.add_argument("--train-subset", type=int, help="use this many training images (seeded)")
-    parser.add_argument("--val-subset", type=int, help="use this many validation images (seeded)")
+    parser.add_argument("--train-subset", type=int, help="use this many training images (drawn with the split seed)")
+    parser.add_argument("--val-subset", type=int, help="use this many validation images (drawn with the split seed)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-keep", type=float, help="fraction of patch tokens kept, (0, 1]")
     p.add_argument("--token-mode", choices=TOKEN_MODES)
     p.add_argument("--token-sampling", choices=TOKEN_SAMPLINGS)
-    p.add_argument("--token-fuse", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--token-fuse", nargs="?", const="evit", choices=TOKEN_FUSES,
+                   help="attentive: fuse dropped tokens into one; evit (the default when given: EViT's "
+                        "weighted sum) or normalized (weighted mean)")
+    p.add_argument("--no-token-fuse", dest="token_fuse", action="store_const", const=False)
     p.add_argument("--attention-keep", type=float, help="fraction of attention connections per query, (0, 1]")
     p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")

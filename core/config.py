@@ -21,6 +21,7 @@ from .recipes import RECIPE_FIELDS, recipe_name, recipe_values
 EXAMPLE_CRITERIA = ("forgetting", "loss", "random")
 TOKEN_MODES = ("attentive", "input")
 TOKEN_SAMPLINGS = ("random", "magnitude")
+TOKEN_FUSES = ("off", "evit", "normalized")  # token_fuse may also be false (off) or true (evit)
 SCHEDULES = ("constant", "warmup_cosine", "linear", "cosine", "cyclic")
 
 
@@ -68,19 +69,22 @@ class SparsityConfig:
     `SparsityConfig()` is dense: every keep ratio is 1.0 and training is stock timm training.
     """
 
-    # Example level: the fraction of training examples visited per epoch.
+    # Example level: the fraction of training examples visited per epoch (forgetting, random); for
+    # loss, InfoBatch's keep ratio of the below-mean examples (1 - its prune ratio), see core/examples.py.
     example_keep: float = 1.0
     example_criterion: str = "forgetting"  # forgetting (Tri-Level) | loss (InfoBatch) | random
-    example_interval: float = 0.1  # forgetting: fraction of training between remove/restore steps
+    example_interval: float = 0.1  # forgetting: fraction of training between remove/restore steps (>= 2 epochs)
     example_max_swaps: int = 5  # forgetting: at most this many remove/restore steps
-    example_swap: float = 0.1  # forgetting: fraction of the training set exchanged per step
-    example_anneal: float = 0.125  # loss: final fraction of training with pruning off (InfoBatch)
+    example_swap: float = 0.05  # forgetting: fraction of the training set exchanged per step (reference: 5%)
+    example_anneal: float = 0.125  # loss: final fraction of training with pruning off (InfoBatch's 1 - delta)
 
     # Token level: the fraction of patch tokens kept at each pruning block (attentive) or at the input.
     token_keep: float = 1.0
     token_mode: str = "attentive"  # attentive (EViT / Tri-Level) | input (PSS / PatchDropout)
     token_blocks: list[int] | None = None  # 0-based; None = 3, 6, 9 of 12 scaled to the depth
-    token_fuse: bool = False  # attentive: fuse dropped tokens into one (EViT)
+    # attentive: fuse the dropped tokens into one extra token. true (= "evit"): EViT's attention-weighted
+    # *sum* of the dropped tokens, as its code; "normalized": their weighted mean (ours, an option).
+    token_fuse: bool | str = False
     token_sampling: str = "random"  # input: random | magnitude (L1 of the patch embedding, PSS)
 
     # Attention level: the fraction of connections each query keeps (top-k mask, Tri-Level).
@@ -90,8 +94,16 @@ class SparsityConfig:
     schedule: str = "warmup_cosine"
     schedule_warmup: float = 10 / 300  # warmup_cosine: keep 1.0 for this fraction of training
     schedule_decay: float = 100 / 300  # warmup_cosine: then cosine 1.0 -> keep over this fraction
-    schedule_cycles: int = 3  # cyclic: number of keep -> 1.0 ramps (PSS)
-    schedule_step: float = 0.0  # round the scheduled keep to multiples of this (PSS: 0.2); 0 = off
+    schedule_cycles: int | None = None  # cyclic: r -> 1.0 -> r triangles over the run; None = one per epoch (PSS)
+    schedule_cooldown: float = 10 / 300  # linear/cosine/cyclic: dense for this final fraction (PSS's cooldown epochs)
+    schedule_step: float = 0.0  # round the scheduled drop ratio to multiples of this (PSS: 0.2); 0 = off
+
+    @property
+    def fuse_mode(self) -> str | None:
+        """None (no fused token), "evit" or "normalized"."""
+        if self.token_fuse is False or self.token_fuse == "off":
+            return None
+        return "evit" if self.token_fuse is True else self.token_fuse
 
     def __post_init__(self) -> None:
         self.example_keep = _check_ratio("example_keep", self.example_keep)
@@ -109,14 +121,19 @@ class SparsityConfig:
         self.schedule_warmup = _check_fraction("schedule_warmup", self.schedule_warmup)
         self.schedule_decay = _check_fraction("schedule_decay", self.schedule_decay)
         self.schedule_step = _check_fraction("schedule_step", self.schedule_step)
+        self.schedule_cooldown = _check_fraction("schedule_cooldown", self.schedule_cooldown)
+        if self.schedule_cooldown >= 1.0:
+            raise UserError("schedule_cooldown must be < 1")
         for name in ("example_max_swaps", "schedule_cycles"):
             value = getattr(self, name)
+            if name == "schedule_cycles" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UserError(f"{name} must be a non-negative integer, got {value!r}")
         if self.schedule_cycles == 0:
-            raise UserError("schedule_cycles must be >= 1")
-        if not isinstance(self.token_fuse, bool):
-            raise UserError(f"token_fuse must be true or false, got {self.token_fuse!r}")
+            raise UserError("schedule_cycles must be >= 1 (or unset: one per epoch)")
+        if not isinstance(self.token_fuse, bool) and self.token_fuse not in TOKEN_FUSES:
+            raise UserError(f"token_fuse must be false, true (evit) or normalized, got {self.token_fuse!r}")
         if self.token_blocks is not None:
             if not isinstance(self.token_blocks, (list, tuple)) or not all(
                 isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in self.token_blocks
@@ -186,7 +203,16 @@ class RunConfig:
     label_smoothing: float | None = None
     drop_path: float | None = None
     clip_grad: float | None = None  # max global gradient norm; 0 = no clipping
-    seed: int = 0
+    # Decay of timm's ModelEmaV3 (with its decay warm-up); validation scores the averaged weights.
+    # 0 = off. None: the recipe's.
+    model_ema: float | None = None
+    seed: int = 0  # training randomness: initialisation, data order, dropout, example pruning
+    # Seed of the validation split and any subsets. None (default): the training seed, so each seed
+    # of a search is scored on its own held-out images and a pick that holds over seeds holds over
+    # validation sets too (dense and sparse runs of one seed still share theirs: pairs stay paired).
+    # Set it to fix one split for every seed; measured on digits it did not lower the seed spread
+    # (BENCHMARKS.md, "The search proxy").
+    split_seed: int | None = None
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     workers: int = 0
     val_fraction: float = 0.1
@@ -212,6 +238,9 @@ class RunConfig:
             raise UserError(
                 f"image size {self.img_size} is not divisible by patch size {self.patch_size}"
             )
+        if self.model_ema is not None and (isinstance(self.model_ema, bool) or not isinstance(self.model_ema, (int, float))
+                                           or not 0 <= self.model_ema < 1):
+            raise UserError(f"model_ema must be a decay in [0, 1) (0 = off), got {self.model_ema!r}")
         for name in ("lr", "min_lr", "weight_decay", "clip_grad"):
             value = getattr(self, name)
             if value is None:
@@ -225,8 +254,19 @@ class RunConfig:
             raise UserError(f"augment must be true or false, got {self.augment!r}")
         if not isinstance(self.model_kwargs, dict):
             raise UserError("model_kwargs must be a mapping, e.g. {depth: 4, embed_dim: 64}")
+        for name in ("seed", "split_seed"):
+            value = getattr(self, name)
+            if value is None and name == "split_seed":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UserError(f"{name} must be an integer >= 0, got {value!r}")
         if not isinstance(self.workers, int) or self.workers < 0:
             raise UserError(f"workers must be an integer >= 0, got {self.workers!r}")
+
+    @property
+    def data_seed(self) -> int:
+        """The seed the validation split and subsets are drawn with."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     @property
     def recipe_fields_unset(self) -> bool:

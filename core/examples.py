@@ -3,13 +3,22 @@
 Three criteria behind one small interface (`epoch_plan`, `record`, `end_epoch`):
 - `forgetting` (Tri-Level E-ViT): a random `1 - keep` of the examples is set aside; every
   `example_interval` of training (at most `example_max_swaps` times) the least-forgotten active
-  examples are removed and as many set-aside ones restored. Forgetting events (correct -> incorrect
-  between two presentations, Toneva et al.) are counted per example; never-learned examples count
-  as maximally forgotten.
-- `loss` (InfoBatch): examples whose last loss is below the mean are skipped with a probability
-  chosen so that about `keep` of the data is visited; the kept ones' losses are scaled up to keep
-  the gradient unbiased; pruning is off in the first epoch (no losses yet) and for the final
-  `example_anneal` of training.
+  examples (`example_swap` of the data, 5% as the reference) are removed and as many set-aside ones
+  restored. Forgetting events (correct -> incorrect between two presentations, Toneva et al.) are
+  counted per example over a window: as in the reference, the statistics restart after every
+  swap, so a removal reflects the last interval's behaviour, not time spent in the pool. A window
+  holds at least 2 presentations (the interval is at least 2 epochs): after a single presentation
+  every score is 0 or "never learned", and the choice would be random among examples correct once.
+  Never-learned examples count as maximally forgotten.
+- `loss` (InfoBatch, `infobatch.py`): every example whose last loss is below the mean of all
+  examples' losses is a candidate; a random `int(r * candidates)` of them is kept, r = max(0.1,
+  `example_keep`) (InfoBatch's keep_ratio = 1 - prune_ratio, floored at 0.1), the rest skipped for
+  the epoch, and the kept candidates' losses are weighted 1/r (at most 10x), so the expected
+  gradient is the full one. `example_keep` 0.5 is InfoBatch's default prune ratio 0.5. The visited
+  fraction is therefore 1 - (1 - r) x (share below the mean), more than `example_keep`; the run
+  records the examples actually visited and its FLOPs and time use those. Pruning is off in the first
+  epoch (no losses yet) and once (epoch + 1) > (1 - `example_anneal`) x epochs (InfoBatch's
+  delta = 0.875).
 - `random`: a fresh random `keep` of the examples every epoch.
 
 All statistics are tensors on the training device, updated with vectorized index operations from
@@ -28,6 +37,13 @@ import torch.distributed as dist
 from .config import SparsityConfig
 
 NEVER_LEARNED = torch.iinfo(torch.int32).max
+MIN_WINDOW_EPOCHS = 2  # forgetting: presentations per statistics window before a swap may use it
+INFOBATCH_MIN_KEEP = 0.1  # InfoBatch's floor on keep_ratio: loss weights at most 10x
+
+
+def infobatch_keep_ratio(example_keep: float) -> float:
+    """InfoBatch's keep_ratio for a below-mean example: min(1, max(0.1, 1 - prune_ratio))."""
+    return min(1.0, max(INFOBATCH_MIN_KEEP, example_keep))
 
 
 @dataclass
@@ -58,7 +74,28 @@ class ExamplePruner:
         self.learned = torch.zeros(num_examples, dtype=torch.bool, device=self.device)
         self.loss = torch.full((num_examples,), float("nan"), device=self.device)
         self.swaps = 0
+        self._window = 0  # presentations (epochs) in the current forgetting window
         self._reset_buffers()
+
+    def expected_active(self, epoch: int) -> int:
+        """Examples visited in `epoch` as planned now, for FLOPs and time projections.
+
+        Exact for `random` and `forgetting`. For `loss` it depends on the losses: the current share of
+        examples below the mean (half before any loss is known), InfoBatch's count of kept ones.
+        """
+        if not self.enabled:
+            return self.n
+        if self.config.example_criterion != "loss":
+            return max(1, round(self.config.example_keep * self.n))
+        if epoch == 0 or self._annealed(epoch):
+            return self.n
+        known = ~torch.isnan(self.loss)
+        n_below = int((known & (self.loss < self.loss[known].mean())).sum()) if bool(known.any()) else self.n // 2
+        return self.n - n_below + int(infobatch_keep_ratio(self.config.example_keep) * n_below)
+
+    def _annealed(self, epoch: int) -> bool:
+        """InfoBatch stops pruning once (epoch + 1) > delta x epochs (IBSampler.reset)."""
+        return epoch + 1 > self.epochs * (1.0 - self.config.example_anneal)
 
     # -- per epoch ------------------------------------------------------------------------------
     def epoch_plan(self, epoch: int, batch_size: int, rank: int = 0, world: int = 1, drop_last: bool = True) -> EpochPlan:
@@ -104,8 +141,10 @@ class ExamplePruner:
         self.last_correct = torch.where(seen, current, self.last_correct)
         self.loss = torch.where(seen, self._epoch_loss / self._epoch_seen.clamp_min(1), self.loss)
         self._reset_buffers()
+        self._window += 1
         if self.config.example_criterion == "forgetting" and self._swap_due(epoch):
             info["swapped"] = self._remove_restore(epoch)
+            self._reset_window()
         info["active"] = int(self.active.sum())
         return info
 
@@ -114,10 +153,21 @@ class ExamplePruner:
         """Forgetting counts with never-learned examples counted as maximally forgotten."""
         return torch.where(self.learned, self.forgetting, torch.full_like(self.forgetting, NEVER_LEARNED))
 
+    def swap_interval(self) -> int:
+        """Epochs between remove/restore steps: `example_interval` of the run, at least 2."""
+        return max(MIN_WINDOW_EPOCHS, round(self.config.example_interval * self.epochs))
+
     def _swap_due(self, epoch: int) -> bool:
-        interval = max(1, round(self.config.example_interval * self.epochs))
         done = epoch + 1
-        return done % interval == 0 and done < self.epochs and self.swaps < self.config.example_max_swaps
+        return (done % self.swap_interval() == 0 and done < self.epochs
+                and self.swaps < self.config.example_max_swaps and self._window >= MIN_WINDOW_EPOCHS)
+
+    def _reset_window(self) -> None:
+        """Start a new statistics window (the reference resets its per-example records at a swap)."""
+        self.forgetting.zero_()
+        self.learned.zero_()
+        self.last_correct.fill_(-1)
+        self._window = 0
 
     def _remove_restore(self, epoch: int) -> int:
         pool = (~self.active).nonzero().squeeze(1)
@@ -137,22 +187,22 @@ class ExamplePruner:
         return n_swap
 
     def _infobatch(self, epoch: int) -> torch.Tensor | None:
+        """InfoBatch.prune: keep a random int(r * n_below) of the below-mean examples, weight 1/r."""
         self.active[:] = True
         known = ~torch.isnan(self.loss)
-        if epoch >= round(self.epochs * (1.0 - self.config.example_anneal)) or not bool(known.any()):
+        if self._annealed(epoch) or not bool(known.any()):
             return None
-        mean = self.loss[known].mean()
-        below = known & (self.loss < mean)
-        n_below = int(below.sum())
-        if n_below == 0:
+        below = (known & (self.loss < self.loss[known].mean())).nonzero().squeeze(1)
+        if len(below) == 0:
             return None
-        prob = min(1.0, (1.0 - self.config.example_keep) * self.n / n_below)
+        ratio = infobatch_keep_ratio(self.config.example_keep)
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + 104729 * (epoch + 1))
-        pruned = below & (torch.rand(self.n, generator=gen).to(self.device) < prob)
-        self.active &= ~pruned
+        order = torch.randperm(len(below), generator=gen).to(self.device)
+        n_keep = int(ratio * len(below))
+        kept, pruned = below[order[:n_keep]], below[order[n_keep:]]
+        self.active[pruned] = False
         weights = torch.ones(self.n, device=self.device)
-        if prob < 1.0:
-            weights[below & ~pruned] = 1.0 / (1.0 - prob)
+        weights[kept] = 1.0 / ratio
         return weights
 
     # -- helpers --------------------------------------------------------------------------------
@@ -173,9 +223,11 @@ class ExamplePruner:
             "learned": self.learned.cpu(),
             "loss": self.loss.cpu(),
             "swaps": self.swaps,
+            "window": self._window,
         }
 
     def load_state_dict(self, state: dict) -> None:
         for name in ("active", "last_correct", "forgetting", "learned", "loss"):
             setattr(self, name, state[name].to(self.device))
         self.swaps = int(state["swaps"])
+        self._window = int(state.get("window", MIN_WINDOW_EPOCHS))

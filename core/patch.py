@@ -7,13 +7,15 @@ block with nothing to do calls the stock timm forward, so at keep 1.0 outputs ar
 
 - token level, `attentive`: at each pruning block, after its attention, keep the top ceil(r * N)
   patch tokens ranked by the class token's attention (mean over heads); the MLP of that block and
-  every later block see only the kept tokens. Optional EViT fusion of the dropped tokens into one.
+  every later block see only the kept tokens. Optional EViT fusion of the dropped tokens into one
+  (EViT's weighted sum, or a weighted mean as an option).
   The class-token attention row is computed on its own (O(N d)) so the fused SDPA kernel stays in
   use for the block's output whenever no attention mask has to be built.
 - token level, `input` (PSS / PatchDropout): drop patch tokens right after the position embedding,
   in timm's own `patch_drop` slot, at random or by L1 magnitude. Training only.
 - attention level: at each pruning block, from the head-averaged attention map of the kept tokens,
-  each patch query keeps its top ceil(a * n) patch keys (class token row and column always kept);
+  each patch query keeps the patch keys scoring >= its ceil(a * n)-th largest (ties kept, as
+  Tri-Level's code; class token row and column always kept);
   the later blocks apply this boolean mask in SDPA (masked exponentials are zeroed).
 """
 
@@ -116,9 +118,9 @@ class SparseBlock(Block):
         if not at_pruning_block or not (state.prunes_tokens or state.masks_attention):
             return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
 
-        fuse = state.config.token_fuse and state.prunes_tokens
+        fuse = state.config.fuse_mode if state.prunes_tokens else None
         attn_out, cls_attn, probs = self.attn.forward_ranked(
-            self.norm1(x), attn_mask, need_full=state.masks_attention, cls_grad=fuse
+            self.norm1(x), attn_mask, need_full=state.masks_attention, cls_grad=fuse is not None
         )
         x = x + self.drop_path1(self.ls1(attn_out))
         extra = 0
@@ -135,8 +137,13 @@ class SparseBlock(Block):
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
 
-def _select_tokens(x, cls_attn, keep: float, fuse: bool):
-    """Keep the class token and the top-k patch tokens by class attention; optionally fuse the rest."""
+def _select_tokens(x, cls_attn, keep: float, fuse: str | None):
+    """Keep the class token and the top-k patch tokens by class attention; optionally fuse the rest.
+
+    `fuse="evit"` appends EViT's extra token, the dropped tokens summed with their class-attention
+    weights (evit.py: `torch.sum(non_topk * non_topk_attn.unsqueeze(-1), dim=1)`, not normalised);
+    `"normalized"` divides that sum by the weights' sum (a weighted mean, on the tokens' own scale).
+    """
     B, N, C = x.shape
     scores = cls_attn[:, 1:]
     k = keep_count(keep, N - 1)
@@ -146,8 +153,9 @@ def _select_tokens(x, cls_attn, keep: float, fuse: bool):
     if fuse and k < N - 1:
         dropped = torch.ones(B, N - 1, dtype=torch.bool, device=x.device)
         dropped.scatter_(1, top, False)
-        weights = scores * dropped  # attention-weighted average of the dropped tokens (EViT)
-        weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        weights = scores * dropped
+        if fuse == "normalized":
+            weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
         parts.append((weights.unsqueeze(-1) * x[:, 1:]).sum(dim=1, keepdim=True))
     return torch.cat(parts, dim=1), top
 
@@ -161,16 +169,21 @@ def _sub_map(probs, top):
 
 
 def _connection_mask(probs, keep: float, extra: int = 0):
-    """Per patch query, its top ceil(keep * n) patch keys; class token row and column kept.
+    """Per patch query, every patch key scoring >= its k-th largest, k = ceil(keep * n); class token
+    row and column kept.
 
+    As Tri-Level's reference (a threshold at the k-th value, not exactly k indices): ties at the
+    k-th value are all kept, so a row whose earlier mask left fewer than k keys with non-zero
+    attention keeps every key rather than k arbitrary zero-attention ones.
     `extra` trailing tokens (an EViT fused token) have no attention map yet: they attend to and are
     attended by every token.
     """
     B, N, _ = probs.shape
     k = keep_count(keep, N - 1)
-    top = probs[:, 1:, 1:].topk(k, dim=-1).indices  # [B, N-1, k]
+    patch = probs[:, 1:, 1:]
+    kth = patch.topk(k, dim=-1).values[..., -1:]  # [B, N-1, 1]
     mask = torch.zeros(B, N + extra, N + extra, dtype=torch.bool, device=probs.device)
-    mask[:, 1:N, 1:N].scatter_(-1, top, True)
+    mask[:, 1:N, 1:N] = patch >= kth
     mask[:, 0, :] = True
     mask[:, :, 0] = True
     mask[:, N:, :] = True
@@ -178,8 +191,17 @@ def _connection_mask(probs, keep: float, extra: int = 0):
     return mask.unsqueeze(1)
 
 
+def pss_keep_count(keep: float, n: int) -> int:
+    """Patch tokens PSS keeps of `n` at keep ratio `keep`: `int(round((1 - drop) * N)) - 1` with N
+    counting the class token (deit/pss.py `get_random_patches`; Python's round, half to even), at
+    least 1."""
+    drop = 1.0 - keep  # PSS schedules the drop ratio; computed from it to round the same way
+    return max(1, min(n, int(round((1 - drop) * (n + 1))) - 1))
+
+
 class InputPatchDrop(nn.Module):
-    """PSS / PatchDropout: keep ceil(r * N) patch tokens after the position embedding (training only).
+    """PSS / PatchDropout: keep PSS's count of patch tokens after the position embedding (training
+    only; see `pss_keep_count`).
 
     Hand-written rather than timm's `patch_dropout_forward` because that floors the count and has no
     magnitude ranking; the class token is always kept.
@@ -196,7 +218,7 @@ class InputPatchDrop(nn.Module):
         if not self.training or state.config.token_mode != "input" or state.token_keep >= 1.0:
             return x
         B, N, C = x.shape
-        k = keep_count(state.token_keep, N - 1)
+        k = pss_keep_count(state.token_keep, N - 1)
         if state.config.token_sampling == "magnitude":
             scores = x[:, 1:].detach().abs().sum(dim=-1)  # L1 norm of each embedded patch
         else:

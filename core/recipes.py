@@ -40,6 +40,7 @@ class Recipe:
     drop_path: float
     augment: bool
     clip_grad: float  # max global gradient norm; 0 = off
+    model_ema: float  # decay of an exponential moving average of the weights, evaluated instead; 0 = off
     description: str
 
     def lr_for(self, batch_size: int) -> float:
@@ -51,7 +52,7 @@ RECIPES: dict[str, Recipe] = {
     # Short runs from scratch: learn fast and the same way on every seed (BENCHMARKS.md).
     "proxy": Recipe(
         batch_size=16, lr=5e-4, lr_batch=16, lr_scale="sqrt", min_lr=1e-5, warmup=0.1, weight_decay=0.05,
-        label_smoothing=0.0, drop_path=0.0, augment=False, clip_grad=1.0,
+        label_smoothing=0.0, drop_path=0.0, augment=False, clip_grad=1.0, model_ema=0.0,
         description="short proxy runs from scratch (<= 30 epochs): no augmentation or regularisation "
                     "that slows early learning, gradient clipping",
     ),
@@ -60,7 +61,7 @@ RECIPES: dict[str, Recipe] = {
     # random erasing and repeated augmentation are not implemented yet: crops and flips only.
     "deit": Recipe(
         batch_size=256, lr=5e-4, lr_batch=512, lr_scale="linear", min_lr=1e-5, warmup=5 / 300,
-        weight_decay=0.05, label_smoothing=0.1, drop_path=0.1, augment=True, clip_grad=0.0,
+        weight_decay=0.05, label_smoothing=0.1, drop_path=0.1, augment=True, clip_grad=0.0, model_ema=0.0,
         description="DeiT's long training (> 30 epochs)",
     ),
 }

@@ -23,6 +23,7 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.optim import create_optimizer_v2
+from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -32,7 +33,7 @@ from .errors import UserError
 from .examples import ExamplePruner
 from .models import build_model, default_patch_size
 from .patch import set_keep, sparsify
-from .schedules import keep_at
+from .schedules import epoch_keep_points, keep_at
 
 CHECKPOINT = "checkpoint.pt"
 WARMUP_STEPS = 2  # steps excluded from images/s (allocator and kernel warm-up)
@@ -105,7 +106,7 @@ class Trainer:
         if self.patch_size is not None and self.img_size % self.patch_size:
             raise UserError(f"image size {self.img_size} is not divisible by patch size {self.patch_size}")
         self.train_set, self.val_set, self.info = build_datasets(
-            config.dataset, config.data, img_size=self.img_size, seed=config.seed,
+            config.dataset, config.data, img_size=self.img_size, seed=config.data_seed,
             val_fraction=config.val_fraction, train_subset=config.train_subset,
             val_subset=config.val_subset, augment=config.augment,
         )
@@ -125,6 +126,12 @@ class Trainer:
         self.optimizer = create_optimizer_v2(
             self.model, "adamw", lr=config.lr, weight_decay=config.weight_decay
         )
+        # timm's EMA of the weights, validated instead of the raw weights when the recipe asks for it.
+        # Its decay warms up (1 - (1 + step)^-3/4, timm's setting for shorter runs), so early epochs
+        # average over few steps and a short run is not scored on weights from its first steps.
+        self.ema = (ModelEmaV3(self.model, decay=config.model_ema, use_warmup=True, warmup_power=3 / 4)
+                    if config.model_ema else None)
+        self.steps_done = 0
         self.pruner = ExamplePruner(config.sparsity, len(self.train_set), config.epochs, config.seed, self.device)
         targets = np.asarray(getattr(self.val_set, "targets", []), dtype=np.int64)
         # Accuracy of always guessing the most frequent validation class: the floor a run that
@@ -136,8 +143,12 @@ class Trainer:
 
     # -- schedule -------------------------------------------------------------------------------
     def keeps(self, progress: float) -> tuple[float, float]:
-        s = self.config.sparsity
-        return keep_at(s, s.token_keep, progress), keep_at(s, s.attention_keep, progress)
+        s, epochs = self.config.sparsity, self.config.epochs
+        return keep_at(s, s.token_keep, progress, epochs), keep_at(s, s.attention_keep, progress, epochs)
+
+    def epoch_keeps(self, epoch: int) -> list[tuple[float, float]]:
+        """The (token, attention) keeps whose mean FLOPs are the epoch's cost per image."""
+        return [self.keeps(p) for p in epoch_keep_points(self.config.sparsity, epoch, self.config.epochs)]
 
     def eval_keeps(self) -> tuple[float, float]:
         """Evaluation uses the keeps at the end of training; input patch dropping evaluates on all."""
@@ -162,7 +173,8 @@ class Trainer:
         return self._flops_cache[key]
 
     def epoch_flops(self, epoch: int, num_images: int) -> float:
-        return num_images * self.flops_per_image(*self.keeps((epoch + 0.5) / self.config.epochs))
+        keeps = self.epoch_keeps(epoch)
+        return num_images * sum(self.flops_per_image(*k) for k in keeps) / len(keeps)
 
     def planned_train_flops(self) -> float:
         """Training FLOPs of the full run as planned (active examples x FLOPs at each epoch's keeps);
@@ -176,23 +188,19 @@ class Trainer:
         return total
 
     def expected_train_flops(self, dense: bool = False) -> float:
-        """Training FLOPs of the full run from the plan alone (no measurement): deterministic, the
-        `--objective flops` cost; `dense=True` gives the dense reference for the FLOPs speedup."""
+        """Training FLOPs of the full run from the keep schedule and the examples visited (counted for
+        trained epochs, planned for the rest; no timing): the `--objective flops` cost; `dense=True`
+        gives the dense reference for the FLOPs speedup."""
         if dense:
             return self.config.epochs * len(self.train_set) * self.flops_per_image(1.0, 1.0)
         return sum(self.epoch_flops(e, self._expected_active(e)) for e in range(self.config.epochs))
 
     def _expected_active(self, epoch: int) -> int:
-        s = self.config.sparsity
-        if s.example_keep >= 1.0:
-            return len(self.train_set)
-        if s.example_criterion == "loss" and (
-            epoch == 0 or epoch >= round(self.config.epochs * (1 - s.example_anneal))
-        ):
-            return len(self.train_set)  # InfoBatch has no losses before epoch 1, and anneals at the end
-        return max(1, round(s.example_keep * len(self.train_set)))
+        """Examples visited in `epoch`: counted for epochs already trained, else the pruner's plan."""
+        if epoch < len(self.history):
+            return self.history[epoch]["active_examples"]
+        return self.pruner.expected_active(epoch)
 
-    # -- training -------------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train the remaining epochs; returns the final metrics (see `metrics`)."""
         status = "completed"
@@ -251,6 +259,9 @@ class Trainer:
             if cfg.clip_grad:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad)
             self.optimizer.step()
+            self.steps_done += 1
+            if self.ema is not None:
+                self.ema.update(self.model, step=self.steps_done)
             self.pruner.record(idx, logits.argmax(dim=1) == y, per_example)
             loss_sum += loss.detach()
             images += len(y)
@@ -267,7 +278,9 @@ class Trainer:
         _sync(self.device)
         seconds = time.perf_counter() - start
         total_images = images * self.world
-        token_keep, attention_keep = self.keeps((epoch + 0.5) / cfg.epochs)
+        keeps = self.epoch_keeps(epoch)
+        token_keep = sum(k[0] for k in keeps) / len(keeps)
+        attention_keep = sum(k[1] for k in keeps) / len(keeps)
         return {
             "epoch": epoch + 1,
             "train_loss": loss_sum.item() / steps,
@@ -280,7 +293,7 @@ class Trainer:
             "next_active_examples": example_info["active"],
             "swapped": example_info.get("swapped", 0),
             "examples_in_sync": in_sync,
-            "flops_per_image": self.flops_per_image(token_keep, attention_keep),
+            "flops_per_image": self.epoch_flops(epoch, 1),
             "train_flops": self.epoch_flops(epoch, total_images),
             "lr": lr_at(cfg, (epoch + 1) / cfg.epochs),
         }
@@ -308,7 +321,8 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict:
-        set_keep(self.model, *self.eval_keeps())
+        model = self.ema.module if self.ema is not None else self.model
+        set_keep(model, *self.eval_keeps())
         self.net.eval()
         loader = DataLoader(self.val_set, batch_size=self.config.batch_size * 2, num_workers=self.config.workers)
         correct = torch.zeros((), device=self.device)
@@ -320,7 +334,7 @@ class Trainer:
                 continue
             x, y = x.to(self.device), y.to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = self.model(x).float()
+                logits = model(x).float()
             correct += (logits.argmax(1) == y).sum()
             loss += F.cross_entropy(logits, y, reduction="sum")
             count += len(y)
@@ -371,6 +385,8 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "pruner": self.pruner.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "steps_done": self.steps_done,
             "epoch": self.epoch,
             "history": self.history,
             "rng": torch.get_rng_state(),
@@ -387,13 +403,18 @@ class Trainer:
         except Exception as exc:  # a truncated or foreign file
             raise UserError(f"cannot resume from {path}: not a valid checkpoint ({type(exc).__name__})") from None
         stored, current = state.get("config") or {}, self.config.to_dict()
-        changed = [k for k in current if k not in ("epochs", "device", "workers", "output") and stored.get(k) != current[k]]
+        # A key missing from the stored config is a field added since (its old behaviour is its "off" value).
+        changed = [k for k in current if k not in ("epochs", "device", "workers", "output")
+                   and stored.get(k, current[k]) != current[k]]
         if changed:
             raise UserError(f"cannot resume from {path}: it is a different run ({', '.join(changed)} differ)")
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.pruner.load_state_dict(state["pruner"])
+            if self.ema is not None:
+                self.ema.load_state_dict(state["ema"] or {})
+            self.steps_done = int(state.get("steps_done", 0))
             self.epoch = int(state["epoch"])
             self.history = list(state["history"])
             torch.set_rng_state(state["rng"].cpu())

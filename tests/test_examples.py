@@ -1,5 +1,6 @@
 """Example-level pruning: forgetting counts, remove/restore, InfoBatch, random, epoch plans."""
 
+import pytest
 import torch
 
 from trilevel.core import ExamplePruner, SparsityConfig
@@ -43,6 +44,14 @@ def test_remove_restore_invariants():
     cfg = SparsityConfig(example_keep=0.6, example_interval=0.2, example_swap=0.1, example_max_swaps=2)
     pruner = ExamplePruner(cfg, num_examples=n, epochs=10, seed=3)
     assert int(pruner.active.sum()) == 60
+    seen_scores = {}
+    remove_restore = pruner._remove_restore
+
+    def spy(epoch):  # the scores the removal used (the window restarts right after it)
+        seen_scores["now"] = pruner.forgetting_scores().clone()
+        return remove_restore(epoch)
+
+    pruner._remove_restore = spy
     history = []
     for epoch in range(10):
         before = pruner.active.clone()
@@ -57,7 +66,7 @@ def test_remove_restore_invariants():
         assert int(after.sum()) == 60  # constant active size
         if info.get("swapped"):
             assert int(removed.sum()) == int(restored.sum()) == 10
-            scores = pruner.forgetting_scores()
+            scores = seen_scores["now"]
             # removed ones are the least forgotten of the active set
             assert scores[removed].max() <= scores[before & after].min()
             history.append(epoch)
@@ -85,19 +94,31 @@ def test_infobatch_prunes_below_mean_and_rescales():
     pruner = ExamplePruner(cfg, num_examples=n, epochs=8, seed=0)
     plan = pruner.epoch_plan(0, batch_size=10)
     assert plan.weights is None and plan.num_active == n  # no losses yet: everything
-    losses = torch.linspace(0, 1, n)
+    losses = torch.linspace(0, 1, n) ** 2  # skewed: 577 of 1000 below the mean
     pruner.record(torch.arange(n), torch.ones(n, dtype=torch.bool), losses)
     pruner.end_epoch(0)
+    expected = pruner.expected_active(1)
     plan = pruner.epoch_plan(1, batch_size=10)
     below = losses < losses.mean()
-    prob = 0.3 * n / int(below.sum())
-    assert abs(plan.num_active - 0.7 * n) < 40
+    n_below = int(below.sum())
+    assert plan.num_active == expected == n - n_below + int(0.7 * n_below)
     assert not (~pruner.active & ~below).any()  # only below-mean examples are skipped
     kept_below = pruner.active & below
-    assert torch.allclose(plan.weights[kept_below], torch.full((int(kept_below.sum()),), 1 / (1 - prob)))
+    assert (plan.weights[kept_below] == 1 / 0.7).all()  # exactly 1/r: unbiased in expectation
     assert (plan.weights[~below] == 1).all()
-    annealed = pruner.epoch_plan(6, batch_size=10)  # last 25% of 8 epochs: off
+    annealed = pruner.epoch_plan(6, batch_size=10)  # (6 + 1) > 0.75 * 8: off, as InfoBatch
     assert annealed.weights is None and annealed.num_active == n
+    assert pruner.expected_active(6) == n
+
+
+def test_infobatch_weights_are_bounded_at_ten():
+    cfg = SparsityConfig(example_keep=0.02, example_criterion="loss")
+    pruner = ExamplePruner(cfg, num_examples=200, epochs=8, seed=0)
+    pruner.record(torch.arange(200), torch.ones(200, dtype=torch.bool), torch.linspace(0, 1, 200))
+    pruner.end_epoch(0)
+    plan = pruner.epoch_plan(1, batch_size=10)
+    assert plan.weights.max().item() == pytest.approx(10.0)  # keep_ratio floored at 0.1
+    assert int((pruner.active & (plan.weights > 1)).sum()) == int(0.1 * 100)
 
 
 def test_random_visits_keep_fraction_each_epoch():
