@@ -40,7 +40,8 @@ def _train(job: tuple[str, dict, int]) -> dict:
     metrics = train(config, callback=lambda m, t: accs.append(m["val_acc"]))
     return {"variant": name, "seed": seed, "overrides": overrides, "status": metrics["status"],
             "val_acc": metrics["val_acc"], "per_epoch": accs, "train_seconds": metrics["train_seconds"],
-            "config": metrics["config"]}
+            "active_per_epoch": [h["active_examples"] for h in metrics["history"]],
+            "num_train": metrics["num_train"], "config": metrics["config"]}
 
 
 def _with_seed(overrides: dict, seed: int) -> dict:

@@ -62,6 +62,34 @@ def test_checkpoint_resume_continues(tmp_path):
     assert state["epoch"] == 2
 
 
+def test_model_ema_is_validated_and_resumes_exactly(tmp_path):
+    """With `model_ema`, validation scores timm's EMA weights; a resumed run continues the average."""
+    straight = Trainer(tiny_config(epochs=2, model_ema=0.9))
+    whole = straight.fit()
+    raw = straight.model.state_dict()
+    ema = straight.ema.module.state_dict()
+    assert any(not torch.equal(raw[k], ema[k]) for k in raw if raw[k].is_floating_point())
+
+    def stop_after_first_epoch(metrics, trainer):
+        raise KeyboardInterrupt  # the checkpoint of epoch 1 is written before the callback
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, epochs=2, model_ema=0.9), callback=stop_after_first_epoch)
+    resumed = train(tiny_config(tmp_path, epochs=2, model_ema=0.9), resume=True)
+    assert resumed["val_acc"] == pytest.approx(whole["val_acc"])
+    assert resumed["config"]["model_ema"] == 0.9
+    assert Trainer(tiny_config()).ema is None  # off by default (both recipes)
+
+
+def test_split_seed_fixes_the_validation_split_across_training_seeds():
+    def val_targets(**kw):
+        return Trainer(tiny_config(**kw)).val_set.targets.tolist()
+
+    assert RunConfig(seed=3).data_seed == 3  # default: the split follows the training seed
+    assert val_targets(seed=1) != val_targets(seed=2)
+    assert val_targets(seed=1, split_seed=0) == val_targets(seed=2, split_seed=0)
+
+
 def test_resume_refuses_a_different_run_or_missing_checkpoint(tmp_path):
     from trilevel.core import UserError
 
