@@ -33,6 +33,8 @@ CONFIGS = {
     "example 0.7": {"example_keep": 0.7},
     "example 0.7 + token 0.7": {"example_keep": 0.7, "token_keep": 0.7},
     "all three (0.7/0.7/0.5)": {"example_keep": 0.7, "token_keep": 0.7, "attention_keep": 0.5},
+    "token 0.7 + EViT fusion": {"token_keep": 0.7, "token_fuse": True},
+    "InfoBatch r=0.5": {"example_keep": 0.5, "example_criterion": "loss"},
 }
 
 

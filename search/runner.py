@@ -491,7 +491,8 @@ def _print_noise(meta: dict, verdict: Validity, opts) -> None:
     res = meta.get("resolution_pts")
     print(f"Dense on {verdict.seeds} extra seed(s): {100 * verdict.mean:.1f}% (sd {100 * verdict.sd:.1f} pts, "
           f"chance {100 * verdict.chance:.1f}%). With {opts.baseline_seeds} seeds, accuracy differences under "
-          f"{res:.1f} points cannot be told from noise (90%).", flush=True)
+          f"{res:.1f} points cannot be told from noise (90%; estimated from {verdict.seeds} seed(s), the report "
+          f"recomputes it once the search's own dense trial is in).", flush=True)
 
 
 def _finalist_deltas(run_dir: Path, meta: dict) -> dict[str, dict]:
