@@ -201,6 +201,7 @@ class Trainer:
             return self.history[epoch]["active_examples"]
         return self.pruner.expected_active(epoch)
 
+    # -- training -------------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train the remaining epochs; returns the final metrics (see `metrics`)."""
         status = "completed"
