@@ -6,10 +6,13 @@
 
 from .config import RunConfig, SparsityConfig
 from .errors import UserError
-from .examples import ExamplePruner
-from .patch import set_keep, sparsify, state_of
-from .schedules import keep_at
-from .trainer import Trainer, TrainingDiverged, train
+from .lazy import lazy_exports
+
+# Imported on first use: these load torch and timm (see lazy.py).
+__getattr__ = lazy_exports(__name__, {
+    "ExamplePruner": "examples", "set_keep": "patch", "sparsify": "patch", "state_of": "patch",
+    "keep_at": "schedules", "Trainer": "trainer", "TrainingDiverged": "trainer", "train": "trainer",
+})
 
 __all__ = [
     "ExamplePruner", "RunConfig", "SparsityConfig", "Trainer", "TrainingDiverged", "UserError",

@@ -29,6 +29,17 @@ SPARSITY_FLAGS = (
 )
 
 
+def add_version_flag(parser: argparse.ArgumentParser) -> None:
+    """`--version`: the installed distribution's version (answers without importing torch)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("trilevel-search")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        number = "unknown"
+    parser.add_argument("--version", action="version", version=f"%(prog)s {number}")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line on stderr and exit 2 (no usage dump, no traceback)."""
 
@@ -60,6 +71,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="trilevel-train", description="Train one tri-level sparse ViT configuration.")
     p.add_argument("--config", help="YAML run config (e.g. a search's best.yaml); flags override it")
+    add_version_flag(p)
     add_run_flags(p)
     p.add_argument("--output", help="output directory (default runs/train-TIMESTAMP)")
     p.add_argument("--example-keep", type=float, help="fraction of training examples per epoch, (0, 1]")

@@ -7,20 +7,17 @@
 - `LiveProgress` shows a running search (rich view on a terminal, plain lines in logs).
 """
 
-from .live import LiveProgress
-from .records import Run, SearchInfo, TrialRecord, load_run, trial_from_dict
-from .render import render_report
-from .selection import (
-    DenseReference,
-    Selection,
-    dense_reference,
-    front_hypervolume,
-    hypervolume,
-    knee,
-    pareto_front,
-    select_best,
-)
-from .summary import Summary, summarize, trial_run_config, write_outputs
+from trilevel.core.lazy import lazy_exports
+
+# Imported on first use: these load rich, Optuna and matplotlib (see trilevel/core/lazy.py).
+__getattr__ = lazy_exports(__name__, {
+    "LiveProgress": "live", "Run": "records", "SearchInfo": "records", "TrialRecord": "records",
+    "load_run": "records", "trial_from_dict": "records", "render_report": "render",
+    "DenseReference": "selection", "Selection": "selection", "dense_reference": "selection",
+    "front_hypervolume": "selection", "hypervolume": "selection", "knee": "selection",
+    "pareto_front": "selection", "select_best": "selection", "Summary": "summary",
+    "summarize": "summary", "trial_run_config": "summary", "write_outputs": "summary",
+})
 
 __all__ = [
     "DenseReference",

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 
+from trilevel.core.cli import add_version_flag
 from trilevel.core.errors import UserError
 
 
@@ -19,6 +20,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Show the Pareto-optimal pruning configurations of a trilevel-search run and export "
         "pareto.json/.yaml, best.yaml/.json and pareto.png into the run directory.",
     )
+    add_version_flag(parser)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by trilevel-search")
     parser.add_argument("--max-acc-drop", type=float, default=None, metavar="X",
                         help="accuracy budget in percentage POINTS below dense (default: the search's own)")

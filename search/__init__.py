@@ -1,7 +1,13 @@
 """Search: Ray Tune + Optuna samplers + multi-objective ASHA over a tri-level sparsity space."""
 
-from .moasha import MOASHA, MOASHAScheduler
-from .runner import SearchOptions, run_search
-from .searcher import SAMPLERS, ParetoOptunaSearch, make_sampler
+from trilevel.core.lazy import lazy_exports
+
+from .constants import SAMPLERS
+
+# Imported on first use: these load Ray, Optuna and torch (see trilevel/core/lazy.py).
+__getattr__ = lazy_exports(__name__, {
+    "MOASHA": "moasha", "MOASHAScheduler": "moasha", "SearchOptions": "runner", "run_search": "runner",
+    "ParetoOptunaSearch": "searcher", "make_sampler": "searcher",
+})
 
 __all__ = ["MOASHA", "MOASHAScheduler", "ParetoOptunaSearch", "SAMPLERS", "SearchOptions", "make_sampler", "run_search"]

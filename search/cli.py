@@ -10,11 +10,11 @@ import argparse
 import shlex
 import sys
 
-from trilevel.core.cli import RUN_FLAGS, OneLineParser, add_run_flags
+from trilevel.core.cli import RUN_FLAGS, OneLineParser, add_run_flags, add_version_flag
 from trilevel.core.config import RunConfig
 from trilevel.core.errors import UserError
 
-from .searcher import SAMPLERS
+from .constants import SAMPLERS
 
 def _grace(text: str) -> int | None:
     if text == "auto":
@@ -28,6 +28,7 @@ def _grace(text: str) -> int | None:
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="trilevel-search", description=__doc__.splitlines()[0])
     p.add_argument("--config", help="YAML base run config (model, data, recipe); flags override it")
+    add_version_flag(p)
     add_run_flags(p)
     p.add_argument("--budget", type=int, default=40, help="number of trials (default 40)")
     p.add_argument("--space", default="tri-level", help="tri-level (default), pss, full, or a YAML file")

@@ -23,8 +23,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from trilevel.core.errors import UserError, suggest
 
+from .constants import SAMPLERS
+
 logger = logging.getLogger(__name__)
-SAMPLERS = ("tpe", "nsga2", "gp", "random")
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
