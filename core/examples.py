@@ -74,7 +74,6 @@ class ExamplePruner:
         self.learned = torch.zeros(num_examples, dtype=torch.bool, device=self.device)
         self.loss = torch.full((num_examples,), float("nan"), device=self.device)
         self.swaps = 0
-        self._window = 0  # presentations (epochs) in the current forgetting window
         self._reset_buffers()
 
     def expected_active(self, epoch: int) -> int:
@@ -89,9 +88,16 @@ class ExamplePruner:
             return max(1, round(self.config.example_keep * self.n))
         if epoch == 0 or self._annealed(epoch):
             return self.n
-        known = ~torch.isnan(self.loss)
-        n_below = int((known & (self.loss < self.loss[known].mean())).sum()) if bool(known.any()) else self.n // 2
+        below = self._below_mean()
+        n_below = int(below.sum()) if below is not None else self.n // 2
         return self.n - n_below + int(infobatch_keep_ratio(self.config.example_keep) * n_below)
+
+    def _below_mean(self) -> torch.Tensor | None:
+        """InfoBatch's candidates: examples whose last loss is below the mean (None: no loss yet)."""
+        known = ~torch.isnan(self.loss)
+        if not bool(known.any()):
+            return None
+        return known & (self.loss < self.loss[known].mean())
 
     def _annealed(self, epoch: int) -> bool:
         """InfoBatch stops pruning once (epoch + 1) > delta x epochs (IBSampler.reset)."""
@@ -141,7 +147,6 @@ class ExamplePruner:
         self.last_correct = torch.where(seen, current, self.last_correct)
         self.loss = torch.where(seen, self._epoch_loss / self._epoch_seen.clamp_min(1), self.loss)
         self._reset_buffers()
-        self._window += 1
         if self.config.example_criterion == "forgetting" and self._swap_due(epoch):
             info["swapped"] = self._remove_restore(epoch)
             self._reset_window()
@@ -154,20 +159,19 @@ class ExamplePruner:
         return torch.where(self.learned, self.forgetting, torch.full_like(self.forgetting, NEVER_LEARNED))
 
     def swap_interval(self) -> int:
-        """Epochs between remove/restore steps: `example_interval` of the run, at least 2."""
+        """Epochs between remove/restore steps: `example_interval` of the run, at least 2. The
+        window restarts at every swap, so this is also each window's number of presentations."""
         return max(MIN_WINDOW_EPOCHS, round(self.config.example_interval * self.epochs))
 
     def _swap_due(self, epoch: int) -> bool:
         done = epoch + 1
-        return (done % self.swap_interval() == 0 and done < self.epochs
-                and self.swaps < self.config.example_max_swaps and self._window >= MIN_WINDOW_EPOCHS)
+        return done % self.swap_interval() == 0 and done < self.epochs and self.swaps < self.config.example_max_swaps
 
     def _reset_window(self) -> None:
         """Start a new statistics window (the reference resets its per-example records at a swap)."""
         self.forgetting.zero_()
         self.learned.zero_()
         self.last_correct.fill_(-1)
-        self._window = 0
 
     def _remove_restore(self, epoch: int) -> int:
         pool = (~self.active).nonzero().squeeze(1)
@@ -189,10 +193,10 @@ class ExamplePruner:
     def _infobatch(self, epoch: int) -> torch.Tensor | None:
         """InfoBatch.prune: keep a random int(r * n_below) of the below-mean examples, weight 1/r."""
         self.active[:] = True
-        known = ~torch.isnan(self.loss)
-        if self._annealed(epoch) or not bool(known.any()):
+        candidates = None if self._annealed(epoch) else self._below_mean()
+        if candidates is None:
             return None
-        below = (known & (self.loss < self.loss[known].mean())).nonzero().squeeze(1)
+        below = candidates.nonzero().squeeze(1)
         if len(below) == 0:
             return None
         ratio = infobatch_keep_ratio(self.config.example_keep)
@@ -223,11 +227,9 @@ class ExamplePruner:
             "learned": self.learned.cpu(),
             "loss": self.loss.cpu(),
             "swaps": self.swaps,
-            "window": self._window,
         }
 
     def load_state_dict(self, state: dict) -> None:
         for name in ("active", "last_correct", "forgetting", "learned", "loss"):
             setattr(self, name, state[name].to(self.device))
         self.swaps = int(state["swaps"])
-        self._window = int(state.get("window", MIN_WINDOW_EPOCHS))

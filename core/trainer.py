@@ -282,6 +282,7 @@ class Trainer:
         keeps = self.epoch_keeps(epoch)
         token_keep = sum(k[0] for k in keeps) / len(keeps)
         attention_keep = sum(k[1] for k in keeps) / len(keeps)
+        flops_per_image = self.epoch_flops(epoch, 1)
         return {
             "epoch": epoch + 1,
             "train_loss": loss_sum.item() / steps,
@@ -294,8 +295,8 @@ class Trainer:
             "next_active_examples": example_info["active"],
             "swapped": example_info.get("swapped", 0),
             "examples_in_sync": in_sync,
-            "flops_per_image": self.epoch_flops(epoch, 1),
-            "train_flops": self.epoch_flops(epoch, total_images),
+            "flops_per_image": flops_per_image,
+            "train_flops": flops_per_image * total_images,
             "lr": lr_at(cfg, (epoch + 1) / cfg.epochs),
         }
 
