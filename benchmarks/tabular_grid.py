@@ -5,8 +5,16 @@ not on training itself, so one grid of real learning curves lets `benchmarks/rep
 hundreds of searches in minutes. Each configuration is a real `Trainer` run on `digits`; per
 epoch the table keeps validation accuracy, measured training seconds and training FLOPs.
 
-    python benchmarks/tabular_grid.py --out benchmarks/data/grid_digits.json             # 27 configs
-    python benchmarks/tabular_grid.py --grid 5 --out benchmarks/data/grid5_digits.json   # 125 configs
+    python benchmarks/tabular_grid.py --proxy tiny --out benchmarks/data/grid_digits.json            # 27 configs
+    python benchmarks/tabular_grid.py --proxy tiny --grid 5 --out benchmarks/data/grid5_digits.json  # 125 configs
+    python benchmarks/tabular_grid.py --seeds 0 1 --out benchmarks/data/grid3_search_digits.json      # 27 x 2 runs
+
+`--proxy search` (the default) trains exactly what a default `trilevel-search --model deit_t` trial
+trains: deit_t on digits with the run config's defaults resolved (the `proxy` recipe, 16 px,
+4 px patches) and the tri-level space's fixed settings. `--proxy tiny` is the 2026-11-21 proxy
+below, kept so the stored tables stay reproducible. `--seeds` trains every configuration on each
+seed (seed-major: the table is complete for the first seed before the second starts), so the
+table carries its own noise level per point.
 
 Measured on CPU-2 (2 cores, no GPU), 2026-11-21: the 27-point grid took 12.8 min wall in all
 (`wall_seconds` in the file), of which 6.0 min were the training runs and the rest waiting for
@@ -67,7 +75,7 @@ GRIDS = {
 }
 # Small enough that the grid takes minutes on 2 CPU cores, yet learns clearly above chance
 # (10 %) in 9 epochs; the reasons for each setting are in the module docstring.
-PROXY = {
+TINY_PROXY = {
     "model": "vit_t",
     "model_kwargs": {"depth": 4, "embed_dim": 64, "num_heads": 4},
     "dataset": "digits",
@@ -87,6 +95,17 @@ PROXY = {
     "seed": 0,
     "device": "cpu",
 }
+
+
+def search_proxy() -> dict:
+    """A default `trilevel-search --model deit_t` trial's run config, every recipe value resolved
+    (so the stored table records what was trained even if the defaults change later)."""
+    run = RunConfig(model="deit_t", dataset="digits", device="cpu").resolved().to_dict()
+    run.pop("sparsity")
+    return run
+
+
+PROXIES = {"search": search_proxy, "tiny": lambda: dict(TINY_PROXY)}
 THREADS = 2
 QUIET = 0.10  # other processes may use at most this share of the CPUs while a configuration trains
 
@@ -136,17 +155,22 @@ def grid_points(grid: dict[str, list[float]]) -> list[dict[str, float]]:
     return sorted(points, key=lambda p: not all(v == 1.0 for v in p.values()))
 
 
+def grid_runs(grid: dict[str, list[float]], seeds: list[int]) -> list[tuple[int, dict[str, float]]]:
+    """(seed, configuration) pairs, seed-major, dense first within each seed."""
+    return [(seed, params) for seed in seeds for params in grid_points(grid)]
+
+
 def run_config(proxy: dict, params: dict[str, float]) -> RunConfig:
     space = load_space("tri-level")
     return RunConfig.from_dict({**proxy, "sparsity": space.to_sparsity(params).to_dict()})
 
 
-def train_one(proxy: dict, params: dict[str, float]) -> dict:
-    """One configuration's learning curve (per-epoch val_acc, train_seconds, train_flops) and the
-    CPU share other processes took during each epoch (training + evaluation)."""
+def train_one(proxy: dict, params: dict[str, float], seed: int) -> dict:
+    """One configuration's learning curve (per-epoch val_acc, train_seconds, train_flops) on one
+    seed and the CPU share other processes took during each epoch (training + evaluation)."""
     started = time.perf_counter()
     others: list[float] = []
-    trainer = Trainer(run_config(proxy, params), callback=lambda *_: others.append(meter.others()))
+    trainer = Trainer(run_config({**proxy, "seed": seed}, params), callback=lambda *_: others.append(meter.others()))
     meter = CpuMeter()
     metrics = trainer.fit()
     if metrics["status"] != "completed":
@@ -154,6 +178,7 @@ def train_one(proxy: dict, params: dict[str, float]) -> dict:
     history = metrics["history"]
     return {
         "params": params,
+        "seed": seed,
         "val_acc": [r["val_acc"] for r in history],
         "train_seconds": [r["train_seconds"] for r in history],
         "train_flops": [r["train_flops"] for r in history],
@@ -179,15 +204,17 @@ def machine() -> dict:
     }
 
 
-def load_or_new(path: Path, proxy: dict, grid: dict, command: str) -> dict:
-    """The stored table (refusing one made with another proxy or grid), or a new empty one."""
+def load_or_new(path: Path, proxy: dict, grid: dict, seeds: list[int], command: str) -> dict:
+    """The stored table (refusing one made with another proxy or grid), or a new empty one.
+    More seeds may be added to a stored table by running it again with a longer `--seeds`."""
     if path.exists():
         table = json.loads(path.read_text())
         if table.get("format") != FORMAT or table["proxy"] != proxy or table["grid"] != grid:
             raise SystemExit(f"{path} holds a different grid or proxy; move it away or pick another --out")
+        table["seeds"] = sorted(set(table.get("seeds", [proxy.get("seed", 0)])) | set(seeds))
         return table
     return {
-        "format": FORMAT, "version": 1, "command": command, "proxy": proxy, "grid": grid,
+        "format": FORMAT, "version": 2, "command": command, "proxy": proxy, "grid": grid, "seeds": seeds,
         "fixed": load_space("tri-level").fixed, "machine": machine(),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "finished": None,
         "wall_seconds": 0.0, "discarded_runs": 0, "configs": [],
@@ -205,24 +232,30 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("benchmarks/data/grid_digits.json"))
     p.add_argument("--grid", choices=sorted(GRIDS), default="3", help="values per keep ratio (3: 27 configurations, 5: 125)")
-    p.add_argument("--epochs", type=int, default=PROXY["epochs"], help="change only to probe timing")
+    p.add_argument("--proxy", choices=sorted(PROXIES), default="search",
+                   help="search: a default deit_t search trial (default); tiny: the 2026-11-21 tables' ViT")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="train every configuration on each seed")
+    p.add_argument("--epochs", type=int, default=None, help="change only to probe timing")
     p.add_argument("--limit", type=int, default=None, help="train at most this many new configurations")
     p.add_argument("--retries", type=int, default=3, help="re-runs of a configuration whose timing was contended")
     args = p.parse_args()
     torch.set_num_threads(THREADS)
-    proxy = {**PROXY, "epochs": args.epochs}
+    proxy = PROXIES[args.proxy]()
+    if args.epochs is not None:
+        proxy["epochs"] = args.epochs
     grid = GRIDS[args.grid]
-    table = load_or_new(args.out, proxy, grid, " ".join(["python", *sys.argv]))
-    done = [c["params"] for c in table["configs"]]
-    points = grid_points(grid)
-    todo = [params for params in points if params not in done][: args.limit]
+    table = load_or_new(args.out, proxy, grid, args.seeds, " ".join(["python", *sys.argv]))
+    default_seed = proxy.get("seed", 0)  # version-1 tables have one seed and no per-row seed
+    done = [(c.get("seed", default_seed), c["params"]) for c in table["configs"]]
+    runs = grid_runs(grid, table["seeds"])
+    todo = [run for run in runs if run not in done][: args.limit]
     session_start = time.perf_counter()
     if todo:
         warm_up(proxy)
-    for params in todo:
+    for seed, params in todo:
         for _ in range(1 + args.retries):
             wait_quiet()
-            row = train_one(proxy, params)
+            row = train_one(proxy, params, seed)
             if not row["contended"]:
                 break
             table["discarded_runs"] += 1
@@ -231,10 +264,10 @@ def main() -> None:
         table["configs"].append(row)
         table["wall_seconds"] += time.perf_counter() - session_start
         session_start = time.perf_counter()
-        if len(table["configs"]) == len(points):
+        if len(table["configs"]) == len(runs):
             table["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         save(args.out, table)
-        print(f"[{len(table['configs'])}/{len(points)}] {params}: "
+        print(f"[{len(table['configs'])}/{len(runs)}] seed {seed} {params}: "
               f"acc {row['val_acc'][-1]:.3f}, train {sum(row['train_seconds']):.1f}s, "
               f"wall {row['wall_seconds']:.1f}s (total {table['wall_seconds'] / 60:.1f} min)", flush=True)
 

@@ -9,7 +9,7 @@
 
 from trilevel.core.lazy import lazy_exports
 
-# Imported on first use: these load rich, Optuna and matplotlib (see trilevel/core/lazy.py).
+# Imported on first use: these load rich, numpy and matplotlib (see trilevel/core/lazy.py).
 __getattr__ = lazy_exports(__name__, {
     "LiveProgress": "live", "Run": "records", "SearchInfo": "records", "TrialRecord": "records",
     "load_run": "records", "trial_from_dict": "records", "render_report": "render",

@@ -1,45 +1,20 @@
 """Which trials matter: the Pareto front, its hypervolume, and the configuration to recommend.
 
 Pure functions over `TrialRecord`s so the report, the exports and the tests agree on one rule.
-Dominance and hypervolume come from Optuna (the library the search already uses), not hand-rolled
-code, so the front here is the front Optuna would report for the same values.
+Dominance and hypervolume come from `trilevel.search.pareto`, the implementation MO-ASHA's rungs
+use too, so "the front" means the same thing in the search, the live view and the report.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import statistics
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-import numpy as np
-import optuna
-from optuna.trial import create_trial
-
-try:  # Optuna >= 3.x keeps the WFG implementation here (semi-public, used by optuna.visualization).
-    from optuna._hypervolume import compute_hypervolume as _optuna_hypervolume
-except ImportError:  # pragma: no cover - older layout
-    from optuna._hypervolume.wfg import compute_hypervolume as _optuna_hypervolume
+from trilevel.search.pareto import hypervolume_2d, pareto_indices
 
 from .records import Run, TrialRecord
-
-_STUDY_NAME = "trilevel-report-pareto"
-
-
-class _DropOwnStudyNotice(logging.Filter):
-    """Hide Optuna's 'new study created' INFO line for our scratch studies only.
-
-    Changing Optuna's global verbosity would also silence the search's own logging (possibly in
-    another thread), so filter just the records that name our study.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return _STUDY_NAME not in record.getMessage()
-
-
-_notice_filter = _DropOwnStudyNotice()
-logging.getLogger("optuna.storages._in_memory").addFilter(_notice_filter)
 
 
 def pareto_front(trials: Iterable[TrialRecord], objective: str = "time") -> list[TrialRecord]:
@@ -47,18 +22,14 @@ def pareto_front(trials: Iterable[TrialRecord], objective: str = "time") -> list
 
     Speed is the measured `speedup`, or `flops_speedup` when `objective == "flops"`. Trials that
     lack either value cannot be placed and are left out. Sorted fastest first. Ties (identical
-    points) are all kept, as Optuna does.
+    points) are all kept.
     """
     placed = [
         t for t in trials
         if t.status == "completed" and t.val_acc is not None and t.speed(objective) is not None
     ]
-    if not placed:
-        return []
-    study = optuna.create_study(directions=["maximize", "maximize"], study_name=_STUDY_NAME)
-    for t in placed:
-        study.add_trial(create_trial(values=[t.val_acc, t.speed(objective)]))
-    front = [placed[ft.number] for ft in study.best_trials]
+    keep = pareto_indices([(t.val_acc, t.speed(objective)) for t in placed], ("max", "max"))
+    front = [placed[i] for i in keep]
     return sorted(front, key=lambda t: (-t.speed(objective), -t.val_acc))
 
 
@@ -66,13 +37,9 @@ def hypervolume(points: Sequence[tuple[float, float]]) -> float:
     """Area dominated by (accuracy fraction 0..1, speedup x) points, reference point (0, 0).
 
     Both axes are maximised, so the reference is the worst corner: zero accuracy, zero speedup.
-    A single trial at 80 % and 2x gives 0.8 * 2 = 1.6. Optuna minimises, hence the negation.
+    A single trial at 80 % and 2x gives 0.8 * 2 = 1.6.
     """
-    if not points:
-        return 0.0
-    losses = -np.asarray(points, dtype=float).reshape(-1, 2)
-    losses = np.minimum(losses, 0.0)  # a point at/below the reference adds nothing
-    return float(_optuna_hypervolume(losses, np.zeros(2)))
+    return hypervolume_2d(points, (0.0, 0.0), ("max", "max"))
 
 
 def front_hypervolume(front: Sequence[TrialRecord], objective: str = "time") -> float:

@@ -24,6 +24,8 @@ from typing import Any, Mapping
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from .pareto import nondominated_fronts
+
 logger = logging.getLogger(__name__)
 
 CONTINUE = "continue"
@@ -60,7 +62,7 @@ class MOASHA:
          among themselves in recording order;
        * finite vectors are split into fronts by non-dominated sorting (front 0 first); with
          ``epsilon`` (objective -> tolerance, e.g. the dense seeds' accuracy spread), differences
-         within the tolerance are ties (additive epsilon-dominance, see ``_fronts``);
+         within the tolerance are ties (additive epsilon-dominance, see ``pareto.dominance_matrix``);
        * inside a front, each objective is scaled to [0, 1] over that front, then
          ``tie_break="crowding"`` orders by NSGA-II crowding distance, largest first (the
          extreme points of each objective get infinity), and ``tie_break="epsnet"`` orders
@@ -232,7 +234,7 @@ class MOASHA:
         rank_in_base = np.empty_like(base)
         rank_in_base[base] = idx
         order: list[int] = []
-        for front in _fronts(F, self._eps):
+        for front in nondominated_fronts(F, self._eps):
             front = front[np.argsort(rank_in_base[front], kind="stable")]  # base order
             G = _normalise(F[front])
             if self.tie_break == "crowding":
@@ -261,31 +263,6 @@ def _finite_or_none(x: Any) -> float | None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-def _fronts(F: np.ndarray, eps: np.ndarray | None = None) -> list[np.ndarray]:
-    """Non-dominated sorting of a finite minimisation matrix (n, m) into index arrays.
-
-    With `eps` (one tolerance per objective), differences within it are ties: a dominates b when
-    a is no worse than b + eps everywhere and better than b - eps somewhere (additive
-    epsilon-dominance), so a noise-sized accuracy edge does not protect a slower trial.
-    Hand-written (simple O(n^2 m) per front peeling) because Optuna's version is private API;
-    rungs hold at most a few hundred trials.
-    """
-    eps = np.zeros(F.shape[1]) if eps is None else eps
-    remaining = np.arange(len(F))
-    fronts = []
-    while remaining.size:
-        X = F[remaining]
-        # dominates[a, b]: a is <= b (+ eps) everywhere and < b (- eps) somewhere.
-        a, b = X[:, None, :], X[None, :, :]
-        dominates = (a <= b + eps).all(-1) & (a < b - eps).any(-1)
-        dominated = dominates.any(0)
-        if dominated.all():  # epsilon-dominance can cycle (it is not transitive): one front
-            dominated[:] = False
-        fronts.append(remaining[~dominated])
-        remaining = remaining[dominated]
-    return fronts
 
 
 def _normalise(G: np.ndarray) -> np.ndarray:
