@@ -5,10 +5,10 @@ asked and told through an Optuna study (ask/tell), the `MOASHA` rung logic for e
 the dense point evaluated first (the live search's `points_to_evaluate`) and never stopped nor
 ranked (`MOASHAScheduler(protected_config=dense)`), early-stopped trials told as PRUNED and
 full-length ones as COMPLETE with (final accuracy, full training seconds), and a configuration
-never trained twice (`ParetoOptunaSearch.suggest`: a repeat proposal is told the earlier outcome,
-COMPLETE values, PRUNED, or FAIL while that trial still runs, and the sampler is asked again; 50
-repeats in a row end the search). Only training is replaced: a trial's epoch returns the table's
-accuracy and takes its measured seconds.
+never trained twice (the live `StudySearcher` itself, fed simulated records: a repeat proposal is
+told the earlier outcome, COMPLETE values, PRUNED, or FAIL while that trial still runs, and the
+sampler is asked again; 50 repeats in a row end the search). Only training is replaced: a trial's
+epoch returns the table's accuracy and takes its measured seconds.
 
 Choices (the live search runs 2 trials at once on CPU-2):
 
@@ -57,18 +57,16 @@ from pathlib import Path
 import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution
-from optuna.trial import TrialState
 
 from trilevel.reports.selection import hypervolume
 from trilevel.search.moasha import MOASHA, STOP
 from trilevel.search.runner import auto_grace
 from trilevel.spaces import load_space
-from trilevel.search.searcher import make_sampler
+from trilevel.search.searcher import StudySearcher
 
 COST = "train_seconds_projected"
 CHECKPOINTS = (0.10, 0.25, 0.50)  # fractions of the grid's total epochs
 TARGET_RATIO, TARGET_AT = 0.95, 0.25
-MAX_REPEATS = 50  # as ParetoOptunaSearch.suggest: this many repeat proposals in a row end the search
 
 
 @dataclass(frozen=True)
@@ -163,45 +161,41 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
     def score(key: tuple, acc: float) -> float:
         return acc - weight * table.full_seconds(key) / dense_seconds
 
-    directions = ["maximize"] if single else ["maximize", "minimize"]
-    study = optuna.create_study(directions=directions, sampler=make_sampler(strategy.sampler, seed))
-    study.enqueue_trial(dict(zip(table.names, table.dense)))
+    metric, mode = (["score"], ["max"]) if single else (["val_acc", COST], ["max", "min"])
+    records: dict[str, dict] = {}  # what the live search keeps in trials.jsonl, simulated
+    searcher = StudySearcher(  # the live search's own searcher: its repeat check, its tells
+        space={n: CategoricalDistribution(c) for n, c in table.choices.items()}, metric=metric, mode=mode,
+        sampler_name=strategy.sampler, seed=seed, points_to_evaluate=[dict(zip(table.names, table.dense))],
+        max_epochs=table.epochs, records=lambda: records,
+    )
     scheduler = None
     if strategy.stopping is not None:
         objectives = {"score": "max"} if single else {"val_acc": "max", COST: "min"}
         epsilon = {"val_acc": strategy.epsilon / 100} if strategy.epsilon and not single else None
         scheduler = MOASHA(objectives, table.epochs, grace_period, reduction_factor, epsilon=epsilon)
-    distributions = {n: CategoricalDistribution(c) for n, c in table.choices.items()}
     events: list[tuple[float, int]] = []  # (finish time of the trial's next epoch, trial number)
-    live: dict[int, tuple[optuna.Trial, tuple, Trial]] = {}
-    tried: dict[tuple, Trial] = {}
+    live: dict[int, tuple[tuple, Trial]] = {}
     trials: list[Trial] = []
-    repeats = 0
     finished = False
 
-    def told(key: tuple) -> list[float]:
-        """What Optuna is told for a full-length run of `key`."""
-        acc = table.acc[key][-1]
-        return [score(key, acc)] if single else [acc, table.full_seconds(key)]
+    def outcome(key: tuple, epochs: int) -> dict:
+        """What the trial reports after `epochs` epochs (cost: the full-length projection)."""
+        acc = table.acc[key][epochs - 1]
+        values = {"score": score(key, acc)} if single else {"val_acc": acc, COST: table.full_seconds(key)}
+        return {"epoch": epochs, **values}
 
     def start(now: float) -> None:
-        nonlocal repeats, finished
-        for _ in range(MAX_REPEATS):
-            ot = study.ask(distributions)
-            key = table.key(ot.params)
-            earlier = tried.get(key)
-            if earlier is None:
-                trials.append(Trial(ot.number, dict(ot.params), 0, "running"))
-                tried[key] = trials[-1]
-                live[ot.number] = (ot, key, trials[-1])
-                heapq.heappush(events, (now + table.seconds[key][0], ot.number))
-                return
-            repeats += 1
-            if earlier.state == "complete":
-                study.tell(ot, told(key))
-            else:
-                study.tell(ot, state=TrialState.PRUNED if earlier.state == "pruned" else TrialState.FAIL)
-        finished = True
+        nonlocal finished
+        number = len(trials)
+        params = searcher.suggest(str(number))
+        if params is None or params == StudySearcher.FINISHED:
+            finished = True
+            return
+        key = table.key(params)
+        trials.append(Trial(number, dict(params), 0, "running"))
+        records[str(number)] = {"params": dict(params), "status": "running"}
+        live[number] = (key, trials[-1])
+        heapq.heappush(events, (now + table.seconds[key][0], number))
 
     for _ in range(workers):
         start(0.0)
@@ -209,32 +203,31 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
     hv = [0.0]
     while len(hv) <= budget_epochs and events:
         now, number = heapq.heappop(events)  # equal times: the earlier-started trial first
-        ot, key, record = live[number]
+        key, record = live[number]
         record.epochs += 1
-        acc = table.acc[key][record.epochs - 1]
+        reported = outcome(key, record.epochs)
         decision = None
-        if scheduler is not None and key != table.dense:  # the dense trial is protected
-            reported = {"score": score(key, acc)} if single else {"val_acc": acc, COST: table.full_seconds(key)}
-            decision = scheduler.on_result(str(number), record.epochs, reported)
+        if scheduler is not None and key != table.dense:  # the dense trial is protected, as live
+            decision = scheduler.on_result(str(number), record.epochs, {m: reported[m] for m in metric})
         if record.epochs == table.epochs:
             record.state = "complete"
             if scheduler is not None:
                 scheduler.on_complete(str(number))
-            study.tell(ot, told(key))
             points.append(table.point(key))
         elif decision == STOP:
             record.state = "pruned"
-            study.tell(ot, state=TrialState.PRUNED)
         else:
             heapq.heappush(events, (now + table.seconds[key][record.epochs], number))
             hv.append(hv[-1])
             continue
+        records[str(number)].update(reported, status="completed" if record.state == "complete" else "stopped_early")
+        searcher.on_trial_complete(str(number), reported)
         del live[number]
         hv.append(hypervolume(points) if record.state == "complete" else hv[-1])
         if not finished:
             start(now)
     hv += [hv[-1]] * (budget_epochs + 1 - len(hv))  # the search ended early: nothing more found
-    return Replay(hv, trials, repeats)
+    return Replay(hv, trials, searcher.repeats)
 
 
 def summarise(ratios: np.ndarray, at: list[int]) -> dict:

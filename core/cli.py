@@ -48,24 +48,28 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
-    """Model, data and recipe flags shared by trilevel-train and trilevel-search."""
-    parser.add_argument("--model", help="alias (deit_t, deit_s, deit_b, vit_t, vit_s, vit_b) or timm ViT name")
-    parser.add_argument("--dataset", help="digits (built-in), folder, cifar10, cifar100, mnist, fashion-mnist, synthetic")
-    parser.add_argument("--data", help="dataset directory on disk (not needed for digits/synthetic)")
-    parser.add_argument("--epochs", type=int, help=f"training epochs (default {DEFAULT_EPOCHS})")
-    parser.add_argument("--recipe", help=f"training recipe: {', '.join(RECIPE_NAMES)} (default auto: proxy for "
+    """Model, data and recipe flags shared by trilevel-train and trilevel-search, grouped as in
+    timm's train.py so `--help` reads by topic."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="alias (deit_t, deit_s, deit_b, vit_t, vit_s, vit_b) or timm ViT name")
+    model.add_argument("--img-size", type=int, help="input side in px (default: small images at their own size in 4 px steps, >= 16; else 224)")
+    model.add_argument("--patch-size", type=int, help="patch side in px (default: 4 at <= 64 px, else the model's)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", help="digits (built-in), folder, cifar10, cifar100, mnist, fashion-mnist, synthetic")
+    data.add_argument("--data", help="dataset directory on disk (not needed for digits/synthetic)")
+    data.add_argument("--split-seed", type=int, help="seed of the validation split and subsets, fixed for "
+                                                     "every training seed (default: the training seed)")
+    data.add_argument("--train-subset", type=int, help="use this many training images (drawn with the split seed)")
+    data.add_argument("--val-subset", type=int, help="use this many validation images (drawn with the split seed)")
+    data.add_argument("--workers", type=int, help="data loader worker processes")
+    recipe = parser.add_argument_group("training recipe")
+    recipe.add_argument("--epochs", type=int, help=f"training epochs (default {DEFAULT_EPOCHS})")
+    recipe.add_argument("--recipe", help=f"training recipe: {', '.join(RECIPE_NAMES)} (default auto: proxy for "
                                          f"<= {PROXY_MAX_EPOCHS} epochs, else deit)")
-    parser.add_argument("--batch-size", type=int, help="default: the recipe's")
-    parser.add_argument("--img-size", type=int, help="input side in px (default: small images at their own size in 4 px steps, >= 16; else 224)")
-    parser.add_argument("--patch-size", type=int, help="patch side in px (default: 4 at <= 64 px, else the model's)")
-    parser.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, scaled to the batch size)")
-    parser.add_argument("--seed", type=int, help="training seed (initialisation, data order, dropout)")
-    parser.add_argument("--split-seed", type=int, help="seed of the validation split and subsets, fixed for "
-                                                       "every training seed (default: the training seed)")
-    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--workers", type=int, help="data loader worker processes")
-    parser.add_argument("--train-subset", type=int, help="use this many training images (drawn with the split seed)")
-    parser.add_argument("--val-subset", type=int, help="use this many validation images (drawn with the split seed)")
+    recipe.add_argument("--batch-size", type=int, help="default: the recipe's")
+    recipe.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, scaled to the batch size)")
+    recipe.add_argument("--seed", type=int, help="training seed (initialisation, data order, dropout)")
+    recipe.add_argument("--device", help="auto, cpu, cuda or cuda:N")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,20 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML run config (e.g. a search's best.yaml); flags override it")
     add_version_flag(p)
     add_run_flags(p)
-    p.add_argument("--output", help="output directory (default runs/train-TIMESTAMP)")
-    p.add_argument("--example-keep", type=float, help="fraction of training examples per epoch, (0, 1]")
-    p.add_argument("--example-criterion", choices=EXAMPLE_CRITERIA)
-    p.add_argument("--token-keep", type=float, help="fraction of patch tokens kept, (0, 1]")
-    p.add_argument("--token-mode", choices=TOKEN_MODES)
-    p.add_argument("--token-sampling", choices=TOKEN_SAMPLINGS)
-    p.add_argument("--token-fuse", nargs="?", const="evit", choices=TOKEN_FUSES,
-                   help="attentive: fuse dropped tokens into one; evit (the default when given: EViT's "
-                        "weighted sum) or normalized (weighted mean)")
-    p.add_argument("--no-token-fuse", dest="token_fuse", action="store_const", const=False)
-    p.add_argument("--attention-keep", type=float, help="fraction of attention connections per query, (0, 1]")
-    p.add_argument("--schedule", choices=SCHEDULES)
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    sparsity = p.add_argument_group("sparsity (or a search's best.yaml via --config)")
+    sparsity.add_argument("--example-keep", type=float, help="fraction of training examples per epoch, (0, 1]")
+    sparsity.add_argument("--example-criterion", choices=EXAMPLE_CRITERIA)
+    sparsity.add_argument("--token-keep", type=float, help="fraction of patch tokens kept, (0, 1]")
+    sparsity.add_argument("--token-mode", choices=TOKEN_MODES)
+    sparsity.add_argument("--token-sampling", choices=TOKEN_SAMPLINGS)
+    sparsity.add_argument("--token-fuse", nargs="?", const="evit", choices=TOKEN_FUSES,
+                          help="attentive: fuse dropped tokens into one; evit (the default when given: EViT's "
+                               "weighted sum) or normalized (weighted mean)")
+    sparsity.add_argument("--no-token-fuse", dest="token_fuse", action="store_const", const=False)
+    sparsity.add_argument("--attention-keep", type=float, help="fraction of attention connections per query, (0, 1]")
+    sparsity.add_argument("--schedule", choices=SCHEDULES)
+    output = p.add_argument_group("output")
+    output.add_argument("--output", help="output directory (default runs/train-TIMESTAMP)")
+    output.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
+    output.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     return p
 
 

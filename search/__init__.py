@@ -7,7 +7,7 @@ from .constants import SAMPLERS
 # Imported on first use: these load Ray, Optuna and torch (see trilevel/core/lazy.py).
 __getattr__ = lazy_exports(__name__, {
     "MOASHA": "moasha", "MOASHAScheduler": "moasha", "SearchOptions": "runner", "run_search": "runner",
-    "ParetoOptunaSearch": "searcher", "make_sampler": "searcher",
+    "StudySearcher": "searcher", "make_sampler": "searcher",
 })
 
-__all__ = ["MOASHA", "MOASHAScheduler", "ParetoOptunaSearch", "SAMPLERS", "SearchOptions", "make_sampler", "run_search"]
+__all__ = ["MOASHA", "MOASHAScheduler", "SAMPLERS", "StudySearcher", "SearchOptions", "make_sampler", "run_search"]

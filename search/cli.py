@@ -30,28 +30,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML base run config (model, data, recipe); flags override it")
     add_version_flag(p)
     add_run_flags(p)
-    p.add_argument("--budget", type=int, default=40, help="number of trials (default 40)")
-    p.add_argument("--space", default="tri-level", help="tri-level (default), pss, full, or a YAML file")
-    p.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)}")
-    p.add_argument("--objective", default="time", choices=["time", "flops"],
-                   help="cost to minimise: measured training time (default) or FLOPs (deterministic)")
-    p.add_argument("--grace-epochs", type=_grace, default=None, metavar="N|auto",
-                   help="epochs before a trial can be stopped (default auto: once the keep schedule settles)")
-    p.add_argument("--reduction-factor", type=int, default=3, help="MO-ASHA keeps the top 1/factor per rung")
-    p.add_argument("--max-acc-drop", type=float, default=0.5,
-                   help="accuracy points below dense still acceptable for best.yaml (default 0.5)")
-    p.add_argument("--baseline-seeds", type=int, default=3, help="dense runs (seeds) for the noise band")
-    p.add_argument("--finalists", type=int, default=3,
-                   help="front configurations re-trained on the dense baseline's extra seeds before best.yaml "
-                        "is chosen on their mean accuracy (default 3; 0: pick on one seed)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional allowed, e.g. 0.25")
-    p.add_argument("--concurrency", type=int, help="trials at once (default: CPUs / cpus-per-trial)")
-    p.add_argument("--address", help="join an existing Ray cluster (e.g. auto or HOST:PORT)")
-    p.add_argument("--output", default="runs", help="parent directory of run directories")
-    p.add_argument("--name", help="run name (default MODEL-DATASET-SPACE)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted search to its budget")
-    p.add_argument("--no-live", action="store_true", help="no live progress view")
+    search = p.add_argument_group("search")
+    search.add_argument("--budget", type=int, default=40, help="number of trials (default 40)")
+    search.add_argument("--space", default="tri-level", help="tri-level (default), pss, full, or a YAML file")
+    search.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)}")
+    search.add_argument("--objective", default="time", choices=["time", "flops"],
+                        help="cost to minimise: measured training time (default) or FLOPs (deterministic)")
+    search.add_argument("--grace-epochs", type=_grace, default=None, metavar="N|auto",
+                        help="epochs before a trial can be stopped (default auto: once the keep schedule settles)")
+    search.add_argument("--reduction-factor", type=int, default=3, help="MO-ASHA keeps the top 1/factor per rung")
+    pick = p.add_argument_group("noise and the pick")
+    pick.add_argument("--max-acc-drop", type=float, default=0.5,
+                      help="accuracy points below dense still acceptable for best.yaml (default 0.5)")
+    pick.add_argument("--baseline-seeds", type=int, default=3, help="dense runs (seeds) for the noise band")
+    pick.add_argument("--finalists", type=int, default=3,
+                      help="front configurations re-trained on the dense baseline's extra seeds before best.yaml "
+                           "is chosen on their mean accuracy (default 3; 0: pick on one seed)")
+    resources = p.add_argument_group("resources and cluster")
+    resources.add_argument("--cpus-per-trial", type=float, default=1.0)
+    resources.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional allowed, e.g. 0.25")
+    resources.add_argument("--concurrency", type=int, help="trials at once (default: CPUs / cpus-per-trial)")
+    resources.add_argument("--address", help="join an existing Ray cluster (e.g. auto or HOST:PORT)")
+    output = p.add_argument_group("output")
+    output.add_argument("--output", default="runs", help="parent directory of run directories")
+    output.add_argument("--name", help="run name (default MODEL-DATASET-SPACE)")
+    output.add_argument("--resume", action="store_true", help="continue an interrupted search to its budget")
+    output.add_argument("--no-live", action="store_true", help="no live progress view")
     return p
 
 

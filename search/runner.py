@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import logging
 import math
 import os
 import signal
@@ -135,7 +134,9 @@ def run_search(opts: SearchOptions) -> int:
     space = opts.validate()
     run_dir = opts.run_dir.resolve()
     meta = _prepare_run_dir(opts, space, run_dir)
-    _quiet_ray_env()
+    from .ray_compat import quiet_env
+
+    quiet_env()  # before `import ray`
     import ray
     from ray import tune
 
@@ -146,7 +147,7 @@ def run_search(opts: SearchOptions) -> int:
     from .recorder import (
         RunRecorder, attach_live_view, finished_trial_ids, load_records, mark_lost_trials, settle_lost_trials,
     )
-    from .searcher import ParetoOptunaSearch, make_sampler
+    from .searcher import StudySearcher, fail_unfinished
     from .trainable import OBJECTIVE_KEYS, run_trial
 
     import optuna
@@ -203,10 +204,10 @@ def run_search(opts: SearchOptions) -> int:
                 raise UserError(str(exc).splitlines()[0]) from None
         else:
             recorder = RunRecorder(run_dir, opts.run.epochs, space.fixed, dense)
-            searcher = ParetoOptunaSearch(
+            searcher = StudySearcher(
                 space=dict(space.params), metric=["val_acc", cost], mode=["max", "min"],
-                sampler=make_sampler(opts.sampler, opts.seed), points_to_evaluate=[dense],
-                max_epochs=opts.run.epochs, seed=opts.seed, run_dir=str(run_dir), budget=opts.budget,
+                sampler_name=opts.sampler, seed=opts.seed, study_name=run_dir.name, points_to_evaluate=[dense],
+                max_epochs=opts.run.epochs, run_dir=str(run_dir), budget=opts.budget,
             )
             scheduler = MOASHAScheduler(
                 objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
@@ -229,6 +230,7 @@ def run_search(opts: SearchOptions) -> int:
             )
         tuner.fit()
         settle_lost_trials(run_dir)
+        fail_unfinished(run_dir, run_dir.name)
         records = load_records(run_dir)
         failed_base = next((r for r in records.values() if r["is_baseline"] and r["status"] == "failed"), None)
         if failed_base is not None:
@@ -343,44 +345,18 @@ def _now() -> str:
 
 
 # -- Ray ----------------------------------------------------------------------------------------
-def _quiet_ray_env() -> None:
-    """Set before `import ray`: the tool owns the terminal, no token auth for a local start."""
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-
-
 def _init_ray(opts: SearchOptions) -> None:
-    import ray
+    from .ray_compat import init_cluster, init_local, quiet_loggers
 
-    quiet = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
-    for name in ("ray", "ray.tune", "ray.train", "ray.air"):  # trial errors go to trials.jsonl instead
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    # Loopback stays loopback. Ray rewrites a 127.0.0.1 address to the machine's reachable IP on
-    # purpose (for clusters): a search started here is single-machine, so keep its servers off the
-    # network; and `--address 127.0.0.1:PORT` must reach the cluster _check_reachable found there (one
-    # started with --node-ip-address 127.0.0.1 listens on loopback only). Other hosts are unchanged.
-    # Private hook, checked by tests/test_search.py::test_local_ray_listens_on_loopback_without_dashboard
-    # and tests/test_cluster.py.
-    import ray._private.services as services
-
-    services.resolve_ip_for_localhost = lambda host: host
+    quiet_loggers()
     if opts.address:
         _check_reachable(opts.address)
         try:
-            ray.init(address=opts.address, **quiet)
+            init_cluster(opts.address)
         except Exception as exc:  # ConnectionError, TimeoutError, ValueError from Ray
             raise UserError(f"cannot connect to the Ray cluster at {opts.address}: {exc}".splitlines()[0]) from None
         return
-    # address="local": always a fresh instance of our own. Without it ray.init() silently joins a
-    # cluster already running on the machine (RAY_ADDRESS, or the last `ray start`), then fails.
-    ray.init(
-        address="local", num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
-        **quiet,
-    )
+    init_local()
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -388,10 +364,12 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     import socket
 
     if address == "auto":
+        from .ray_compat import current_cluster_address
+
         if os.environ.get("RAY_ADDRESS"):
             address = os.environ["RAY_ADDRESS"]
-        elif Path("/tmp/ray/ray_current_cluster").exists():
-            address = Path("/tmp/ray/ray_current_cluster").read_text().strip()
+        elif current_cluster_address():
+            address = current_cluster_address()
         else:
             raise UserError("--address auto: no running Ray cluster found on this machine (start one with `ray start --head`)")
     if address.startswith("ray://"):

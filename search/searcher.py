@@ -1,31 +1,47 @@
-"""Optuna samplers through Ray Tune, with early-stopped trials told to Optuna as pruned.
+"""Optuna samplers driving Ray Tune, through Optuna's public ask/tell API, the study kept on disk.
 
-Ray's `OptunaSearch` tells Optuna a trial stopped by a scheduler as COMPLETE with its truncated
-values, which puts half-trained trials on the Pareto front. Here such trials are PRUNED and
-failed ones FAIL, so `study.best_trials` holds only trials that ran the full length.
+`StudySearcher` is a Ray Tune `Searcher` (Ray's public extension point) over an Optuna study
+that lives in the run directory (`optuna_journal.log`, Optuna's `JournalStorage` with its file
+backend: safe for several writers, unlike SQLite on shared file systems), so
 
-The budget and "never twice the same configuration" are enforced against our own record
+* `optuna-dashboard RUN_DIR/optuna_journal.log` shows the search's study and its Pareto front;
+* a resumed search reloads the study with everything it was told, whatever Ray's snapshot says;
+* nothing here touches Optuna's or Ray's private attributes (Ray's own `OptunaSearch` keeps its
+  study in memory and tells a trial stopped by the scheduler as COMPLETE with truncated values).
+
+What the study is told: a trial that ran `max_epochs` is COMPLETE with (accuracy, cost); one
+stopped early by MO-ASHA is PRUNED (so `study.best_trials` holds only full-length trials); a
+failed one is FAIL. Each Optuna trial carries its Ray trial id as the user attribute
+`ray_trial_id`.
+
+The budget and "never twice the same configuration" are enforced against the search's own record
 (`trials.jsonl`), not Ray's experiment snapshot: after a kill -9 Ray restores its state as of its
-last snapshot and may have forgotten trials that finished since, and a seeded sampler restored
-from that snapshot proposes the same points again. Such a repeat is told the recorded outcome and
-skipped, so nothing is re-run and the study still learns from it.
+last snapshot and may have forgotten trials that finished since, and a seeded sampler proposes
+the same points again. Such a repeat is told the recorded outcome and skipped, so nothing is
+re-run and the study still learns from it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
-from ray.tune.search.optuna import OptunaSearch
 
 from trilevel.core.errors import UserError, suggest
 
 from .constants import SAMPLERS
 
 logger = logging.getLogger(__name__)
+
+STUDY_FILE = "optuna_journal.log"  # in the run directory
+RAY_TRIAL_ID = "ray_trial_id"  # Optuna user attribute naming the Ray trial
+MAX_REPEATS = 50  # repeat proposals in a row that end the search (the space is exhausted)
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -41,48 +57,118 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     raise UserError(f"unknown sampler {name!r}{suggest(name, SAMPLERS)}; use {', '.join(SAMPLERS)}")
 
 
-class ParetoOptunaSearch(OptunaSearch):
-    """OptunaSearch that marks trials which did not reach `max_epochs` as PRUNED."""
+def journal_storage(path: str | Path) -> optuna.storages.JournalStorage:
+    """Optuna's journal storage on one file (created when missing)."""
+    from optuna.storages.journal import JournalFileBackend
 
-    def __init__(self, *args, max_epochs: int, epoch_key: str = "epoch", run_dir: str | None = None,
-                 budget: int | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.max_epochs = max_epochs
-        self.epoch_key = epoch_key
-        self.run_dir = run_dir
-        self.budget = budget
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
-    def suggest(self, trial_id: str):
-        if self.run_dir is None:
-            return super().suggest(trial_id)
-        from .recorder import load_records  # the search's own record of every trial
 
-        records = load_records(self.run_dir)
-        if self.budget is not None and len(records) >= self.budget:
+def open_study(run_dir: str | Path | None, name: str, directions: list[str],
+               sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    """The search's study: in `run_dir/STUDY_FILE` (loaded when it exists), or in memory."""
+    storage = journal_storage(Path(run_dir) / STUDY_FILE) if run_dir is not None else None
+    return optuna.create_study(study_name=name, storage=storage, directions=directions, sampler=sampler,
+                               load_if_exists=True)
+
+
+def fail_unfinished(run_dir: str | Path, name: str) -> int:
+    """After a search: trials the study still holds as RUNNING were lost with a dead driver and
+    never re-run (the run store marks them failed too); tell them FAIL. Returns how many."""
+    path = Path(run_dir) / STUDY_FILE
+    if not path.exists():
+        return 0
+    study = optuna.load_study(study_name=name, storage=journal_storage(path))
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in running:
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+    return len(running)
+
+
+class StudySearcher(Searcher):
+    """Ray Tune searcher asking an Optuna study for points and telling it the outcomes.
+
+    `space`: parameter name -> Optuna distribution. `metric`/`mode`: the reported keys and their
+    directions, e.g. ["val_acc", "projected_seconds"], ["max", "min"]. `points_to_evaluate` are
+    enqueued once, when the study is new (the dense point first). Without `run_dir` the study is
+    in memory. `records`: where the budget and the repeat check read the search's trials
+    (trial id -> record with `params`, `status` and the metric keys); default `trials.jsonl` in
+    `run_dir`, none without one. The replay benchmark passes its simulated records, so it runs
+    this class rather than a copy of its rules.
+    """
+
+    def __init__(self, space: dict[str, BaseDistribution], metric: list[str], mode: list[str],
+                 sampler_name: str = "tpe", seed: int = 0, study_name: str = "trilevel",
+                 points_to_evaluate: list[dict] | None = None, max_epochs: int = 1, epoch_key: str = "epoch",
+                 run_dir: str | None = None, budget: int | None = None,
+                 records: Callable[[], Mapping[str, dict]] | None = None):
+        super().__init__(metric=metric, mode=mode)
+        self.space = dict(space)
+        self.sampler_name, self.seed, self.study_name = sampler_name, seed, study_name
+        self.max_epochs, self.epoch_key = max_epochs, epoch_key
+        self.run_dir, self.budget = run_dir, budget
+        self.points_to_evaluate = list(points_to_evaluate or [])
+        self.records = records
+        self.repeats = 0  # proposals of an already-tried configuration, told its outcome, not run
+        self._numbers: dict[str, int] = {}  # Ray trial id -> Optuna trial number, while it runs
+        self._study: optuna.Study | None = None
+
+    # -- the study ----------------------------------------------------------------------------
+    @property
+    def study(self) -> optuna.Study:
+        if self._study is None:
+            directions = ["maximize" if m == "max" else "minimize" for m in self.mode]
+            self._study = open_study(self.run_dir, self.study_name, directions,
+                                     make_sampler(self.sampler_name, self.seed))
+            if not self._study.trials:
+                for point in self.points_to_evaluate:
+                    self._study.enqueue_trial(point)
+        return self._study
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (Ray's tuner.pkl) without the study: it is reloaded from its file. An in-memory
+        study (no run_dir) is not carried over, so such a search cannot be resumed."""
+        state = dict(self.__dict__)
+        state["_study"] = None
+        state["records"] = None  # a callable; a resumed search reads run_dir's record
+        return state
+
+    def save(self, checkpoint_path: str) -> None:
+        """Ray's experiment snapshot: only the running trials' numbers (the study saves itself)."""
+        Path(checkpoint_path).write_text(json.dumps({"numbers": self._numbers}))
+
+    def restore(self, checkpoint_path: str) -> None:
+        self._numbers = dict(json.loads(Path(checkpoint_path).read_text()).get("numbers", {}))
+
+    # -- Ray Tune hooks -----------------------------------------------------------------------
+    def suggest(self, trial_id: str) -> dict | None:
+        records = self._records()
+        if self.budget is not None and records is not None and len(records) >= self.budget:
             return Searcher.FINISHED
-        seen = {_key(r["params"]): r for r in records.values()}
-        for _ in range(50):
-            params = super().suggest(trial_id)
-            record = seen.get(_key(params))
+        seen = {_key(r["params"]): r for r in (records or {}).values()}
+        for _ in range(MAX_REPEATS):
+            trial = self.study.ask(self.space)
+            record = seen.get(_key(trial.params))
             if record is None:
-                return params
-            self._tell_recorded(trial_id, record)  # a repeat: learn its outcome, ask again
+                trial.set_user_attr(RAY_TRIAL_ID, trial_id)
+                self._numbers[trial_id] = trial.number
+                return dict(trial.params)
+            self.repeats += 1
+            self._tell_recorded(trial.number, record)  # a repeat: learn its outcome, ask again
         return Searcher.FINISHED
 
-    def _tell_recorded(self, trial_id: str, record: dict) -> None:
-        ot_trial = self._ot_trials.pop(trial_id)
-        if record["status"] == "completed" and record.get("val_acc") is not None:
-            cost = record.get(self.metric[1])
-            if cost is not None:
-                self._ot_study.tell(ot_trial, [record["val_acc"], cost])
-                return
-        state = TrialState.PRUNED if record["status"] == "stopped_early" else TrialState.FAIL
-        self._ot_study.tell(ot_trial, None, state=state)
-
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        number = self._numbers.pop(trial_id, None)
+        if number is None:
+            number = self._running_number(trial_id)
+        if number is None:  # not ours (told already, or proposed by another searcher)
             return
-        ot_trial = self._ot_trials[trial_id]
+        recorded = (self._records() or {}).get(trial_id)
+        if recorded is not None and recorded["status"] in ("completed", "stopped_early", "failed"):
+            # The record is the truth: after a kill -9 Ray re-runs a trial the record holds as
+            # finished (its trainable returns at once, with a stale or no result)
+            self._tell_recorded(number, recorded)
+            return
         values = [result.get(m) for m in self.metric] if result else None
         if error or not values or any(v is None for v in values):
             state, values = TrialState.FAIL, None
@@ -90,16 +176,40 @@ class ParetoOptunaSearch(OptunaSearch):
             state, values = TrialState.PRUNED, None
         else:
             state = TrialState.COMPLETE
-        try:
-            self._ot_study.tell(ot_trial, values, state=state)
-        except Exception as exc:  # e.g. NaN values: Optuna refuses them
-            logger.warning("optuna refused trial %s: %s", trial_id, exc)
-            self._ot_study.tell(ot_trial, None, state=TrialState.FAIL)
-        self._completed_trials.add(trial_id)
+        self._tell(number, values, state)
 
-    @property
-    def study(self) -> optuna.Study:
-        return self._ot_study
+    # -- helpers ------------------------------------------------------------------------------
+    def _records(self) -> Mapping[str, dict] | None:
+        if self.records is not None:
+            return self.records()
+        if self.run_dir is None:
+            return None
+        from .recorder import load_records  # the search's own record of every trial
+
+        return load_records(self.run_dir)
+
+    def _running_number(self, trial_id: str) -> int | None:
+        """A trial started before a restore whose number was not in Ray's snapshot."""
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.user_attrs.get(RAY_TRIAL_ID) == trial_id:
+                return trial.number
+        return None
+
+    def _tell_recorded(self, number: int, record: dict) -> None:
+        """A repeat proposal learns the earlier run's outcome; one still running counts as FAIL."""
+        values = [record.get(m) for m in self.metric]
+        if record["status"] == "completed" and all(v is not None for v in values):
+            self._tell(number, values, TrialState.COMPLETE)
+            return
+        state = TrialState.PRUNED if record["status"] == "stopped_early" else TrialState.FAIL
+        self._tell(number, None, state)
+
+    def _tell(self, number: int, values: list[float] | None, state: TrialState) -> None:
+        try:
+            self.study.tell(number, values, state=state, skip_if_finished=True)
+        except ValueError as exc:  # e.g. NaN values: Optuna refuses them
+            logger.warning("optuna refused trial %s: %s", number, exc)
+            self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
 
 
 def _key(params: dict) -> str:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from test_search import env, records, search_cmd
+from test_search import assert_study_matches_record, env, records, search_cmd
 
 TERMINAL = ("completed", "stopped_early", "failed")
 
@@ -61,3 +61,4 @@ def test_kill_9_at_different_moments_then_resume(tmp_path):
     configs = [json.dumps(r["params"], sort_keys=True) for r in after.values()]
     assert len(configs) == len(set(configs))
     assert (run_dir / "best.yaml").exists()
+    assert_study_matches_record(run_dir, after)

@@ -82,11 +82,11 @@ def test_bad_space_files(tmp_path, text, pattern):
 
 # --- the Optuna bridge -----------------------------------------------------------------------------
 def test_early_stopped_trials_reach_optuna_as_pruned():
-    from trilevel.search import ParetoOptunaSearch, make_sampler
+    from trilevel.search import StudySearcher
 
     space = load_space("tri-level")
-    searcher = ParetoOptunaSearch(space=dict(space.params), metric=["val_acc", "cost"], mode=["max", "min"],
-                                  sampler=make_sampler("tpe", 0), max_epochs=5)
+    searcher = StudySearcher(space=dict(space.params), metric=["val_acc", "cost"], mode=["max", "min"],
+                             sampler_name="tpe", max_epochs=5)
     for tid in "abcd":
         searcher.suggest(tid)
     searcher.on_trial_complete("a", {"epoch": 5, "val_acc": 0.9, "cost": 10.0})
@@ -96,6 +96,54 @@ def test_early_stopped_trials_reach_optuna_as_pruned():
     states = [t.state for t in searcher.study.trials]
     assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE]
     assert {t.number for t in searcher.study.best_trials} == {0, 3}  # the pruned one is not on the front
+
+
+def test_study_lives_in_the_run_dir_and_survives_pickling(tmp_path):
+    import pickle
+
+    from trilevel.search.searcher import STUDY_FILE, StudySearcher, fail_unfinished, journal_storage
+
+    space = load_space("tri-level")
+    dense = space.dense_point()
+    kwargs = dict(space=dict(space.params), metric=["val_acc", "cost"], mode=["max", "min"], sampler_name="tpe",
+                  study_name="s", points_to_evaluate=[dense], max_epochs=5, run_dir=str(tmp_path))
+    searcher = StudySearcher(**kwargs)
+    assert searcher.suggest("a") == dense  # the enqueued dense point first
+    b = searcher.suggest("b")
+    searcher.suggest("c")
+    searcher.on_trial_complete("a", {"epoch": 5, "val_acc": 0.9, "cost": 10.0})
+    # Ray pickles the searcher (tuner.pkl) and restores it after a crash: the study comes from the file
+    revived = pickle.loads(pickle.dumps(searcher))
+    revived.on_trial_complete("b", {"epoch": 2, "val_acc": 0.5, "cost": 4.0})  # found by its Ray id
+    revived.on_trial_complete("b", {"epoch": 5, "val_acc": 0.5, "cost": 4.0})  # told once only
+    assert fail_unfinished(tmp_path, "s") == 1  # "c" was lost with the driver
+    study = optuna.load_study(study_name="s", storage=journal_storage(tmp_path / STUDY_FILE))  # as optuna-dashboard
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    assert [t.user_attrs["ray_trial_id"] for t in study.trials] == ["a", "b", "c"]
+    assert study.trials[1].params == b
+    # a new searcher on the same run directory continues the study and does not enqueue dense again
+    again = StudySearcher(**kwargs)
+    assert again.suggest("d") != dense and len(again.study.trials) == 4
+
+
+def test_repeat_proposals_learn_the_recorded_outcome_and_are_not_run():
+    from optuna.distributions import CategoricalDistribution
+
+    from trilevel.search.searcher import MAX_REPEATS, StudySearcher
+
+    records = {}
+    searcher = StudySearcher(space={"x": CategoricalDistribution([0.5, 1.0])}, metric=["val_acc", "cost"],
+                             mode=["max", "min"], sampler_name="random", max_epochs=3, records=lambda: records)
+    first = searcher.suggest("t0")
+    records["t0"] = {"params": first, "status": "completed", "val_acc": 0.8, "cost": 2.0}
+    searcher.on_trial_complete("t0", {"epoch": 3, "val_acc": 0.8, "cost": 2.0})
+    second = searcher.suggest("t1")
+    assert second != first  # a repeat of the first was told, not returned
+    records["t1"] = {"params": second, "status": "running"}
+    assert searcher.suggest("t2") == StudySearcher.FINISHED  # both points tried: the space is exhausted
+    assert searcher.repeats >= MAX_REPEATS
+    told = [t for t in searcher.study.trials if t.state != TrialState.RUNNING]
+    assert {t.state for t in told[1:]} <= {TrialState.COMPLETE, TrialState.FAIL}
 
 
 def test_first_rung_waits_for_the_keep_schedule():
@@ -265,6 +313,22 @@ def test_interrupt_and_resume_completes_budget(tmp_path):
         assert after[tid]["status"] == r["status"] and after[tid]["history"] == r["history"]
     configs = [json.dumps(r["params"], sort_keys=True) for r in after.values()]
     assert len(configs) == len(set(configs))
+    assert_study_matches_record(run_dir, after)
+
+
+def assert_study_matches_record(run_dir, recs):
+    """The Optuna study in the run directory agrees with trials.jsonl: nothing left running, and
+    every finished trial told with its outcome under its Ray trial id."""
+    from trilevel.search.searcher import STUDY_FILE, journal_storage
+
+    study = optuna.load_study(study_name=run_dir.name, storage=journal_storage(run_dir / STUDY_FILE))
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    by_id = {t.user_attrs.get("ray_trial_id"): t for t in study.trials}
+    expected = {"completed": TrialState.COMPLETE, "stopped_early": TrialState.PRUNED, "failed": TrialState.FAIL}
+    for tid, r in recs.items():
+        assert by_id[tid].state == expected[r["status"]], (tid, r["status"], by_id[tid].state)
+        if r["status"] == "completed":
+            assert by_id[tid].values[0] == pytest.approx(r["val_acc"])
 
 
 def test_search_bad_input_is_one_line(tmp_path):
