@@ -147,7 +147,7 @@ def run_search(opts: SearchOptions) -> int:
     from .recorder import (
         RunRecorder, attach_live_view, finished_trial_ids, load_records, mark_lost_trials, settle_lost_trials,
     )
-    from .searcher import StudySearcher, fail_unfinished
+    from .searcher import StudySearcher, reconcile_study
     from .trainable import OBJECTIVE_KEYS, run_trial
 
     import optuna
@@ -230,7 +230,7 @@ def run_search(opts: SearchOptions) -> int:
             )
         tuner.fit()
         settle_lost_trials(run_dir)
-        fail_unfinished(run_dir, run_dir.name)
+        reconcile_study(run_dir, run_dir.name, ["val_acc", cost])
         records = load_records(run_dir)
         failed_base = next((r for r in records.values() if r["is_baseline"] and r["status"] == "failed"), None)
         if failed_base is not None:

@@ -72,17 +72,46 @@ def open_study(run_dir: str | Path | None, name: str, directions: list[str],
                                load_if_exists=True)
 
 
-def fail_unfinished(run_dir: str | Path, name: str) -> int:
-    """After a search: trials the study still holds as RUNNING were lost with a dead driver and
-    never re-run (the run store marks them failed too); tell them FAIL. Returns how many."""
+def tell_recorded(study: optuna.Study, number: int, record: dict | None, metric: list[str]) -> None:
+    """Tell a study trial the outcome the run record holds: COMPLETE with the metric values,
+    PRUNED when stopped early, FAIL otherwise (failed, still running, or no record)."""
+    values = [record.get(m) for m in metric] if record else None
+    if record and record["status"] == "completed" and all(v is not None for v in values):
+        _tell(study, number, values, TrialState.COMPLETE)
+    elif record and record["status"] == "stopped_early":
+        _tell(study, number, None, TrialState.PRUNED)
+    else:
+        _tell(study, number, None, TrialState.FAIL)
+
+
+def _tell(study: optuna.Study, number: int, values: list[float] | None, state: TrialState) -> None:
+    try:
+        study.tell(number, values, state=state, skip_if_finished=True)
+    except ValueError as exc:  # e.g. NaN values: Optuna refuses them
+        logger.warning("optuna refused trial %s: %s", number, exc)
+        study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def reconcile_study(run_dir: str | Path, name: str, metric: list[str]) -> int:
+    """After a Tuner run: study trials still RUNNING get the run record's outcome (trials lost with
+    a dead driver are failed there; one asked but never started has no record: FAIL). Trials the
+    record holds as running were interrupted and resume later, so they stay. Returns how many
+    were told."""
+    from .recorder import load_records
+
     path = Path(run_dir) / STUDY_FILE
     if not path.exists():
         return 0
     study = optuna.load_study(study_name=name, storage=journal_storage(path))
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in running:
-        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-    return len(running)
+    records = load_records(run_dir)
+    told = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        record = records.get(trial.user_attrs.get(RAY_TRIAL_ID))
+        if record is not None and record["status"] == "running":
+            continue
+        tell_recorded(study, trial.number, record, metric)
+        told += 1
+    return told
 
 
 class StudySearcher(Searcher):
@@ -197,19 +226,10 @@ class StudySearcher(Searcher):
 
     def _tell_recorded(self, number: int, record: dict) -> None:
         """A repeat proposal learns the earlier run's outcome; one still running counts as FAIL."""
-        values = [record.get(m) for m in self.metric]
-        if record["status"] == "completed" and all(v is not None for v in values):
-            self._tell(number, values, TrialState.COMPLETE)
-            return
-        state = TrialState.PRUNED if record["status"] == "stopped_early" else TrialState.FAIL
-        self._tell(number, None, state)
+        tell_recorded(self.study, number, record, self.metric)
 
     def _tell(self, number: int, values: list[float] | None, state: TrialState) -> None:
-        try:
-            self.study.tell(number, values, state=state, skip_if_finished=True)
-        except ValueError as exc:  # e.g. NaN values: Optuna refuses them
-            logger.warning("optuna refused trial %s: %s", number, exc)
-            self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+        _tell(self.study, number, values, state)
 
 
 def _key(params: dict) -> str:

@@ -101,7 +101,8 @@ def test_early_stopped_trials_reach_optuna_as_pruned():
 def test_study_lives_in_the_run_dir_and_survives_pickling(tmp_path):
     import pickle
 
-    from trilevel.search.searcher import STUDY_FILE, StudySearcher, fail_unfinished, journal_storage
+    from trilevel.search.recorder import TRIALS_FILE
+    from trilevel.search.searcher import STUDY_FILE, StudySearcher, journal_storage, reconcile_study
 
     space = load_space("tri-level")
     dense = space.dense_point()
@@ -111,19 +112,26 @@ def test_study_lives_in_the_run_dir_and_survives_pickling(tmp_path):
     assert searcher.suggest("a") == dense  # the enqueued dense point first
     b = searcher.suggest("b")
     searcher.suggest("c")
+    searcher.suggest("d")
     searcher.on_trial_complete("a", {"epoch": 5, "val_acc": 0.9, "cost": 10.0})
     # Ray pickles the searcher (tuner.pkl) and restores it after a crash: the study comes from the file
     revived = pickle.loads(pickle.dumps(searcher))
     revived.on_trial_complete("b", {"epoch": 2, "val_acc": 0.5, "cost": 4.0})  # found by its Ray id
     revived.on_trial_complete("b", {"epoch": 5, "val_acc": 0.5, "cost": 4.0})  # told once only
-    assert fail_unfinished(tmp_path, "s") == 1  # "c" was lost with the driver
+    # after the Tuner: "c" is recorded as lost (failed), "d" as running (interrupted: it resumes later)
+    (tmp_path / TRIALS_FILE).write_text(json.dumps({"trial_id": "c", "params": {}, "status": "failed"}) + "\n"
+                                        + json.dumps({"trial_id": "d", "params": {}, "status": "running"}) + "\n")
+    assert reconcile_study(tmp_path, "s", ["val_acc", "cost"]) == 1
     study = optuna.load_study(study_name="s", storage=journal_storage(tmp_path / STUDY_FILE))  # as optuna-dashboard
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
-    assert [t.user_attrs["ray_trial_id"] for t in study.trials] == ["a", "b", "c"]
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL,
+                                               TrialState.RUNNING]
+    assert [t.user_attrs["ray_trial_id"] for t in study.trials] == ["a", "b", "c", "d"]
     assert study.trials[1].params == b
     # a new searcher on the same run directory continues the study and does not enqueue dense again
     again = StudySearcher(**kwargs)
-    assert again.suggest("d") != dense and len(again.study.trials) == 4
+    assert again.suggest("e") != dense and len(again.study.trials) == 5
+    again.on_trial_complete("d", {"epoch": 5, "val_acc": 0.7, "cost": 3.0})  # the resumed trial ends
+    assert again.study.trials[3].state == TrialState.COMPLETE
 
 
 def test_repeat_proposals_learn_the_recorded_outcome_and_are_not_run():
