@@ -17,7 +17,7 @@ Choices (the live search runs 2 trials at once on CPU-2):
 * Asynchronous search with `--workers` (default 2) over simulated time: a trial's epoch takes
   its table `train_seconds`; the next result is always the earliest-finishing epoch (ties by
   start order), and a freed worker asks the sampler at once. Fully deterministic for a seed.
-* Cost reported to MO-ASHA (`train_seconds_projected`) = the configuration's full-length
+* Cost reported to MO-ASHA (`projected_seconds`) = the configuration's full-length
   training seconds from the table at every epoch, what the live search reports as projected
   seconds. Speedup = dense full seconds / configuration full seconds.
 * The single-objective baseline ("ASHA weighted sum") is the same `MOASHA` class with the one
@@ -58,13 +58,14 @@ import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution
 
+from trilevel.core.run_store import COMPLETED, OBJECTIVE_KEYS, STOPPED_EARLY, TrialRecord
 from trilevel.reports.selection import hypervolume
 from trilevel.search.moasha import MOASHA, STOP
 from trilevel.search.runner import auto_grace
 from trilevel.spaces import load_space
 from trilevel.search.searcher import StudySearcher
 
-COST = "train_seconds_projected"
+COST = OBJECTIVE_KEYS["time"]  # the live search's cost key: full-length projected seconds
 CHECKPOINTS = (0.10, 0.25, 0.50)  # fractions of the grid's total epochs
 TARGET_RATIO, TARGET_AT = 0.95, 0.25
 
@@ -138,6 +139,13 @@ class Table:
 
 
 @dataclass
+class ScoredRecord(TrialRecord):
+    """A run-store record with the single-objective baseline's score as one more metric."""
+
+    score: float | None = None
+
+
+@dataclass
 class Trial:
     number: int
     params: dict
@@ -162,7 +170,7 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
         return acc - weight * table.full_seconds(key) / dense_seconds
 
     metric, mode = (["score"], ["max"]) if single else (["val_acc", COST], ["max", "min"])
-    records: dict[str, dict] = {}  # what the live search keeps in trials.jsonl, simulated
+    records: dict[str, ScoredRecord] = {}  # what the live search keeps in trials.jsonl, simulated
     searcher = StudySearcher(  # the live search's own searcher: its repeat check, its tells
         space={n: CategoricalDistribution(c) for n, c in table.choices.items()}, metric=metric, mode=mode,
         sampler_name=strategy.sampler, seed=seed, points_to_evaluate=[dict(zip(table.names, table.dense))],
@@ -193,7 +201,7 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
             return
         key = table.key(params)
         trials.append(Trial(number, dict(params), 0, "running"))
-        records[str(number)] = {"params": dict(params), "status": "running"}
+        records[str(number)] = ScoredRecord(str(number), params=dict(params))
         live[number] = (key, trials[-1])
         heapq.heappush(events, (now + table.seconds[key][0], number))
 
@@ -220,7 +228,10 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
             heapq.heappush(events, (now + table.seconds[key][record.epochs], number))
             hv.append(hv[-1])
             continue
-        records[str(number)].update(reported, status="completed" if record.state == "complete" else "stopped_early")
+        stored = records[str(number)]
+        stored.status = COMPLETED if record.state == "complete" else STOPPED_EARLY
+        for name, value in reported.items():
+            setattr(stored, "epochs" if name == "epoch" else name, value)
         searcher.on_trial_complete(str(number), reported)
         del live[number]
         hv.append(hypervolume(points) if record.state == "complete" else hv[-1])

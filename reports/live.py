@@ -1,4 +1,4 @@
-"""Live progress of a running search, fed plain trial-record dicts by the search driver.
+"""Live progress of a running search, fed typed trial records (`TrialRecord`) by the search driver.
 
 On a terminal it is a rich `Live` view redrawn by rich's own refresh thread, so `update()` only
 stores the record under a lock (cheap: it runs on Ray's driver thread). Anywhere else (a pipe, a
@@ -18,22 +18,10 @@ import time
 from collections import OrderedDict
 from typing import Any, TextIO
 
+from trilevel.core.run_store import COMPLETED, FAILED, FINISHED, RUNNING, TrialRecord
+
 from . import fmt
 from .selection import holds, pareto_front
-
-_FINISHED = ("completed", "stopped_early", "failed")
-
-
-class _Point:
-    """The three attributes `pareto_front` reads, built from a plain record without validation."""
-
-    __slots__ = ("status", "val_acc", "_speed")
-
-    def __init__(self, status: str, val_acc: float | None, speed: float | None):
-        self.status, self.val_acc, self._speed = status, val_acc, speed
-
-    def speed(self, objective: str) -> float | None:
-        return self._speed
 
 
 def _num(value: Any) -> float | None:
@@ -85,7 +73,7 @@ class LiveProgress:
         self._console_arg = console
         self._stream_arg = stream
         self._init_runtime()
-        self._records: "OrderedDict[str, dict]" = OrderedDict()  # most recently updated last
+        self._records: "OrderedDict[str, TrialRecord]" = OrderedDict()  # most recently updated last
         self._finished: set[str] = set()
         self._started_at: float | None = None
         self._stopped = False
@@ -161,24 +149,25 @@ class LiveProgress:
 
     # -- feeding -------------------------------------------------------------------------
 
-    def update(self, record: dict) -> None:
-        """Record a trial's latest state (per epoch report and at trial end). Never raises:
-        a bad record must not take the search down with it."""
+    def update(self, record: TrialRecord | dict) -> None:
+        """Record a trial's latest state (per epoch report and at trial end); a stored dict is
+        validated into a `TrialRecord` first. Never raises: a bad record must not take the search
+        down with it."""
         try:
-            self._update(record)
+            self._update(record if isinstance(record, TrialRecord) else TrialRecord.from_dict(record))
         except Exception as exc:  # noqa: BLE001 - progress display is best effort
             self.last_error = f"{type(exc).__name__}: {exc}"  # kept for debugging, never raised
 
-    def _update(self, record: dict) -> None:
+    def _update(self, record: TrialRecord) -> None:
         if self._started_at is None and not self._stopped:
             self.start()
-        trial_id = str(record.get("trial_id"))
-        status = record.get("status")
+        trial_id = record.trial_id
+        status = record.status
         line = None
         with self._lock:
             self._records[trial_id] = record
             self._records.move_to_end(trial_id)
-            if status in _FINISHED:
+            if status in FINISHED:
                 self._front_dirty = True
                 if trial_id not in self._finished:
                     self._finished.add(trial_id)
@@ -194,75 +183,69 @@ class LiveProgress:
         if self.baseline_accs:
             return statistics.fmean(self.baseline_accs)
         for rec in self._records.values():
-            if rec.get("is_baseline") and rec.get("status") == "completed":
-                return _num(rec.get("val_acc"))
+            if rec.is_baseline and rec.status == COMPLETED:
+                return _num(rec.val_acc)
         return None
 
-    def _speed(self, rec: dict) -> float | None:
-        return _num(rec.get("flops_speedup" if self.objective == "flops" else "speedup"))
+    def _speed(self, rec: TrialRecord) -> float | None:
+        return _num(rec.speed(self.objective))
 
-    def _front_snapshot(self) -> tuple[list[dict], float | None] | None:
+    def _front_snapshot(self) -> tuple[list[TrialRecord], float | None] | None:
         """Under the lock: the completed records to recompute from, or None when nothing finished
         since the last computation (so refreshes between trial ends cost nothing)."""
         if not self._front_dirty:
             return None
         self._front_dirty = False
-        return [r for r in self._records.values() if r.get("status") == "completed"], self._reference()
+        return [r for r in self._records.values() if r.status == COMPLETED], self._reference()
 
-    def _compute_front(self, snapshot: tuple[list[dict], float | None] | None) -> None:
+    def _compute_front(self, snapshot: tuple[list[TrialRecord], float | None] | None) -> None:
         """Front size and best speedup within budget (may run outside the lock)."""
         if snapshot is None:
             return
         recs, ref = snapshot
-        points = [_Point("completed", _num(r.get("val_acc")), self._speed(r)) for r in recs]
-        front_size = len(pareto_front(points, self.objective))
+        front_size = len(pareto_front(recs, self.objective))
         best = None
         if ref is not None:
             threshold = ref - self.max_acc_drop / 100.0
-            ok = [p._speed for r, p in zip(recs, points)
-                  if not r.get("is_baseline") and p._speed is not None
-                  and p._speed > 1.0 and holds(p.val_acc, threshold)]
+            ok = [self._speed(r) for r in recs
+                  if not r.is_baseline and self._speed(r) is not None
+                  and self._speed(r) > 1.0 and holds(r.val_acc, threshold)]
             best = max(ok) if ok else None
         self._front_size, self._best_speed = front_size, best
 
     def _counts(self) -> dict[str, Any]:
-        statuses = [r.get("status") for r in self._records.values()]
-        finished = sum(s in _FINISHED for s in statuses)
+        statuses = [r.status for r in self._records.values()]
+        finished = sum(s in FINISHED for s in statuses)
         elapsed = time.monotonic() - self._started_at if self._started_at is not None else 0.0
         remaining = max(self.budget - finished, 0)
         # Rough: the mean wall time per finished trial so far, times what is left.
         eta = elapsed / finished * remaining if finished else None
-        epochs = 0
-        for r in self._records.values():
-            try:
-                epochs += int(r.get("epochs") or 0)
-            except (TypeError, ValueError):
-                pass
-        return {"finished": finished, "running": statuses.count("running"),
-                "failed": statuses.count("failed"), "epochs": epochs, "elapsed": elapsed, "eta": eta}
+        epochs = sum(r.epochs for r in self._records.values())
+        return {"finished": finished, "running": statuses.count(RUNNING),
+                "failed": statuses.count(FAILED), "epochs": epochs, "elapsed": elapsed, "eta": eta}
 
     def _best_text(self, times: str) -> str:
         if self._best_speed is None:
             return f"none yet within {self.max_acc_drop:g} pts"
         return f"{self._best_speed:.2f}{times} within {self.max_acc_drop:g} pts"
 
-    def _plain_line(self, rec: dict) -> str:
+    def _plain_line(self, rec: TrialRecord) -> str:
         # Plain mode has no refresh thread, so computing under the lock blocks nobody.
         self._compute_front(self._front_snapshot())
         c = self._counts()
-        status = rec.get("status")
-        head = f"[{c['finished']}/{self.budget}] trial {_clean(rec.get('trial_id'), 40)} {status}"
-        if rec.get("is_baseline"):
+        status = rec.status
+        head = f"[{c['finished']}/{self.budget}] trial {_clean(rec.trial_id, 40)} {status}"
+        if rec.is_baseline:
             head += " (dense baseline)"
-        if status == "failed":
-            error = (str(rec.get("error") or "no error recorded").strip().splitlines() or ["?"])[-1]
+        if status == FAILED:
+            error = (str(rec.error or "no error recorded").strip().splitlines() or ["?"])[-1]
             body = f"error: {_clean(error)}"
         else:
-            acc = _num(rec.get("val_acc"))
+            acc = _num(rec.val_acc)
             ref = self._reference()
             delta = None if acc is None or ref is None else acc - ref
             body = (f"acc {fmt.pct(acc)}% ({fmt.points(delta)} pts) speedup {fmt.speed(self._speed(rec))}"
-                    f" epochs {rec.get('epochs', '?')}")
+                    f" epochs {rec.epochs}")
         tail = (f"running {c['running']}, front {self._front_size}, best {self._best_text('x')}"
                 f" | elapsed {fmt.duration(c['elapsed'])} eta {fmt.duration(c['eta'])}")
         return _clean(f"{head}: {body} | {tail}", limit=400)
@@ -293,13 +276,12 @@ class LiveProgress:
             table.add_column(title, justify=justify, no_wrap=True)
         styles = {"completed": "green", "stopped_early": "yellow", "failed": "red", "running": "cyan"}
         for rec in latest:
-            cfg = rec.get("config") or {}
-            acc = _num(rec.get("val_acc"))
+            cfg = rec.config
+            acc = _num(rec.val_acc)
             delta = None if acc is None or ref is None else acc - ref
             table.add_row(
-                Text(_clean(rec.get("trial_id"), 40)), Text(str(rec.get("status")), style=styles.get(rec.get("status"), "")),
-                *(fmt.keep(v) if _num(v) is not None else "-" for v in
-                  (cfg.get("example_keep"), cfg.get("token_keep"), cfg.get("attention_keep"))),
-                str(rec.get("epochs", "-")), fmt.pct(acc), fmt.points(delta), fmt.speed(self._speed(rec), "×"),
+                Text(_clean(rec.trial_id, 40)), Text(rec.status, style=styles.get(rec.status, "")),
+                *(fmt.keep(v) for v in (cfg.example_keep, cfg.token_keep, cfg.attention_keep)),
+                str(rec.epochs), fmt.pct(acc), fmt.points(delta), fmt.speed(self._speed(rec), "×"),
             )
         return Group(header, table)

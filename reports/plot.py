@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .atomic import atomic_path
+from trilevel.core.atomic import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from .summary import Summary

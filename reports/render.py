@@ -175,14 +175,14 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
             line = ((t.error or "").strip().splitlines() or ["no error recorded"])[-1]
             console.print(Text(f"  {t.trial_id}: {_clip(line)}"))
 
-    retried = [t for t in run.trials if t.raw.get("retries")]
+    retried = [t for t in run.trials if t.retries]
     if retried:  # Ray retried them from their last checkpoint (FailureConfig), e.g. after a lost node
         console.print(Text(f"Retried trials ({len(retried)}):", style="yellow"))
         for t in retried:
-            why = (t.raw.get("retry_errors") or [""])[-1].strip().splitlines() or ["no reason recorded"]
-            resumed = t.raw.get("resumed_from")
+            why = (t.retry_errors or [""])[-1].strip().splitlines() or ["no reason recorded"]
+            resumed = t.resumed_from
             where = f", continued from epoch {resumed}" if resumed else ""
-            console.print(Text(f"  {t.trial_id}: {t.raw['retries']}x{where}, {t.status}; after: {_clip(why[-1])}"))
+            console.print(Text(f"  {t.trial_id}: {t.retries}x{where}, {t.status}; after: {_clip(why[-1])}"))
 
     counts = [f"{run.count('completed')} completed", f"{run.count('stopped_early')} stopped early",
               f"{run.count('failed')} failed"]

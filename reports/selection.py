@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from trilevel.search.pareto import hypervolume_2d, pareto_indices
 
-from .records import Run, TrialRecord
+from trilevel.core.run_store import Run, TrialRecord
 
 
 def pareto_front(trials: Iterable[TrialRecord], objective: str = "time") -> list[TrialRecord]:

@@ -18,10 +18,12 @@ import yaml
 
 from trilevel.core.config import RunConfig
 from trilevel.core.errors import UserError
+from trilevel.core.run_store import (
+    BEST_JSON, BEST_YAML, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, Run, TrialRecord, load_run,
+)
 
-from .atomic import atomic_write_text
+from trilevel.core.atomic import atomic_write_text
 from .noise import learned
-from .records import Run, TrialRecord, load_run
 from .selection import (
     DenseReference,
     Selection,
@@ -76,7 +78,7 @@ class Summary:
         if self.best is None:
             return None
         data = self.run.search.run_config.data or DATA_PLACEHOLDER
-        config = shlex.quote(str(self.run.path.resolve() / "best.yaml"))  # works from any directory
+        config = shlex.quote(str(self.run.path.resolve() / BEST_YAML))  # works from any directory
         return f"trilevel-train --config {config} --epochs {FULL_EPOCHS} --data {shlex.quote(data)}"
 
 
@@ -146,7 +148,7 @@ def _best_header(summary: Summary) -> str:
     return "".join(f"# {line}\n" for line in lines)
 
 
-BEST_FILES = ("best.yaml", "best.json")
+BEST_FILES = (BEST_YAML, BEST_JSON)
 
 
 def remove_best(run_dir: str | Path) -> None:
@@ -169,11 +171,11 @@ def write_outputs(run_dir: str | Path, max_acc_drop: float | None = None, *, plo
     out = run.path
     written = summary.written
 
-    records = [t.raw for t in summary.front]
-    written["pareto.json"] = atomic_write_text(out / "pareto.json", json.dumps(records, indent=2) + "\n")
+    records = [t.to_dict() for t in summary.front]
+    written[PARETO_JSON] = atomic_write_text(out / PARETO_JSON, json.dumps(records, indent=2) + "\n")
     configs: dict[str, Any] = {t.trial_id: trial_run_config(run, t).to_dict() for t in summary.front}
-    written["pareto.yaml"] = atomic_write_text(
-        out / "pareto.yaml",
+    written[PARETO_YAML] = atomic_write_text(
+        out / PARETO_YAML,
         "# Every Pareto-optimal configuration as a full run config, keyed by trial id (fastest first).\n"
         + (yaml.safe_dump(configs, sort_keys=False) if configs else "{}\n"),
     )
@@ -184,18 +186,18 @@ def write_outputs(run_dir: str | Path, max_acc_drop: float | None = None, *, plo
         summary.notes.append("best.yaml not written: dense did not learn")
     elif best_config is not None:
         data = best_config.to_dict()
-        written["best.yaml"] = atomic_write_text(out / "best.yaml", _best_header(summary) + yaml.safe_dump(data, sort_keys=False))
-        written["best.json"] = atomic_write_text(out / "best.json", json.dumps(data, indent=2) + "\n")
+        written[BEST_YAML] = atomic_write_text(out / BEST_YAML, _best_header(summary) + yaml.safe_dump(data, sort_keys=False))
+        written[BEST_JSON] = atomic_write_text(out / BEST_JSON, json.dumps(data, indent=2) + "\n")
     else:
         summary.notes.append(f"best.yaml not written: {summary.selection.note}")
 
     if plot:
         from .plot import plot_html, plot_png
 
-        written["pareto.png"] = plot_png(summary, out / "pareto.png")
-        html = plot_html(summary, out / "pareto.html")
+        written[PARETO_PNG] = plot_png(summary, out / PARETO_PNG)
+        html = plot_html(summary, out / PARETO_HTML)
         if html is not None:
-            written["pareto.html"] = html
+            written[PARETO_HTML] = html
         else:
             summary.notes.append("pareto.html skipped: plotly is not installed (pip install plotly)")
     return summary

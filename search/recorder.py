@@ -1,50 +1,29 @@
-"""Driver-side record of every trial: `trials.jsonl` (rewritten atomically) and the live view.
+"""Driver-side record of every trial: a thin Ray Tune callback onto the run store.
 
-A Ray Tune callback: runs in the driver's main thread, so it stays cheap (a small JSON rewrite
-per event). On resume it reloads what was recorded, so no finished trial is lost or re-counted.
+Runs in the driver's main thread, so it stays cheap (a small JSON rewrite per event). It turns
+Tune's events into `TrialRecord` updates (`core/run_store.py` owns the format, the file and its
+reading); on resume it reloads what was recorded, so no finished trial is lost or re-counted.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback, Stopper
 
 from trilevel.core.config import SparsityConfig
-from trilevel.core.errors import UserError
-from trilevel.reports.atomic import atomic_write_text
+from trilevel.core.run_store import (
+    COMPLETED, FAILED, RUNNING, STOPPED_EARLY, EpochReport, TrialRecord, load_records, write_trials,
+)
 from trilevel.reports.noise import check_learned
 
-TRIALS_FILE = "trials.jsonl"
-FINISHED = ("completed", "stopped_early", "failed")
 _LIVE_VIEWS: dict[str, Any] = {}  # run dir -> LiveProgress, looked up after unpickling on resume
 
 
 def attach_live_view(run_dir: str | Path, live) -> None:
     """Register the live view for a run (callbacks are pickled, so they cannot hold it)."""
     _LIVE_VIEWS[str(Path(run_dir).resolve())] = live
-
-
-def load_records(run_dir: str | Path) -> dict[str, dict]:
-    """trial_id -> latest record from trials.jsonl (a torn last line from a crash is ignored)."""
-    path = Path(run_dir) / TRIALS_FILE
-    records: dict[str, dict] = {}
-    if not path.exists():
-        return records
-    lines = path.read_text().splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            records[record["trial_id"]] = record
-        except (json.JSONDecodeError, TypeError, KeyError):
-            if number == len(lines):
-                continue  # a torn last line from a crash mid-write of an older version
-            raise UserError(f"{path} line {number} is corrupt; fix or remove the file (it is the search's record)") from None
-    return records
 
 
 class RunRecorder(Callback, Stopper):
@@ -60,7 +39,7 @@ class RunRecorder(Callback, Stopper):
         self.max_epochs = max_epochs
         self.fixed = dict(fixed)
         self.dense_point = dict(dense_point)
-        self.records: dict[str, dict] = {}
+        self.records: dict[str, TrialRecord] = {}
         self.baseline_error: str | None = None
 
     def __call__(self, trial_id, result) -> bool:
@@ -80,50 +59,29 @@ class RunRecorder(Callback, Stopper):
     def _final(self, trial) -> bool:
         """A finished record is final: a restored trial replaying old epochs must not change it."""
         record = self.records.get(trial.trial_id)
-        return record is not None and record["status"] in FINISHED
+        return record is not None and record.finished
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         if self._final(trial):
             return
         record = self._record(trial)
-        record["status"] = "running"
+        record.status = RUNNING
         self._changed(record)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if self._final(trial):
             return
         record = self._record(trial)
-        epoch = int(result.get("epoch", 0))
-        record.update(
-            status="running",
-            epochs=epoch,
-            val_acc=result.get("val_acc"),
-            train_seconds=result.get("train_seconds"),
-            projected_seconds=result.get("projected_seconds"),
-            flops_per_image=result.get("flops_per_image"),
-            train_flops=result.get("train_flops"),
-            planned_train_flops=result.get("planned_train_flops"),
-            expected_train_flops=result.get("expected_train_flops"),
-            flops_speedup=result.get("flops_speedup"),
-        )
-        for key in ("chance_acc", "num_train", "num_val"):
-            if result.get(key) is not None:
-                record[key] = result[key]
-        if "resumed_from" in result:  # > 0: this attempt continued from a checkpoint (retry or resume)
-            record["resumed_from"] = int(result["resumed_from"])
-        history = [h for h in record["history"] if h["epoch"] < epoch]
-        history.append({"epoch": epoch, "val_acc": result.get("epoch_val_acc"),
-                        "train_seconds": result.get("epoch_seconds")})
-        record["history"] = history
+        record.apply(EpochReport.from_result(result))
         self._changed(record)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         if self._final(trial):
             return
         record = self._record(trial)
-        record["status"] = "completed" if record["epochs"] >= self.max_epochs else "stopped_early"
-        if record["is_baseline"] and record["status"] == "completed" and record.get("chance_acc") is not None:
-            verdict = check_learned([record["val_acc"]], record["chance_acc"])
+        record.status = COMPLETED if record.epochs >= self.max_epochs else STOPPED_EARLY
+        if record.is_baseline and record.status == COMPLETED and record.chance_acc is not None:
+            verdict = check_learned([record.val_acc], record.chance_acc)
             if not verdict.learned:
                 self.baseline_error = (f"dense did not learn ({100 * verdict.mean:.1f}% < "
                                        f"{100 * verdict.threshold:.1f}%)")
@@ -135,93 +93,48 @@ class RunRecorder(Callback, Stopper):
         if self._final(trial):
             return
         record = self._record(trial)
-        record["retries"] = record.get("retries", 0) + 1
-        record["retry_errors"] = [*record.get("retry_errors", []), _error_message(trial)]
+        record.retries += 1
+        record.retry_errors = [*record.retry_errors, _error_message(trial)]
         self._changed(record)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         if self._final(trial):
             return
         record = self._record(trial)
-        record["status"] = "failed"
-        record["error"] = _error_message(trial)
-        if record["is_baseline"]:
-            self.baseline_error = record["error"]
+        record.status = FAILED
+        record.error = _error_message(trial)
+        if record.is_baseline:
+            self.baseline_error = record.error
         self._changed(record)
 
     # -- records --------------------------------------------------------------------------------
-    def _record(self, trial) -> dict:
+    def _record(self, trial) -> TrialRecord:
         if trial.trial_id not in self.records:
             params = dict(trial.config)
             seedless = {k: v for k, v in params.items() if k != "seed"}
-            is_baseline = seedless == self.dense_point and not any(
-                r["is_baseline"] for r in self.records.values()
+            is_baseline = seedless == self.dense_point and not any(r.is_baseline for r in self.records.values())
+            self.records[trial.trial_id] = TrialRecord(
+                trial_id=trial.trial_id, params=params, config=SparsityConfig(**{**self.fixed, **seedless}),
+                is_baseline=is_baseline,
             )
-            self.records[trial.trial_id] = {
-                "trial_id": trial.trial_id,
-                "config": SparsityConfig(**{**self.fixed, **seedless}).to_dict(),
-                "params": params,
-                "status": "running",
-                "epochs": 0,
-                "val_acc": None,
-                "train_seconds": 0.0,
-                "projected_seconds": None,
-                "speedup": None,
-                "flops_per_image": None,
-                "flops_speedup": None,
-                "is_baseline": is_baseline,
-                "error": None,
-                "history": [],
-            }
         return self.records[trial.trial_id]
 
-    def baseline(self) -> dict | None:
-        return next((r for r in self.records.values() if r["is_baseline"]), None)
+    def baseline(self) -> TrialRecord | None:
+        return next((r for r in self.records.values() if r.is_baseline), None)
 
-    def _changed(self, record: dict) -> None:
-        record.pop("lost", None)  # Ray knows this trial (see mark_lost_trials)
+    def _changed(self, record: TrialRecord) -> None:
+        record.lost = False  # Ray knows this trial (see run_store.mark_lost_trials)
         base = self.baseline()
-        reference = base.get("projected_seconds") if base else None
+        reference = base.projected_seconds if base else None
         for r in self.records.values():  # the baseline may report after others: refresh all
-            projected = r.get("projected_seconds")
-            r["speedup"] = reference / projected if reference and projected else None
+            r.speedup = reference / r.projected_seconds if reference and r.projected_seconds else None
         self.write()
         live = self.live
         if live is not None:
             live.update(record)
 
     def write(self) -> None:
-        _write_records(self.run_dir, self.records)
-
-
-
-def mark_lost_trials(run_dir: str | Path) -> None:
-    """Before a resume: flag trials recorded as running. Ray may not know them (they started after
-    its last snapshot, then the driver died); the ones it restores are unflagged by the hooks."""
-    records = load_records(run_dir)
-    for r in records.values():
-        if r["status"] == "running":
-            r["lost"] = True
-    _write_records(run_dir, records)
-
-
-def finished_trial_ids(run_dir: str | Path) -> tuple[str, ...]:
-    return tuple(tid for tid, r in load_records(run_dir).items() if r["status"] in FINISHED)
-
-
-def settle_lost_trials(run_dir: str | Path) -> None:
-    """After the search: trials still flagged were lost with the driver and never re-run."""
-    records = load_records(run_dir)
-    for r in records.values():
-        if r.pop("lost", False) and r["status"] == "running":
-            r["status"] = "failed"
-            r["error"] = "lost: the search driver died before Ray saved this trial (not re-run)"
-    _write_records(run_dir, records)
-
-
-def _write_records(run_dir: str | Path, records: dict[str, dict]) -> None:
-    text = "".join(json.dumps(r) + "\n" for r in records.values())
-    atomic_write_text(Path(run_dir) / TRIALS_FILE, text)
+        write_trials(self.run_dir, self.records)
 
 
 def _error_message(trial) -> str:

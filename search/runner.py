@@ -23,16 +23,17 @@ from trilevel.core.cli import ensure_writable
 from trilevel.core.config import RunConfig
 from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
-from trilevel.reports.atomic import atomic_write_text
+from trilevel.core.run_store import (
+    COMPLETED, FAILED, MOASHA_STATE, NOT_LEARNED, OBJECTIVE_KEYS, OBJECTIVES, SEARCH_FAILED, SEARCH_FILE,
+    SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_RUNNING, finished_trial_ids, load_records, mark_lost_trials,
+    settle_lost_trials,
+)
+from trilevel.core.atomic import atomic_write_text
 from trilevel.reports.noise import (
     EXIT_NOT_LEARNED, Validity, check_learned, paired_delta, resolution_pts, run_sd,
 )
 from trilevel.spaces import SearchSpace, load_space
 
-SEARCH_FILE = "search.json"
-NOT_LEARNED = "not_learned"  # search.json status when dense did not learn
-MOASHA_STATE = "moasha_state.json"
-OBJECTIVES = ("time", "flops")
 
 
 @dataclass
@@ -144,11 +145,9 @@ def run_search(opts: SearchOptions) -> int:
     from trilevel.reports.summary import remove_best
 
     from .moasha import MOASHAScheduler, MOASHAStateError
-    from .recorder import (
-        RunRecorder, attach_live_view, finished_trial_ids, load_records, mark_lost_trials, settle_lost_trials,
-    )
+    from .recorder import RunRecorder, attach_live_view
     from .searcher import StudySearcher, reconcile_study
-    from .trainable import OBJECTIVE_KEYS, run_trial
+    from .trainable import run_trial
 
     import optuna
 
@@ -232,21 +231,21 @@ def run_search(opts: SearchOptions) -> int:
         settle_lost_trials(run_dir)
         reconcile_study(run_dir, run_dir.name, ["val_acc", cost])
         records = load_records(run_dir)
-        failed_base = next((r for r in records.values() if r["is_baseline"] and r["status"] == "failed"), None)
+        failed_base = next((r for r in records.values() if r.is_baseline and r.status == FAILED), None)
         if failed_base is not None:
-            raise UserError(f"the dense baseline trial failed, so no speedup can be measured: {failed_base['error']}")
-        base_trial = next((r for r in records.values() if r["is_baseline"] and r["status"] == "completed"), None)
+            raise UserError(f"the dense baseline trial failed, so no speedup can be measured: {failed_base.error}")
+        base_trial = next((r for r in records.values() if r.is_baseline and r.status == COMPLETED), None)
         if base_trial is not None and len(meta.get("baseline_accs") or []) < 1 + len(extra):
             # The search's own dense trial is the first seed; the extra seeds follow in seed order.
-            meta["baseline_accs"] = [base_trial["val_acc"], *extra.values()]
-            meta.setdefault("chance_acc", base_trial.get("chance_acc"))
-            meta.setdefault("num_val", base_trial.get("num_val"))
+            meta["baseline_accs"] = [base_trial.val_acc, *extra.values()]
+            meta.setdefault("chance_acc", base_trial.chance_acc)
+            meta.setdefault("num_val", base_trial.num_val)
         if meta.get("baseline_accs") and meta.get("chance_acc") is not None:
             verdict = check_learned(meta["baseline_accs"], meta["chance_acc"])
             _record_noise(meta, verdict, opts)
             if not verdict.learned:
                 raise _NotLearned(verdict)
-        done = sum(r["status"] in ("completed", "stopped_early", "failed") for r in records.values())
+        done = sum(r.finished for r in records.values())
         interrupted = done < opts.budget
         if not interrupted:
             _write_meta(run_dir, meta)  # the finalists are chosen against this dense reference
@@ -263,7 +262,7 @@ def run_search(opts: SearchOptions) -> int:
         if live is not None:
             live.stop()
         meta["wall_seconds"] = (meta.get("wall_seconds") or 0.0) + time.time() - started
-        meta["status"] = "interrupted" if interrupted else ("finished" if succeeded else "failed")
+        meta["status"] = SEARCH_INTERRUPTED if interrupted else (SEARCH_FINISHED if succeeded else SEARCH_FAILED)
         if not_learned is not None:
             meta["status"] = NOT_LEARNED
             meta["validity"] = not_learned.to_dict()
@@ -318,7 +317,7 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, run_dir: Path) -> 
                   and old_run.get(k) != new_run[k]]
         if diffs:
             raise UserError(f"cannot resume {run_dir}: it was a different search ({'; '.join(diffs)})")
-        meta["status"] = "running"
+        meta["status"] = SEARCH_RUNNING
         _write_meta(run_dir, meta)
         return meta
     if meta_path.exists():
@@ -328,7 +327,7 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, run_dir: Path) -> 
         "version": 1, "name": run_dir.name, **identity, "space": space.name, "space_spec": space.describe(),
         "grace_epochs": opts.grace_epochs, "reduction_factor": opts.reduction_factor,
         "max_acc_drop": opts.max_acc_drop, "seed": opts.seed, "command": opts.command,
-        "started": _now(), "finished": None, "wall_seconds": None, "status": "running",
+        "started": _now(), "finished": None, "wall_seconds": None, "status": SEARCH_RUNNING,
         "run_config": opts.run.to_dict(), "baseline_accs": [], "varied": sorted(space.params),
         "finalists": opts.finalists, "finalist_accs": {},
     }
@@ -475,7 +474,7 @@ def _print_noise(meta: dict, verdict: Validity, opts) -> None:
 
 def _finalist_deltas(run_dir: Path, meta: dict) -> dict[str, dict]:
     """Per finalist: the paired difference to dense over the shared seeds, with its 90% interval."""
-    from trilevel.reports.records import load_run
+    from trilevel.core.run_store import load_run
 
     trials = {t.trial_id: t for t in load_run(run_dir).trials}
     out = {}
@@ -498,7 +497,7 @@ def _finalist_seeds(opts, run_dir: Path, meta: dict, trainable, space: SearchSpa
     from ray import tune
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from trilevel.reports.records import load_run
+    from trilevel.core.run_store import load_run
     from trilevel.reports.selection import choose_finalists
     from trilevel.reports.summary import summarize
 

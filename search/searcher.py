@@ -34,12 +34,14 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from trilevel.core.errors import UserError, suggest
+from trilevel.core.run_store import (
+    COMPLETED, FINISHED, RUNNING, STOPPED_EARLY, STUDY_FILE, TrialRecord, load_records,
+)
 
 from .constants import SAMPLERS
 
 logger = logging.getLogger(__name__)
 
-STUDY_FILE = "optuna_journal.log"  # in the run directory
 RAY_TRIAL_ID = "ray_trial_id"  # Optuna user attribute naming the Ray trial
 MAX_REPEATS = 50  # repeat proposals in a row that end the search (the space is exhausted)
 
@@ -72,13 +74,13 @@ def open_study(run_dir: str | Path | None, name: str, directions: list[str],
                                load_if_exists=True)
 
 
-def tell_recorded(study: optuna.Study, number: int, record: dict | None, metric: list[str]) -> None:
+def tell_recorded(study: optuna.Study, number: int, record: TrialRecord | None, metric: list[str]) -> None:
     """Tell a study trial the outcome the run record holds: COMPLETE with the metric values,
     PRUNED when stopped early, FAIL otherwise (failed, still running, or no record)."""
-    values = [record.get(m) for m in metric] if record else None
-    if record and record["status"] == "completed" and all(v is not None for v in values):
+    values = [record.value(m) for m in metric] if record else None
+    if record and record.status == COMPLETED and all(v is not None for v in values):
         _tell(study, number, values, TrialState.COMPLETE)
-    elif record and record["status"] == "stopped_early":
+    elif record and record.status == STOPPED_EARLY:
         _tell(study, number, None, TrialState.PRUNED)
     else:
         _tell(study, number, None, TrialState.FAIL)
@@ -97,8 +99,6 @@ def reconcile_study(run_dir: str | Path, name: str, metric: list[str]) -> int:
     a dead driver are failed there; one asked but never started has no record: FAIL). Trials the
     record holds as running were interrupted and resume later, so they stay. Returns how many
     were told."""
-    from .recorder import load_records
-
     path = Path(run_dir) / STUDY_FILE
     if not path.exists():
         return 0
@@ -107,7 +107,7 @@ def reconcile_study(run_dir: str | Path, name: str, metric: list[str]) -> int:
     told = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         record = records.get(trial.user_attrs.get(RAY_TRIAL_ID))
-        if record is not None and record["status"] == "running":
+        if record is not None and record.status == RUNNING:
             continue
         tell_recorded(study, trial.number, record, metric)
         told += 1
@@ -121,7 +121,7 @@ class StudySearcher(Searcher):
     directions, e.g. ["val_acc", "projected_seconds"], ["max", "min"]. `points_to_evaluate` are
     enqueued once, when the study is new (the dense point first). Without `run_dir` the study is
     in memory. `records`: where the budget and the repeat check read the search's trials
-    (trial id -> record with `params`, `status` and the metric keys); default `trials.jsonl` in
+    (trial id -> `TrialRecord`); default `trials.jsonl` in
     `run_dir`, none without one. The replay benchmark passes its simulated records, so it runs
     this class rather than a copy of its rules.
     """
@@ -130,7 +130,7 @@ class StudySearcher(Searcher):
                  sampler_name: str = "tpe", seed: int = 0, study_name: str = "trilevel",
                  points_to_evaluate: list[dict] | None = None, max_epochs: int = 1, epoch_key: str = "epoch",
                  run_dir: str | None = None, budget: int | None = None,
-                 records: Callable[[], Mapping[str, dict]] | None = None):
+                 records: Callable[[], Mapping[str, TrialRecord]] | None = None):
         super().__init__(metric=metric, mode=mode)
         self.space = dict(space)
         self.sampler_name, self.seed, self.study_name = sampler_name, seed, study_name
@@ -174,7 +174,7 @@ class StudySearcher(Searcher):
         records = self._records()
         if self.budget is not None and records is not None and len(records) >= self.budget:
             return Searcher.FINISHED
-        seen = {_key(r["params"]): r for r in (records or {}).values()}
+        seen = {_key(r.params): r for r in (records or {}).values()}
         for _ in range(MAX_REPEATS):
             trial = self.study.ask(self.space)
             record = seen.get(_key(trial.params))
@@ -193,7 +193,7 @@ class StudySearcher(Searcher):
         if number is None:  # not ours (told already, or proposed by another searcher)
             return
         recorded = (self._records() or {}).get(trial_id)
-        if recorded is not None and recorded["status"] in ("completed", "stopped_early", "failed"):
+        if recorded is not None and recorded.status in FINISHED:
             # The record is the truth: after a kill -9 Ray re-runs a trial the record holds as
             # finished (its trainable returns at once, with a stale or no result)
             self._tell_recorded(number, recorded)
@@ -208,14 +208,12 @@ class StudySearcher(Searcher):
         self._tell(number, values, state)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _records(self) -> Mapping[str, dict] | None:
+    def _records(self) -> Mapping[str, TrialRecord] | None:
         if self.records is not None:
             return self.records()
         if self.run_dir is None:
             return None
-        from .recorder import load_records  # the search's own record of every trial
-
-        return load_records(self.run_dir)
+        return load_records(self.run_dir)  # the search's own record of every trial
 
     def _running_number(self, trial_id: str) -> int | None:
         """A trial started before a restore whose number was not in Ray's snapshot."""
@@ -224,7 +222,7 @@ class StudySearcher(Searcher):
                 return trial.number
         return None
 
-    def _tell_recorded(self, number: int, record: dict) -> None:
+    def _tell_recorded(self, number: int, record: TrialRecord) -> None:
         """A repeat proposal learns the earlier run's outcome; one still running counts as FAIL."""
         tell_recorded(self.study, number, record, self.metric)
 

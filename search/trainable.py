@@ -14,11 +14,10 @@ import torch
 from ray import tune
 
 from trilevel.core.config import RunConfig, SparsityConfig
+from trilevel.core.run_store import EpochReport
 from trilevel.core.trainer import CHECKPOINT, Trainer
 
 from .faults import maybe_fail
-
-OBJECTIVE_KEYS = {"time": "projected_seconds", "flops": "expected_train_flops"}
 
 
 def build_trial_config(base: dict, fixed: dict, params: dict, seed: int | None = None) -> RunConfig:
@@ -65,26 +64,7 @@ def _out_of_memory(exc: Exception, config: RunConfig) -> Exception:
 
 def _report(metrics: dict, trainer: Trainer, params: dict, resumed_from: int = 0) -> None:
     maybe_fail(params, metrics["epochs"])
-    last = metrics["history"][-1]
-    result = {
-        "epoch": metrics["epochs"],
-        "val_acc": metrics["val_acc"],
-        "train_seconds": metrics["train_seconds"],
-        "projected_seconds": metrics["projected_seconds"],
-        "train_flops": metrics["train_flops"],
-        "planned_train_flops": metrics["planned_train_flops"],
-        "flops_per_image": metrics["flops_per_image"],
-        "expected_train_flops": metrics["expected_train_flops"],
-        "flops_speedup": metrics["flops_speedup"],
-        "images_per_second": metrics["images_per_second"],
-        "epoch_seconds": last["train_seconds"],
-        "epoch_val_acc": last["val_acc"],
-        "active_examples": last["active_examples"],
-        "resumed_from": resumed_from,
-        "chance_acc": metrics["chance_acc"],
-        "num_train": metrics["num_train"],
-        "num_val": metrics["num_val"],
-    }
+    result = EpochReport.from_metrics(metrics, resumed_from).to_dict()
     with tempfile.TemporaryDirectory() as directory:
         trainer.save_checkpoint(Path(directory) / CHECKPOINT)
         tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))

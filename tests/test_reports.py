@@ -17,6 +17,7 @@ import yaml
 
 from trilevel.core.config import RunConfig, SparsityConfig
 from trilevel.core.errors import UserError
+from trilevel.core.run_store import TrialRecord
 from trilevel.reports import (
     LiveProgress,
     hypervolume,
@@ -130,7 +131,7 @@ def test_corrupt_middle_line_is_a_clear_error(tmp_path):
     lines = (path / "trials.jsonl").read_text().splitlines()
     lines[2] = lines[2][:25]
     (path / "trials.jsonl").write_text("\n".join(lines) + "\n")
-    with pytest.raises(UserError, match=r"trials\.jsonl line 3 is not valid JSON"):
+    with pytest.raises(UserError, match=r"trials\.jsonl line 3 is corrupt"):
         load_run(path)
 
 
@@ -263,7 +264,9 @@ def test_reference_falls_back_to_baseline_trial(tmp_path):
 
 def test_knee_of_tiny_fronts():
     assert knee([]) is None
-    from trilevel.reports.records import trial_from_dict
+    from trilevel.core.run_store import TrialRecord
+
+    trial_from_dict = TrialRecord.from_dict
 
     one = [trial_from_dict(trial("x", acc=0.7, speedup=2.0))]
     assert knee(one).trial_id == "x"
@@ -299,7 +302,9 @@ def test_write_outputs_exports_round_trip(run_dir):
         assert RunConfig.from_dict(cfg).sparsity.to_dict() == record["config"]
     records = json.loads((run_dir / "pareto.json").read_text())
     assert [r["trial_id"] for r in records] == ["c", "b", "a", "base", "g"]
-    assert records[0] == next(t for t in TRIALS if t["trial_id"] == "c")
+    stored = next(t for t in TRIALS if t["trial_id"] == "c")
+    assert {k: records[0][k] for k in stored} == stored  # the record as stored, every typed field added
+    assert TrialRecord.from_dict(records[0]) == TrialRecord.from_dict(stored)
 
     assert set(summary.written) >= {"pareto.json", "pareto.yaml", "best.yaml", "best.json", "pareto.png"}
     assert not list(run_dir.glob(".*.tmp"))  # atomic writes leave no temp files

@@ -101,27 +101,27 @@ def test_early_stopped_trials_reach_optuna_as_pruned():
 def test_study_lives_in_the_run_dir_and_survives_pickling(tmp_path):
     import pickle
 
-    from trilevel.search.recorder import TRIALS_FILE
+    from trilevel.core.run_store import TRIALS_FILE
     from trilevel.search.searcher import STUDY_FILE, StudySearcher, journal_storage, reconcile_study
 
     space = load_space("tri-level")
     dense = space.dense_point()
-    kwargs = dict(space=dict(space.params), metric=["val_acc", "cost"], mode=["max", "min"], sampler_name="tpe",
+    kwargs = dict(space=dict(space.params), metric=["val_acc", "projected_seconds"], mode=["max", "min"], sampler_name="tpe",
                   study_name="s", points_to_evaluate=[dense], max_epochs=5, run_dir=str(tmp_path))
     searcher = StudySearcher(**kwargs)
     assert searcher.suggest("a") == dense  # the enqueued dense point first
     b = searcher.suggest("b")
     searcher.suggest("c")
     searcher.suggest("d")
-    searcher.on_trial_complete("a", {"epoch": 5, "val_acc": 0.9, "cost": 10.0})
+    searcher.on_trial_complete("a", {"epoch": 5, "val_acc": 0.9, "projected_seconds": 10.0})
     # Ray pickles the searcher (tuner.pkl) and restores it after a crash: the study comes from the file
     revived = pickle.loads(pickle.dumps(searcher))
-    revived.on_trial_complete("b", {"epoch": 2, "val_acc": 0.5, "cost": 4.0})  # found by its Ray id
-    revived.on_trial_complete("b", {"epoch": 5, "val_acc": 0.5, "cost": 4.0})  # told once only
+    revived.on_trial_complete("b", {"epoch": 2, "val_acc": 0.5, "projected_seconds": 4.0})  # found by its Ray id
+    revived.on_trial_complete("b", {"epoch": 5, "val_acc": 0.5, "projected_seconds": 4.0})  # told once only
     # after the Tuner: "c" is recorded as lost (failed), "d" as running (interrupted: it resumes later)
     (tmp_path / TRIALS_FILE).write_text(json.dumps({"trial_id": "c", "params": {}, "status": "failed"}) + "\n"
                                         + json.dumps({"trial_id": "d", "params": {}, "status": "running"}) + "\n")
-    assert reconcile_study(tmp_path, "s", ["val_acc", "cost"]) == 1
+    assert reconcile_study(tmp_path, "s", ["val_acc", "projected_seconds"]) == 1
     study = optuna.load_study(study_name="s", storage=journal_storage(tmp_path / STUDY_FILE))  # as optuna-dashboard
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL,
                                                TrialState.RUNNING]
@@ -130,7 +130,7 @@ def test_study_lives_in_the_run_dir_and_survives_pickling(tmp_path):
     # a new searcher on the same run directory continues the study and does not enqueue dense again
     again = StudySearcher(**kwargs)
     assert again.suggest("e") != dense and len(again.study.trials) == 5
-    again.on_trial_complete("d", {"epoch": 5, "val_acc": 0.7, "cost": 3.0})  # the resumed trial ends
+    again.on_trial_complete("d", {"epoch": 5, "val_acc": 0.7, "projected_seconds": 3.0})  # the resumed trial ends
     assert again.study.trials[3].state == TrialState.COMPLETE
 
 
@@ -139,15 +139,17 @@ def test_repeat_proposals_learn_the_recorded_outcome_and_are_not_run():
 
     from trilevel.search.searcher import MAX_REPEATS, StudySearcher
 
+    from trilevel.core.run_store import TrialRecord
+
     records = {}
-    searcher = StudySearcher(space={"x": CategoricalDistribution([0.5, 1.0])}, metric=["val_acc", "cost"],
+    searcher = StudySearcher(space={"x": CategoricalDistribution([0.5, 1.0])}, metric=["val_acc", "projected_seconds"],
                              mode=["max", "min"], sampler_name="random", max_epochs=3, records=lambda: records)
     first = searcher.suggest("t0")
-    records["t0"] = {"params": first, "status": "completed", "val_acc": 0.8, "cost": 2.0}
-    searcher.on_trial_complete("t0", {"epoch": 3, "val_acc": 0.8, "cost": 2.0})
+    records["t0"] = TrialRecord("t0", "completed", params=first, val_acc=0.8, projected_seconds=2.0)
+    searcher.on_trial_complete("t0", {"epoch": 3, "val_acc": 0.8, "projected_seconds": 2.0})
     second = searcher.suggest("t1")
     assert second != first  # a repeat of the first was told, not returned
-    records["t1"] = {"params": second, "status": "running"}
+    records["t1"] = TrialRecord("t1", params=second)
     assert searcher.suggest("t2") == StudySearcher.FINISHED  # both points tried: the space is exhausted
     assert searcher.repeats >= MAX_REPEATS
     told = [t for t in searcher.study.trials if t.state != TrialState.RUNNING]
@@ -366,7 +368,7 @@ def test_unreachable_address_fails_fast(tmp_path):
 
 
 def test_corrupt_trials_file_is_reported_not_used(tmp_path):
-    from trilevel.search.recorder import load_records
+    from trilevel.core.run_store import load_records, read_trials
 
     good = json.dumps({"trial_id": "a", "status": "completed"})
     (tmp_path / "trials.jsonl").write_text(good + "\n{\"trial_id\": \"b\", \"sta\n" + good + "\n")
@@ -374,13 +376,16 @@ def test_corrupt_trials_file_is_reported_not_used(tmp_path):
         load_records(tmp_path)
     (tmp_path / "trials.jsonl").write_text(good + "\n{\"trial_id\": \"b\", \"sta")  # torn last line
     assert list(load_records(tmp_path)) == ["a"]
+    records, warnings = read_trials(tmp_path)  # the one reader: the reports see the same, with a warning
+    assert list(records) == ["a"] and "half-written last line 2" in warnings[0]
 
 
 @pytest.mark.slow
 def test_local_ray_listens_on_loopback_without_dashboard(tmp_path, monkeypatch):
-    from trilevel.search.runner import SearchOptions, _init_ray, _quiet_ray_env
+    from trilevel.search.ray_compat import quiet_env
+    from trilevel.search.runner import SearchOptions, _init_ray
 
-    _quiet_ray_env()
+    quiet_env()
     import ray
 
     # Another cluster announced on the machine must not be joined by a local search.

@@ -1,0 +1,486 @@
+"""The run directory of a search: every file name, status and result key defined once, typed
+records with to/from dict, one reader and one writer with one corruption policy, and the
+lost/finished reconciliation a resumed search needs.
+
+Data flows one way through these types: the trainer's metrics become an `EpochReport` (what a
+trial reports to Ray Tune each epoch), the search's recorder folds reports into `TrialRecord`s
+and writes them here, and the reports, the live view and the searcher read `TrialRecord`s back.
+No other module parses `trials.jsonl` or spells a file name.
+
+Corruption policy (one, for every reader): a half-written LAST line of `trials.jsonl` (what a
+crash mid-write of an older version could leave) is skipped with a warning; anything else that
+does not parse is an error naming the file and line, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .atomic import atomic_write_text
+from .config import RunConfig, SparsityConfig
+from .errors import UserError
+
+# -- files in a run directory -------------------------------------------------------------------
+SEARCH_FILE = "search.json"  # the search's settings, status, dense seeds, verdicts (SearchInfo)
+TRIALS_FILE = "trials.jsonl"  # one TrialRecord per line, rewritten atomically
+STUDY_FILE = "optuna_journal.log"  # the Optuna study (JournalStorage, file backend)
+MOASHA_STATE = "moasha_state.json"  # MO-ASHA's rungs, so a resumed search stops as before
+PARETO_JSON, PARETO_YAML = "pareto.json", "pareto.yaml"
+BEST_YAML, BEST_JSON = "best.yaml", "best.json"
+PARETO_PNG, PARETO_HTML = "pareto.png", "pareto.html"
+SEARCH_VERSION = 1
+
+# -- trial statuses -----------------------------------------------------------------------------
+RUNNING, COMPLETED, STOPPED_EARLY, FAILED = "running", "completed", "stopped_early", "failed"
+STATUSES = (RUNNING, COMPLETED, STOPPED_EARLY, FAILED)
+FINISHED = (COMPLETED, STOPPED_EARLY, FAILED)
+LOST_ERROR = "lost: the search driver died before Ray saved this trial (not re-run)"
+
+# -- search statuses (search.json `status`) -------------------------------------------------------
+SEARCH_RUNNING, SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_FAILED = "running", "finished", "interrupted", "failed"
+NOT_LEARNED = "not_learned"  # dense did not learn: nothing ranked or exported
+
+# -- objectives: the search's cost -> the result key that measures it ------------------------------
+OBJECTIVE_KEYS = {"time": "projected_seconds", "flops": "expected_train_flops"}
+OBJECTIVES = tuple(OBJECTIVE_KEYS)
+ACCURACY_KEY = "val_acc"
+EPOCH_KEY = "epoch"
+
+
+@dataclass
+class EpochReport:
+    """What a trial reports to Ray Tune after each epoch (the keys of its result dict).
+
+    `val_acc`, `train_seconds` etc. are for the run so far; `epoch_seconds` and `epoch_val_acc`
+    for this epoch alone. `projected_seconds` and `expected_train_flops` are the run's full-length
+    cost, the search's objectives (`OBJECTIVE_KEYS`).
+    """
+
+    epoch: int
+    val_acc: float | None
+    train_seconds: float | None = None
+    projected_seconds: float | None = None
+    train_flops: float | None = None
+    planned_train_flops: float | None = None
+    flops_per_image: float | None = None
+    expected_train_flops: float | None = None
+    flops_speedup: float | None = None
+    images_per_second: float | None = None
+    epoch_seconds: float | None = None
+    epoch_val_acc: float | None = None
+    active_examples: int | None = None
+    resumed_from: int = 0  # > 0: this attempt continued from a checkpoint (retry or resume)
+    chance_acc: float | None = None
+    num_train: int | None = None
+    num_val: int | None = None
+
+    @classmethod
+    def from_metrics(cls, metrics: Mapping[str, Any], resumed_from: int = 0) -> "EpochReport":
+        """From `Trainer.metrics` (trainer.fit's per-epoch callback argument)."""
+        last = metrics["history"][-1]
+        return cls(
+            epoch=metrics["epochs"], val_acc=metrics["val_acc"], train_seconds=metrics["train_seconds"],
+            projected_seconds=metrics["projected_seconds"], train_flops=metrics["train_flops"],
+            planned_train_flops=metrics["planned_train_flops"], flops_per_image=metrics["flops_per_image"],
+            expected_train_flops=metrics["expected_train_flops"], flops_speedup=metrics["flops_speedup"],
+            images_per_second=metrics["images_per_second"], epoch_seconds=last["train_seconds"],
+            epoch_val_acc=last["val_acc"], active_examples=last["active_examples"], resumed_from=resumed_from,
+            chance_acc=metrics["chance_acc"], num_train=metrics["num_train"], num_val=metrics["num_val"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_result(cls, result: Mapping[str, Any]) -> "EpochReport":
+        """From a Ray Tune result dict (which adds its own keys; those are ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in result.items() if k in known}
+        data.setdefault("epoch", 0)
+        data.setdefault("val_acc", None)
+        data["epoch"] = int(data["epoch"] or 0)
+        data["resumed_from"] = int(data.get("resumed_from") or 0)
+        return cls(**data)
+
+
+@dataclass
+class TrialRecord:
+    """One trial's latest state: one line of `trials.jsonl`.
+
+    Written by the search's recorder (a Ray Tune callback), read by the reports, the live view, the
+    searcher's budget/repeat checks and resume. `params` are the values the sampler proposed,
+    `config` the full sparsity configuration they make with the space's fixed settings.
+    """
+
+    trial_id: str
+    status: str = RUNNING
+    params: dict[str, Any] = field(default_factory=dict)
+    config: SparsityConfig = field(default_factory=SparsityConfig)
+    epochs: int = 0
+    val_acc: float | None = None  # fraction 0..1
+    train_seconds: float | None = 0.0
+    projected_seconds: float | None = None
+    speedup: float | None = None
+    flops_per_image: float | None = None
+    train_flops: float | None = None
+    planned_train_flops: float | None = None
+    expected_train_flops: float | None = None
+    flops_speedup: float | None = None
+    is_baseline: bool = False
+    error: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # per epoch: epoch, val_acc, train_seconds
+    chance_acc: float | None = None
+    num_train: int | None = None
+    num_val: int | None = None
+    resumed_from: int | None = None
+    retries: int = 0  # Ray retried it from its last checkpoint (FailureConfig), e.g. its node was lost
+    retry_errors: list[str] = field(default_factory=list)
+    lost: bool = False  # running when the driver died; unflagged when Ray restores it (resume)
+    seed_accs: list[float] = field(default_factory=list)  # finalist re-runs (search.json), not stored here
+
+    _STORED_EXCLUDE = ("seed_accs",)
+
+    # -- what the reports ask --------------------------------------------------------------------
+    def speed(self, objective: str) -> float | None:
+        """The speed the search optimises: measured speedup, or FLOPs speedup for `flops`."""
+        return self.flops_speedup if objective == "flops" else self.speedup
+
+    def value(self, key: str) -> Any:
+        """A result key's value (`OBJECTIVE_KEYS`, `val_acc`): how the searcher reads its metrics."""
+        return getattr(self, key)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def accs(self) -> list[float]:
+        """Every accuracy measured for this configuration: the search's seed first, then re-runs."""
+        return ([] if self.val_acc is None else [self.val_acc]) + list(self.seed_accs)
+
+    @property
+    def mean_acc(self) -> float | None:
+        """Accuracy averaged over every seed run (the search's val_acc when it was not re-run)."""
+        return statistics.fmean(self.accs) if self.accs else None
+
+    # -- what the recorder does ------------------------------------------------------------------
+    def apply(self, report: EpochReport) -> None:
+        """Fold one epoch report in (a restored trial re-reporting old epochs rewinds history)."""
+        self.status = RUNNING
+        self.epochs = report.epoch
+        for name in ("val_acc", "train_seconds", "projected_seconds", "flops_per_image", "train_flops",
+                     "planned_train_flops", "expected_train_flops", "flops_speedup"):
+            setattr(self, name, getattr(report, name))
+        for name in ("chance_acc", "num_train", "num_val"):
+            if getattr(report, name) is not None:
+                setattr(self, name, getattr(report, name))
+        self.resumed_from = report.resumed_from
+        self.history = [h for h in self.history if h["epoch"] < report.epoch]
+        self.history.append({"epoch": report.epoch, "val_acc": report.epoch_val_acc,
+                             "train_seconds": report.epoch_seconds})
+
+    # -- (de)serialisation -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._STORED_EXCLUDE}
+        data["config"] = self.config.to_dict()
+        data["params"] = dict(self.params)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "TrialRecord":
+        """Validate one stored record (a `trials.jsonl` line). Unknown keys are an error only in
+        type, not in name: newer files may carry more."""
+        if not isinstance(data, dict):
+            raise UserError(f"a trial record must be a JSON object, got {type(data).__name__}")
+        if "trial_id" not in data:
+            raise UserError("trial record has no 'trial_id'")
+        status = data.get("status")
+        if status not in STATUSES:
+            raise UserError(f"trial status must be one of {', '.join(STATUSES)}; got {status!r}")
+        history = data.get("history") or []
+        if not isinstance(history, list):
+            raise UserError(f"history must be a list of epoch reports, got {history!r}")
+        val_acc = _number(data.get("val_acc"), "val_acc")
+        if val_acc is not None and not 0.0 <= val_acc <= 1.0:
+            raise UserError(f"val_acc must be a fraction in [0, 1], got {val_acc}")
+        params = data.get("params") or {}
+        if not isinstance(params, dict):
+            raise UserError(f"params must be a mapping, got {params!r}")
+        return cls(
+            trial_id=str(data["trial_id"]),
+            status=status,
+            params=dict(params),
+            config=SparsityConfig.from_dict(data.get("config") or {}),
+            epochs=_integer(data.get("epochs"), "epochs") or 0,
+            val_acc=val_acc,
+            train_seconds=_number(data.get("train_seconds"), "train_seconds"),
+            projected_seconds=_number(data.get("projected_seconds"), "projected_seconds"),
+            speedup=_number(data.get("speedup"), "speedup"),
+            flops_per_image=_number(data.get("flops_per_image"), "flops_per_image"),
+            train_flops=_number(data.get("train_flops"), "train_flops"),
+            planned_train_flops=_number(data.get("planned_train_flops"), "planned_train_flops"),
+            expected_train_flops=_number(data.get("expected_train_flops"), "expected_train_flops"),
+            flops_speedup=_number(data.get("flops_speedup"), "flops_speedup"),
+            is_baseline=bool(data.get("is_baseline", False)),
+            error=data.get("error"),
+            history=history,
+            chance_acc=_number(data.get("chance_acc"), "chance_acc"),
+            num_train=_integer(data.get("num_train"), "num_train"),
+            num_val=_integer(data.get("num_val"), "num_val"),
+            resumed_from=_integer(data.get("resumed_from"), "resumed_from"),
+            retries=_integer(data.get("retries"), "retries") or 0,
+            retry_errors=[str(e) for e in data.get("retry_errors") or []],
+            lost=bool(data.get("lost", False)),
+        )
+
+
+@dataclass
+class SearchInfo:
+    """What `search.json` says about the search as a whole."""
+
+    name: str
+    model: str
+    dataset: str
+    space: str
+    objective: str  # "time" (measured speedup) | "flops" (FLOPs speedup)
+    sampler: str
+    budget: int
+    epochs: int
+    grace_epochs: int
+    reduction_factor: int
+    max_acc_drop: float  # accuracy POINTS (0.5 = half a percentage point)
+    seed: int
+    command: str
+    started: str | None
+    finished: str | None
+    wall_seconds: float | None
+    status: str
+    run_config: RunConfig
+    baseline_accs: list[float]
+    varied: list[str]
+    # trial_id -> accuracies of the finalist re-runs on the dense baseline's extra seeds
+    finalist_accs: dict[str, list[float]] = field(default_factory=dict)
+    # reports/noise.py's verdict on dense (learned, threshold, chance, ...); None before it is known
+    validity: dict[str, Any] | None = None
+    resolution_pts: float | None = None  # smallest difference the finalists' seeds resolve (90%)
+    num_train: int | None = None
+    num_val: int | None = None
+    # trial_id -> {delta_pts, delta_ci_pts: [low, high], pairs}: finalist minus dense, paired by seed
+    finalist_deltas: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def learned(self) -> bool | None:
+        """Whether dense learned (None: not checked yet, e.g. an older or running search)."""
+        return None if self.validity is None else bool(self.validity.get("learned"))
+
+    @property
+    def chance_threshold(self) -> float | None:
+        """Accuracy a run needs to count as having learned anything (None: unknown)."""
+        return None if self.validity is None else _number(self.validity.get("threshold"), "validity threshold")
+
+    @classmethod
+    def from_dict(cls, data: Any, path: Path) -> "SearchInfo":
+        if not isinstance(data, dict):
+            raise UserError(f"{path} must contain a JSON object, got {type(data).__name__}")
+        version = data.get("version")
+        if version != SEARCH_VERSION:
+            raise UserError(f"{path}: unsupported format version {version!r} (this tool reads version {SEARCH_VERSION})")
+        if "run_config" not in data:
+            raise UserError(f"{path} has no 'run_config' (the base training run); the search did not write it")
+        try:
+            run_config = RunConfig.from_dict(data["run_config"])
+            objective = data.get("objective", "time")
+            if objective not in OBJECTIVES:
+                raise UserError(f"objective must be 'time' or 'flops', got {objective!r}")
+            accs = data.get("baseline_accs") or []
+            if not isinstance(accs, list):
+                raise UserError(f"baseline_accs must be a list of accuracies, got {accs!r}")
+            baseline_accs = [_number(a, "baseline_accs entry", allow_none=False) for a in accs]
+            varied = data.get("varied") or []
+            if not isinstance(varied, list) or not all(isinstance(v, str) for v in varied):
+                raise UserError(f"varied must be a list of field names, got {varied!r}")
+            finalists = data.get("finalist_accs") or {}
+            if not isinstance(finalists, dict) or not all(isinstance(v, list) for v in finalists.values()):
+                raise UserError(f"finalist_accs must map trial ids to lists of accuracies, got {finalists!r}")
+            finalist_accs = {str(tid): [_number(a, "finalist_accs entry", allow_none=False) for a in accs]
+                             for tid, accs in finalists.items()}
+            return cls(
+                name=str(data.get("name", path.parent.name)),
+                model=str(data.get("model", run_config.model)),
+                dataset=str(data.get("dataset", run_config.dataset)),
+                space=str(data.get("space", "")),
+                objective=objective,
+                sampler=str(data.get("sampler", "")),
+                budget=int(data.get("budget") or 0),
+                epochs=int(data.get("epochs") or run_config.epochs),
+                grace_epochs=int(data.get("grace_epochs") or 0),
+                reduction_factor=int(data.get("reduction_factor") or 0),
+                max_acc_drop=_number(data.get("max_acc_drop", 0.5), "max_acc_drop", allow_none=False),
+                seed=int(data.get("seed") or 0),
+                command=str(data.get("command", "")),
+                started=data.get("started"),
+                finished=data.get("finished"),
+                wall_seconds=_number(data.get("wall_seconds"), "wall_seconds"),
+                status=str(data.get("status", SEARCH_RUNNING)),
+                run_config=run_config,
+                baseline_accs=baseline_accs,
+                varied=list(varied),
+                finalist_accs=finalist_accs,
+                validity=_mapping(data.get("validity"), "validity"),
+                resolution_pts=_number(data.get("resolution_pts"), "resolution_pts"),
+                num_train=int(data["num_train"]) if data.get("num_train") is not None else None,
+                num_val=int(data["num_val"]) if data.get("num_val") is not None else None,
+                finalist_deltas=_mapping(data.get("finalist_deltas"), "finalist_deltas") or {},
+            )
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{path}: malformed field ({exc})") from None
+
+
+@dataclass
+class Run:
+    """A loaded run directory: the search description, its trials in file order, and warnings."""
+
+    path: Path
+    search: SearchInfo
+    trials: list[TrialRecord]
+    warnings: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for t in self.trials if t.status == status)
+
+    @property
+    def baseline(self) -> TrialRecord | None:
+        """The dense reference trial (the last one marked `is_baseline`), if any."""
+        marked = [t for t in self.trials if t.is_baseline]
+        return marked[-1] if marked else None
+
+
+# -- the one reader and the one writer of trials.jsonl ---------------------------------------------
+def read_trials(run_dir: str | Path) -> tuple[dict[str, TrialRecord], list[str]]:
+    """trial_id -> latest record, in file order of the latest state, and warnings (see the
+    module's corruption policy). A missing file is an empty run."""
+    path = Path(run_dir) / TRIALS_FILE
+    if not path.exists():
+        return {}, []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text ({exc.reason})") from None
+    numbered = [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    records: dict[str, TrialRecord] = {}
+    warnings: list[str] = []
+    for index, (lineno, line) in enumerate(numbered):
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if index == len(numbered) - 1:
+                warnings.append(f"{path}: ignored half-written last line {lineno} (search crashed or still writing)")
+                continue
+            raise UserError(f"{path} line {lineno} is corrupt ({exc.msg}); fix or remove the file "
+                            "(it is the search's record)") from None
+        try:
+            record = TrialRecord.from_dict(data)
+        except UserError as exc:
+            raise UserError(f"{path} line {lineno}: {exc}") from None
+        records.pop(record.trial_id, None)  # keep file order of the latest state
+        records[record.trial_id] = record
+    return records, warnings
+
+
+def load_records(run_dir: str | Path) -> dict[str, TrialRecord]:
+    """trial_id -> latest record (the warnings of `read_trials` dropped: for the search itself)."""
+    return read_trials(run_dir)[0]
+
+
+def write_trials(run_dir: str | Path, records: Mapping[str, TrialRecord]) -> None:
+    """Rewrite `trials.jsonl` atomically: a reader never sees half a file."""
+    text = "".join(json.dumps(r.to_dict()) + "\n" for r in records.values())
+    atomic_write_text(Path(run_dir) / TRIALS_FILE, text)
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Load a run directory. Raises `UserError` when it is missing, not a run, empty or corrupt."""
+    path = Path(run_dir)
+    if not path.exists():
+        raise UserError(f"run directory not found: {path}")
+    if not path.is_dir():
+        raise UserError(f"not a directory: {path} (expected a run directory written by trilevel-search)")
+    search_path = path / SEARCH_FILE
+    trials_path = path / TRIALS_FILE
+    if not search_path.is_file():
+        raise UserError(f"not a run directory: {path} has no {SEARCH_FILE} (expected the output of trilevel-search)")
+    try:
+        data = json.loads(search_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{search_path} is corrupt: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{search_path} is not UTF-8 text ({exc.reason})") from None
+    search = SearchInfo.from_dict(data, search_path)
+    if search.learned is False and not trials_path.is_file():  # stopped after the dense seeds: a verdict, no trials
+        return Run(path=path, search=search, trials=[])
+    if not trials_path.is_file():
+        raise UserError(f"no trials yet: {path} has no {TRIALS_FILE}")
+    records, warnings = read_trials(path)
+    if not records:
+        raise UserError(f"no trials recorded yet in {trials_path}")
+    for trial in records.values():
+        trial.seed_accs = list(search.finalist_accs.get(trial.trial_id, []))
+    return Run(path=path, search=search, trials=list(records.values()), warnings=warnings)
+
+
+# -- resume: lost and finished trials ------------------------------------------------------------
+def mark_lost_trials(run_dir: str | Path) -> None:
+    """Before a resume: flag trials recorded as running. Ray may not know them (they started after
+    its last snapshot, then the driver died); the ones it restores are unflagged by the recorder."""
+    records = load_records(run_dir)
+    for r in records.values():
+        if r.status == RUNNING:
+            r.lost = True
+    write_trials(run_dir, records)
+
+
+def settle_lost_trials(run_dir: str | Path) -> None:
+    """After the search: trials still flagged were lost with the driver and never re-run."""
+    records = load_records(run_dir)
+    for r in records.values():
+        if r.lost and r.status == RUNNING:
+            r.status, r.error = FAILED, LOST_ERROR
+        r.lost = False
+    write_trials(run_dir, records)
+
+
+def finished_trial_ids(run_dir: str | Path) -> tuple[str, ...]:
+    return tuple(tid for tid, r in load_records(run_dir).items() if r.finished)
+
+
+def _number(value: Any, what: str, *, allow_none: bool = True) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)):
+        raise UserError(f"{what} must be a number, got {value!r}")
+    return float(value)
+
+
+def _integer(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{what} must be an integer, got {value!r}") from None
+
+
+def _mapping(value: Any, what: str) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise UserError(f"{what} must be a mapping, got {value!r}")
+    return value
