@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import signal
 import sys
 
 from trilevel.core.cli import RUN_FLAGS, OneLineParser, add_run_flags, add_version_flag
@@ -77,18 +79,55 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command: options from flags, SIGTERM treated as Ctrl-C, the search, then the report
+    and the exit code (0 done, 2 bad input, EXIT_NOT_LEARNED, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    previous = None
     try:
-        from .runner import run_search
+        from trilevel.core.run_store import NOT_LEARNED, SEARCH_INTERRUPTED
+        from trilevel.reports.noise import EXIT_NOT_LEARNED
 
-        return run_search(options_from_args(args, argv))
+        from .runner import preflight, run_search, start_ray
+
+        opts = options_from_args(args, argv)
+        opts.validate()  # bad input fails in one line before Ray starts
+        preflight(opts.run)
+        ray = start_ray(opts)
+        previous = signal.signal(signal.SIGTERM, _sigterm_to_sigint)  # after ray.init, which sets its own
+        try:
+            result = run_search(opts, echo=lambda line: print(line, flush=True))
+        finally:
+            ray.shutdown()
     except UserError as exc:
         print(f"trilevel-search: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("trilevel-search: interrupted; continue with --resume", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    again = f"{opts.command or 'the same command'} --resume"
+    if result.status == NOT_LEARNED:
+        print(result.explanation, file=sys.stderr)
+        print(f"trilevel-search: dense did not learn; nothing ranked or exported (exit {EXIT_NOT_LEARNED})",
+              file=sys.stderr)
+        return EXIT_NOT_LEARNED
+    if result.summary is not None:
+        from trilevel.reports import render_report
+
+        render_report(result.summary)
+    if result.status == SEARCH_INTERRUPTED:
+        when = "before the trials" if result.summary is None else ""
+        print(f"trilevel-search: interrupted{' ' + when if when else ''}; continue with: {again}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _sigterm_to_sigint(signum, frame) -> None:
+    """Ray Tune stops gracefully on SIGINT only; route SIGTERM there."""
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Run a search: Ray Tune + Optuna sampler + MO-ASHA over a search space, into one run directory.
 
-Flow: options -> validated base RunConfig and space -> run directory (search.json) -> Ray (local,
-quiet, loopback; or `--address`) -> dense on the extra seeds first (validity check: stop with
-EXIT_NOT_LEARNED when dense did not learn; the noise level) -> Tuner (or Tuner.restore on
---resume) -> validity over every dense seed -> finalists re-trained on the same seeds, with paired
-intervals -> reports (pareto.json, best.yaml, plot, terminal report).
+Flow: options -> validated base RunConfig and space -> preflight (the model builds) -> run
+directory (search.json) -> Ray (the caller's, or our own: local, quiet, loopback; or `--address`)
+-> dense on the extra seeds first (validity check: stop as `not_learned` when dense did not learn;
+the noise level) -> Tuner (or Tuner.restore on resume) -> validity over every dense seed ->
+finalists re-trained on the same seeds, with paired intervals -> exports (pareto.json, best.yaml,
+plot) -> a `SearchResult`. Exit codes, signals and the terminal report belong to the CLI.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import datetime as _dt
 import json
 import math
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 from trilevel.core.cli import ensure_writable
 from trilevel.core.config import RunConfig
@@ -30,7 +31,7 @@ from trilevel.core.run_store import (
 )
 from trilevel.core.atomic import atomic_write_text
 from trilevel.reports.noise import (
-    EXIT_NOT_LEARNED, Validity, check_learned, paired_delta, resolution_pts, run_sd,
+    Validity, check_learned, paired_delta, resolution_pts, run_sd,
 )
 from trilevel.spaces import SearchSpace, load_space
 
@@ -38,12 +39,16 @@ from trilevel.spaces import SearchSpace, load_space
 
 @dataclass
 class SearchOptions:
-    """Everything `trilevel-search` needs; the CLI fills it from flags."""
+    """Everything a search needs; the CLI fills it from flags, Python callers build it directly.
+
+    `space` is a built-in name, a YAML path or a `SearchSpace`; `sampler` a short name
+    (`search/constants.py` SAMPLERS) or any seeded `optuna.samplers.BaseSampler`.
+    """
 
     run: RunConfig
     budget: int = 40
-    space: str = "tri-level"
-    sampler: str = "tpe"
+    space: Any = "tri-level"  # str | SearchSpace
+    sampler: Any = "tpe"  # str | optuna.samplers.BaseSampler
     objective: str = "time"
     grace_epochs: int | None = None  # None: after the keep schedule settles (see auto_grace)
     reduction_factor: int = 3
@@ -62,7 +67,8 @@ class SearchOptions:
     live: bool = True
 
     def validate(self) -> SearchSpace:
-        """Check every option before Ray starts; returns the loaded space."""
+        """Check every option before Ray starts; returns the loaded space. Changes nothing and
+        builds nothing (the model check is `preflight`, an explicit step of the search)."""
         if self.budget <= 0:
             raise UserError(f"--budget must be a positive number of trials, got {self.budget}")
         if self.grace_epochs is not None and self.grace_epochs <= 0:
@@ -83,11 +89,11 @@ class SearchOptions:
             raise UserError(f"--concurrency must be >= 1, got {self.concurrency}")
         if self.objective not in OBJECTIVES:
             raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
-        from .searcher import make_sampler
+        if isinstance(self.sampler, str):
+            from .searcher import make_sampler
 
-        make_sampler(self.sampler, self.seed)
-        info = dataset_info(self.run.dataset, self.run.data)
-        _check_model(self.run, info)
+            make_sampler(self.sampler, self.seed)
+        dataset_info(self.run.dataset, self.run.data)
         if self.run.device.startswith("cuda") and self.gpus_per_trial == 0:
             raise UserError("--device cuda needs --gpus-per-trial > 0 (Ray hides GPUs from trials that ask for none)")
         if self.gpus_per_trial > 0 and self.address is None:
@@ -95,15 +101,56 @@ class SearchOptions:
 
             if not torch.cuda.is_available():
                 raise UserError("--gpus-per-trial > 0 but no CUDA GPU is available here")
-        space = load_space(self.space)
-        if self.grace_epochs is None:
-            self.grace_epochs = auto_grace(space.settled_at(), self.run.epochs, self.reduction_factor)
-        return space
+        return self.space if isinstance(self.space, SearchSpace) else load_space(self.space)
+
+    def grace(self, space: SearchSpace) -> int:
+        """The first MO-ASHA rung: `grace_epochs`, or `auto_grace` for this space."""
+        if self.grace_epochs is not None:
+            return self.grace_epochs
+        return auto_grace(space.settled_at(), self.run.epochs, self.reduction_factor)
+
+    @property
+    def sampler_name(self) -> str:
+        return self.sampler if isinstance(self.sampler, str) else type(self.sampler).__name__
+
+    @property
+    def space_name(self) -> str:
+        return self.space.name if isinstance(self.space, SearchSpace) else Path(self.space).stem
 
     @property
     def run_dir(self) -> Path:
-        name = self.name or f"{self.run.model}-{self.run.dataset}-{Path(self.space).stem}"
+        name = self.name or f"{self.run.model}-{self.run.dataset}-{self.space_name}"
         return Path(self.output) / name
+
+
+@dataclass
+class SearchResult:
+    """What a search returns to Python: where it wrote, how it ended, and what it found.
+
+    `status` is `finished`, `interrupted` (Ctrl-C; continue with `resume=True`) or `not_learned`
+    (dense did not learn: nothing ranked or exported; `explanation` says what to change).
+    `summary` holds the front, the dense reference and the pick (None when nothing was recorded).
+    """
+
+    run_dir: Path
+    status: str
+    summary: Any = None  # trilevel.reports.Summary
+    validity: Validity | None = None
+    explanation: str | None = None
+
+    @property
+    def front(self) -> list:
+        return list(self.summary.front) if self.summary is not None else []
+
+    @property
+    def pick(self):
+        """The recommended `TrialRecord` (see `summary.selection` for why), or None."""
+        return self.summary.best if self.summary is not None else None
+
+    @property
+    def best_config(self) -> RunConfig | None:
+        """The pick as a full run config (what best.yaml holds), or None."""
+        return self.summary.best_run_config() if self.summary is not None else None
 
 
 def auto_grace(settled: float, epochs: int, reduction_factor: int) -> int:
@@ -118,30 +165,43 @@ def auto_grace(settled: float, epochs: int, reduction_factor: int) -> int:
     return max(1, min(first, epochs // reduction_factor))
 
 
-def _check_model(run: RunConfig, info) -> None:
+def preflight(run: RunConfig) -> None:
     """Build and patch the model once up front, so a model the trials cannot use fails here in one
     line rather than in every trial."""
     from trilevel.core.models import build_model, default_patch_size
     from trilevel.core.patch import sparsify
 
+    info = dataset_info(run.dataset, run.data)
     img = run.img_size or info.default_img_size
     model = build_model(run.model, num_classes=info.num_classes, img_size=img, in_chans=info.in_chans,
                         patch_size=run.patch_size or default_patch_size(img), **run.model_kwargs)
     sparsify(model, run.sparsity)
 
 
-def run_search(opts: SearchOptions) -> int:
-    """Run (or resume) a search; returns the process exit code."""
+def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None) -> SearchResult:
+    """Run (or, with `opts.resume`, continue) a search and return what it found.
+
+    Works inside an already-initialised Ray (`ray.init()` or `start_ray` by the caller: this
+    search neither starts nor shuts it down, and `opts.address` is not used); otherwise it starts
+    its own (local, or `opts.address`) and shuts it down at the end. It installs no signal handler and
+    prints nothing but `echo(line)` progress notes (None: silent) and the live view (`opts.live`);
+    Ctrl-C ends it with status `interrupted`, resumable. Raises `UserError` for bad options.
+    """
+    say = echo or (lambda line: None)
     space = opts.validate()
-    run_dir = opts.run_dir.resolve()
-    meta = _prepare_run_dir(opts, space, run_dir)
+    grace = opts.grace(space)
+    preflight(opts.run)
     from .ray_compat import quiet_env
 
     quiet_env()  # before `import ray`
     import ray
+
+    owns_ray = not ray.is_initialized()
+    run_dir = opts.run_dir.resolve()
+    meta = _prepare_run_dir(opts, space, grace, run_dir)
     from ray import tune
 
-    from trilevel.reports import LiveProgress, render_report, write_outputs
+    from trilevel.reports import LiveProgress, write_outputs
     from trilevel.reports.summary import remove_best
 
     from .moasha import MOASHAScheduler, MOASHAStateError
@@ -153,11 +213,11 @@ def run_search(opts: SearchOptions) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.time()  # wall time includes Ray start-up: it is part of what the search costs
-    _init_ray(opts)
+    if owns_ray:
+        _init_ray(opts)
     interrupted = succeeded = False
     not_learned = None
     live = None
-    previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_sigint)
     try:
         resources = _trial_resources(opts, ray.cluster_resources())
         cluster = ray.cluster_resources()
@@ -175,12 +235,12 @@ def run_search(opts: SearchOptions) -> int:
         )
         # Dense first, on the extra seeds: before any budget is spent, is there anything to rank,
         # and how large is the noise?
-        extra = _dense_seeds(opts, run_dir, meta, trainable, dense)
+        extra = _dense_seeds(opts, run_dir, meta, trainable, dense, say)
         if (meta.get("validity") or {}).get("learned") is False:  # a resumed search already judged
             raise _NotLearned(Validity.from_dict(meta["validity"]))
         if extra:
             verdict = check_learned(list(extra.values()), meta["chance_acc"])
-            _print_noise(meta, verdict, opts)
+            _print_noise(meta, verdict, opts, say)
             if not verdict.learned:
                 raise _NotLearned(verdict)
         live = LiveProgress(
@@ -205,12 +265,12 @@ def run_search(opts: SearchOptions) -> int:
             recorder = RunRecorder(run_dir, opts.run.epochs, space.fixed, dense)
             searcher = StudySearcher(
                 space=dict(space.params), metric=["val_acc", cost], mode=["max", "min"],
-                sampler_name=opts.sampler, seed=opts.seed, study_name=run_dir.name, points_to_evaluate=[dense],
+                sampler=opts.sampler, seed=opts.seed, study_name=run_dir.name, points_to_evaluate=[dense],
                 max_epochs=opts.run.epochs, run_dir=str(run_dir), budget=opts.budget,
             )
             scheduler = MOASHAScheduler(
                 objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
-                grace_period=opts.grace_epochs, reduction_factor=opts.reduction_factor,
+                grace_period=grace, reduction_factor=opts.reduction_factor,
                 time_attr="epoch", state_path=str(run_dir / MOASHA_STATE), protected_config=dense,
                 epsilon=_rung_epsilon(meta, extra),
             )
@@ -258,7 +318,6 @@ def run_search(opts: SearchOptions) -> int:
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)
         if live is not None:
             live.stop()
         meta["wall_seconds"] = (meta.get("wall_seconds") or 0.0) + time.time() - started
@@ -268,34 +327,27 @@ def run_search(opts: SearchOptions) -> int:
             meta["validity"] = not_learned.to_dict()
         meta["finished"] = _now() if succeeded and not interrupted else None
         _write_meta(run_dir, meta)
-        ray.shutdown()
+        if owns_ray:
+            ray.shutdown()
     if not_learned is not None:
         remove_best(run_dir)  # from an earlier report of an interrupted run: nothing backs it now
-        print(not_learned.explanation(opts.run.epochs, meta.get("num_train"), meta.get("num_val")), file=sys.stderr)
-        print(f"trilevel-search: dense did not learn; nothing ranked or exported (exit {EXIT_NOT_LEARNED})",
-              file=sys.stderr)
-        return EXIT_NOT_LEARNED
+        return SearchResult(run_dir, NOT_LEARNED, validity=not_learned,
+                            explanation=not_learned.explanation(opts.run.epochs, meta.get("num_train"),
+                                                                meta.get("num_val")))
     if interrupted and not load_records(run_dir):  # stopped while dense trained its extra seeds
-        print(f"trilevel-search: interrupted before the trials; continue with: {opts.command or 'the same command'}"
-              " --resume", file=sys.stderr)
-        return 130
+        return SearchResult(run_dir, SEARCH_INTERRUPTED)
     summary = write_outputs(run_dir, opts.max_acc_drop)
-    render_report(summary)
-    if interrupted:
-        print(f"trilevel-search: interrupted; continue with: {opts.command or 'the same command'} --resume",
-              file=sys.stderr)
-        return 130
-    return 0
+    return SearchResult(run_dir, SEARCH_INTERRUPTED if interrupted else SEARCH_FINISHED, summary=summary)
 
 
 # -- run directory ---------------------------------------------------------------------------------
-def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, run_dir: Path) -> dict:
+def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path) -> dict:
     """Create search.json, or on --resume check that the stored run is the same search."""
     meta_path = run_dir / SEARCH_FILE
     identity = {
         "model": opts.run.model, "dataset": opts.run.dataset, "space": space.describe(),
         "epochs": opts.run.epochs, "budget": opts.budget, "objective": opts.objective,
-        "sampler": opts.sampler,
+        "sampler": opts.sampler_name,
     }
     if opts.resume:
         if not meta_path.exists():
@@ -325,7 +377,7 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, run_dir: Path) -> 
     ensure_writable(run_dir)
     meta = {
         "version": 1, "name": run_dir.name, **identity, "space": space.name, "space_spec": space.describe(),
-        "grace_epochs": opts.grace_epochs, "reduction_factor": opts.reduction_factor,
+        "grace_epochs": grace, "reduction_factor": opts.reduction_factor,
         "max_acc_drop": opts.max_acc_drop, "seed": opts.seed, "command": opts.command,
         "started": _now(), "finished": None, "wall_seconds": None, "status": SEARCH_RUNNING,
         "run_config": opts.run.to_dict(), "baseline_accs": [], "varied": sorted(space.params),
@@ -344,6 +396,18 @@ def _now() -> str:
 
 
 # -- Ray ----------------------------------------------------------------------------------------
+def start_ray(opts: SearchOptions):
+    """Start the Ray a search would start for `opts` (local and quiet, or `opts.address`, checked
+    reachable first) and return the `ray` module; the caller shuts it down."""
+    from .ray_compat import quiet_env
+
+    quiet_env()  # before `import ray`
+    import ray
+
+    _init_ray(opts)
+    return ray
+
+
 def _init_ray(opts: SearchOptions) -> None:
     from .ray_compat import init_cluster, init_local, quiet_loggers
 
@@ -396,11 +460,6 @@ def _trial_resources(opts: SearchOptions, cluster: dict) -> dict:
     return resources
 
 
-def _sigterm_to_sigint(signum, frame) -> None:
-    """Ray Tune stops gracefully on SIGINT only; route SIGTERM there."""
-    os.kill(os.getpid(), signal.SIGINT)
-
-
 class _NotLearned(Exception):
     """Dense did not learn in the proxy: nothing may be ranked or exported."""
 
@@ -409,7 +468,7 @@ class _NotLearned(Exception):
         self.verdict = verdict
 
 
-def _dense_seeds(opts, run_dir: Path, meta: dict, trainable, dense: dict) -> dict[int, float]:
+def _dense_seeds(opts, run_dir: Path, meta: dict, trainable, dense: dict, say) -> dict[int, float]:
     """Dense accuracy on the extra seeds (seed+1 .. seed+baseline_seeds-1), trained before the
     sampled trials: the validity check and the noise level need them first. The search's own dense
     trial (on `seed`) is the first seed. Records chance_acc, num_train and num_val in `meta`."""
@@ -421,8 +480,8 @@ def _dense_seeds(opts, run_dir: Path, meta: dict, trainable, dense: dict) -> dic
         return dict(zip(seeds, meta["baseline_accs"][1:]))
     todo = [s for s in seeds if s not in done]
     if todo:
-        print(f"Training dense on seed(s) {', '.join(map(str, todo))} first: is there anything to rank, "
-              "and how large is the seed noise?", flush=True)
+        say(f"Training dense on seed(s) {', '.join(map(str, todo))} first: is there anything to rank, "
+            "and how large is the seed noise?")
         tuner = tune.Tuner(
             trainable,
             param_space={**dense, "seed": tune.grid_search(todo)},
@@ -460,16 +519,16 @@ def _record_noise(meta: dict, verdict: Validity, opts) -> None:
     meta["resolution_pts"] = resolution_pts(accs, meta.get("num_val"), n=opts.baseline_seeds)
 
 
-def _print_noise(meta: dict, verdict: Validity, opts) -> None:
+def _print_noise(meta: dict, verdict: Validity, opts, say) -> None:
     """One line when the trial phase starts: dense over the extra seeds and what can be resolved."""
     _record_noise(meta, verdict, opts)
     if not verdict.learned:
         return
     res = meta.get("resolution_pts")
-    print(f"Dense on {verdict.seeds} extra seed(s): {100 * verdict.mean:.1f}% (sd {100 * verdict.sd:.1f} pts, "
-          f"chance {100 * verdict.chance:.1f}%). With {opts.baseline_seeds} seeds, accuracy differences under "
-          f"{res:.1f} points cannot be told from noise (90%; estimated from {verdict.seeds} seed(s), the report "
-          f"recomputes it once the search's own dense trial is in).", flush=True)
+    say(f"Dense on {verdict.seeds} extra seed(s): {100 * verdict.mean:.1f}% (sd {100 * verdict.sd:.1f} pts, "
+        f"chance {100 * verdict.chance:.1f}%). With {opts.baseline_seeds} seeds, accuracy differences under "
+        f"{res:.1f} points cannot be told from noise (90%; estimated from {verdict.seeds} seed(s), the report "
+        f"recomputes it once the search's own dense trial is in).")
 
 
 def _finalist_deltas(run_dir: Path, meta: dict) -> dict[str, dict]:

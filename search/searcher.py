@@ -117,7 +117,8 @@ def reconcile_study(run_dir: str | Path, name: str, metric: list[str]) -> int:
 class StudySearcher(Searcher):
     """Ray Tune searcher asking an Optuna study for points and telling it the outcomes.
 
-    `space`: parameter name -> Optuna distribution. `metric`/`mode`: the reported keys and their
+    `space`: parameter name -> Optuna distribution. `sampler`: a `make_sampler` name (seeded with
+    `seed`) or a sampler object. `metric`/`mode`: the reported keys and their
     directions, e.g. ["val_acc", "projected_seconds"], ["max", "min"]. `points_to_evaluate` are
     enqueued once, when the study is new (the dense point first). Without `run_dir` the study is
     in memory. `records`: where the budget and the repeat check read the search's trials
@@ -127,13 +128,13 @@ class StudySearcher(Searcher):
     """
 
     def __init__(self, space: dict[str, BaseDistribution], metric: list[str], mode: list[str],
-                 sampler_name: str = "tpe", seed: int = 0, study_name: str = "trilevel",
+                 sampler: str | optuna.samplers.BaseSampler = "tpe", seed: int = 0, study_name: str = "trilevel",
                  points_to_evaluate: list[dict] | None = None, max_epochs: int = 1, epoch_key: str = "epoch",
                  run_dir: str | None = None, budget: int | None = None,
                  records: Callable[[], Mapping[str, TrialRecord]] | None = None):
         super().__init__(metric=metric, mode=mode)
         self.space = dict(space)
-        self.sampler_name, self.seed, self.study_name = sampler_name, seed, study_name
+        self.sampler, self.seed, self.study_name = sampler, seed, study_name
         self.max_epochs, self.epoch_key = max_epochs, epoch_key
         self.run_dir, self.budget = run_dir, budget
         self.points_to_evaluate = list(points_to_evaluate or [])
@@ -147,8 +148,8 @@ class StudySearcher(Searcher):
     def study(self) -> optuna.Study:
         if self._study is None:
             directions = ["maximize" if m == "max" else "minimize" for m in self.mode]
-            self._study = open_study(self.run_dir, self.study_name, directions,
-                                     make_sampler(self.sampler_name, self.seed))
+            sampler = make_sampler(self.sampler, self.seed) if isinstance(self.sampler, str) else self.sampler
+            self._study = open_study(self.run_dir, self.study_name, directions, sampler)
             if not self._study.trials:
                 for point in self.points_to_evaluate:
                     self._study.enqueue_trial(point)

@@ -86,7 +86,7 @@ def test_early_stopped_trials_reach_optuna_as_pruned():
 
     space = load_space("tri-level")
     searcher = StudySearcher(space=dict(space.params), metric=["val_acc", "cost"], mode=["max", "min"],
-                             sampler_name="tpe", max_epochs=5)
+                             sampler="tpe", max_epochs=5)
     for tid in "abcd":
         searcher.suggest(tid)
     searcher.on_trial_complete("a", {"epoch": 5, "val_acc": 0.9, "cost": 10.0})
@@ -106,7 +106,7 @@ def test_study_lives_in_the_run_dir_and_survives_pickling(tmp_path):
 
     space = load_space("tri-level")
     dense = space.dense_point()
-    kwargs = dict(space=dict(space.params), metric=["val_acc", "projected_seconds"], mode=["max", "min"], sampler_name="tpe",
+    kwargs = dict(space=dict(space.params), metric=["val_acc", "projected_seconds"], mode=["max", "min"], sampler="tpe",
                   study_name="s", points_to_evaluate=[dense], max_epochs=5, run_dir=str(tmp_path))
     searcher = StudySearcher(**kwargs)
     assert searcher.suggest("a") == dense  # the enqueued dense point first
@@ -143,7 +143,7 @@ def test_repeat_proposals_learn_the_recorded_outcome_and_are_not_run():
 
     records = {}
     searcher = StudySearcher(space={"x": CategoricalDistribution([0.5, 1.0])}, metric=["val_acc", "projected_seconds"],
-                             mode=["max", "min"], sampler_name="random", max_epochs=3, records=lambda: records)
+                             mode=["max", "min"], sampler="random", max_epochs=3, records=lambda: records)
     first = searcher.suggest("t0")
     records["t0"] = TrialRecord("t0", "completed", params=first, val_acc=0.8, projected_seconds=2.0)
     searcher.on_trial_complete("t0", {"epoch": 3, "val_acc": 0.8, "projected_seconds": 2.0})
@@ -250,6 +250,45 @@ def test_end_to_end_search_and_final_training(tmp_path):
                            capture_output=True, text=True, timeout=200, env=env())
     assert train.returncode == 0, train.stderr
     assert json.loads((tmp_path / "final" / "metrics.json").read_text())["epochs"] == 1
+
+
+@pytest.mark.slow
+def test_search_from_python_inside_the_callers_ray(tmp_path, monkeypatch):
+    """The embeddable search: the caller's Ray (not started or shut down by the search), a sampler
+    object and a space object instead of names, a typed result, no signal handler left behind."""
+    import signal as _signal
+
+    import ray
+    import yaml
+
+    from trilevel.search import SearchOptions, run_search
+    from trilevel.search.ray_compat import quiet_env
+    from trilevel.spaces import SearchSpace
+    from optuna.distributions import FloatDistribution
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    quiet_env()
+    run = RunConfig.from_dict({**yaml.safe_load(BASE), "epochs": 2})
+    space = SearchSpace("tokens", {"token_keep": FloatDistribution(0.5, 1.0)}, {"schedule": "constant"})
+    opts = SearchOptions(run=run, budget=3, space=space, sampler=optuna.samplers.RandomSampler(seed=3),
+                         grace_epochs=1, baseline_seeds=1, finalists=0, output=str(tmp_path), name="py", live=False)
+    lines = []
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    handler = _signal.getsignal(_signal.SIGTERM)  # Ray's own, after ray.init
+    try:
+        result = run_search(opts, echo=lines.append)
+        assert ray.is_initialized()  # the caller's Ray is left running
+    finally:
+        ray.shutdown()
+    assert _signal.getsignal(_signal.SIGTERM) == handler
+    assert opts.grace_epochs == 1 and opts.space is space  # options are not rewritten
+    assert result.status == "finished" and result.run_dir == (tmp_path / "py").resolve()
+    assert len(result.summary.run.trials) == 3 and result.front
+    assert all(t.status == "completed" for t in result.front)
+    meta = json.loads((result.run_dir / "search.json").read_text())
+    assert meta["sampler"] == "RandomSampler" and meta["space"] == "tokens"
+    if result.pick is not None:
+        assert result.best_config.sparsity.token_keep == result.pick.config.token_keep
 
 
 @pytest.mark.slow
@@ -403,13 +442,13 @@ def test_resume_refuses_a_different_search(tmp_path):
     from trilevel.search.runner import SearchOptions, _prepare_run_dir
 
     opts = SearchOptions(run=RunConfig(model="deit_t"), output=str(tmp_path), name="r")
-    _prepare_run_dir(opts, load_space("tri-level"), tmp_path / "r")
+    _prepare_run_dir(opts, load_space("tri-level"), 3, tmp_path / "r")
     other = SearchOptions(run=RunConfig(model="deit_s", dataset="synthetic"), output=str(tmp_path), name="r",
                           resume=True, space="pss")
     with pytest.raises(UserError, match="different search.*model 'deit_t' -> 'deit_s'.*dataset.*space"):
-        _prepare_run_dir(other, load_space("pss"), tmp_path / "r")
+        _prepare_run_dir(other, load_space("pss"), 3, tmp_path / "r")
     with pytest.raises(UserError, match="already holds a search.*--resume"):
-        _prepare_run_dir(opts, load_space("tri-level"), tmp_path / "r")
+        _prepare_run_dir(opts, load_space("tri-level"), 3, tmp_path / "r")
 
 
 def test_gpu_and_unwritable_output_are_refused(tmp_path):
