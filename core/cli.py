@@ -172,9 +172,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    from .atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def _summary(console, m: dict, out: Path) -> None:

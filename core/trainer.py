@@ -27,6 +27,7 @@ from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
+from .atomic import atomic_path
 from .config import RunConfig
 from .data import build_datasets, dataset_info
 from .errors import UserError
@@ -394,9 +395,8 @@ class Trainer:
             "rng": torch.get_rng_state(),
             "config": self.config.to_dict(),
         }
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Continue from a checkpoint of the same run (epochs, device, workers and output may differ)."""

@@ -18,11 +18,12 @@ import json
 import logging
 import math
 import os
-import tempfile
 from typing import Any, Mapping
 
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from trilevel.core.atomic import atomic_write_text
 
 from .pareto import nondominated_fronts
 
@@ -394,31 +395,14 @@ class MOASHAScheduler(FIFOScheduler):
         )
 
     def save(self, checkpoint_path: str) -> None:
-        """Write the state JSON atomically (temp file in the same folder, fsync, rename)."""
+        """Write the state JSON atomically (`core/atomic.py`: temp file, fsync, rename)."""
         payload = {
             "format": _FILE_FORMAT,
             "time_attr": self._time_attr,
             "moasha": self._moasha.state_dict(),
         }
-        folder = os.path.dirname(os.path.abspath(checkpoint_path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".moasha-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(payload, f, allow_nan=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, checkpoint_path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        if os.name == "posix":  # make the rename itself durable
-            dir_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        os.makedirs(os.path.dirname(os.path.abspath(checkpoint_path)), exist_ok=True)
+        atomic_write_text(checkpoint_path, json.dumps(payload, allow_nan=False))
 
     def restore(self, checkpoint_path: str) -> None:
         """Load a state file written by :meth:`save`; raises MOASHAStateError if unusable."""
