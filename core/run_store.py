@@ -242,7 +242,8 @@ class TrialRecord:
 
 @dataclass
 class SearchInfo:
-    """What `search.json` says about the search as a whole."""
+    """What `search.json` says about the search as a whole. The search writes it (`write_search`)
+    at every stage; the reports and a resumed search read it back (`read_search`)."""
 
     name: str
     model: str
@@ -273,6 +274,16 @@ class SearchInfo:
     num_val: int | None = None
     # trial_id -> {delta_pts, delta_ci_pts: [low, high], pairs}: finalist minus dense, paired by seed
     finalist_deltas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    space_spec: dict[str, Any] = field(default_factory=dict)  # the space's full description (resume check)
+    finalists: int = 0  # front configurations re-trained on the dense seeds
+    dense_seed_accs: dict[str, float] = field(default_factory=dict)  # extra dense seeds, trained first
+    chance_acc: float | None = None  # share of the most frequent validation class
+    version: int = SEARCH_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["run_config"] = self.run_config.to_dict()
+        return data
 
     @property
     def learned(self) -> bool | None:
@@ -337,6 +348,11 @@ class SearchInfo:
                 num_train=int(data["num_train"]) if data.get("num_train") is not None else None,
                 num_val=int(data["num_val"]) if data.get("num_val") is not None else None,
                 finalist_deltas=_mapping(data.get("finalist_deltas"), "finalist_deltas") or {},
+                space_spec=_mapping(data.get("space_spec"), "space_spec") or {},
+                finalists=int(data.get("finalists") or 0),
+                dense_seed_accs={str(k): _number(v, "dense_seed_accs entry", allow_none=False)
+                                 for k, v in (_mapping(data.get("dense_seed_accs"), "dense_seed_accs") or {}).items()},
+                chance_acc=_number(data.get("chance_acc"), "chance_acc"),
             )
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None
@@ -361,6 +377,26 @@ class Run:
         """The dense reference trial (the last one marked `is_baseline`), if any."""
         marked = [t for t in self.trials if t.is_baseline]
         return marked[-1] if marked else None
+
+
+# -- search.json --------------------------------------------------------------------------------
+def read_search(run_dir: str | Path) -> SearchInfo:
+    """`search.json` as a `SearchInfo`; a missing or corrupt file is a `UserError` naming it."""
+    path = Path(run_dir) / SEARCH_FILE
+    if not path.is_file():
+        raise UserError(f"not a run directory: {Path(run_dir)} has no {SEARCH_FILE} (expected the output of trilevel-search)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is corrupt: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text ({exc.reason})") from None
+    return SearchInfo.from_dict(data, path)
+
+
+def write_search(run_dir: str | Path, info: SearchInfo) -> None:
+    """Rewrite `search.json` atomically."""
+    atomic_write_text(Path(run_dir) / SEARCH_FILE, json.dumps(info.to_dict(), indent=2))
 
 
 # -- the one reader and the one writer of trials.jsonl ---------------------------------------------
@@ -413,17 +449,8 @@ def load_run(run_dir: str | Path) -> Run:
         raise UserError(f"run directory not found: {path}")
     if not path.is_dir():
         raise UserError(f"not a directory: {path} (expected a run directory written by trilevel-search)")
-    search_path = path / SEARCH_FILE
     trials_path = path / TRIALS_FILE
-    if not search_path.is_file():
-        raise UserError(f"not a run directory: {path} has no {SEARCH_FILE} (expected the output of trilevel-search)")
-    try:
-        data = json.loads(search_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{search_path} is corrupt: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{search_path} is not UTF-8 text ({exc.reason})") from None
-    search = SearchInfo.from_dict(data, search_path)
+    search = read_search(path)
     if search.learned is False and not trials_path.is_file():  # stopped after the dense seeds: a verdict, no trials
         return Run(path=path, search=search, trials=[])
     if not trials_path.is_file():

@@ -26,10 +26,9 @@ from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
     COMPLETED, FAILED, MOASHA_STATE, NOT_LEARNED, OBJECTIVE_KEYS, OBJECTIVES, SEARCH_FAILED, SEARCH_FILE,
-    SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_RUNNING, finished_trial_ids, load_records, mark_lost_trials,
-    settle_lost_trials,
+    SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_RUNNING, SearchInfo, finished_trial_ids, load_records,
+    mark_lost_trials, read_search, settle_lost_trials, write_search,
 )
-from trilevel.core.atomic import atomic_write_text
 from trilevel.reports.noise import (
     Validity, check_learned, paired_delta, resolution_pts, run_sd,
 )
@@ -198,7 +197,7 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
 
     owns_ray = not ray.is_initialized()
     run_dir = opts.run_dir.resolve()
-    meta = _prepare_run_dir(opts, space, grace, run_dir)
+    info = _prepare_run_dir(opts, space, grace, run_dir)
     from ray import tune
 
     from trilevel.reports import LiveProgress, write_outputs
@@ -235,17 +234,17 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
         )
         # Dense first, on the extra seeds: before any budget is spent, is there anything to rank,
         # and how large is the noise?
-        extra = _dense_seeds(opts, run_dir, meta, trainable, dense, say)
-        if (meta.get("validity") or {}).get("learned") is False:  # a resumed search already judged
-            raise _NotLearned(Validity.from_dict(meta["validity"]))
+        extra = _dense_seeds(opts, run_dir, info, trainable, dense, say)
+        if info.learned is False:  # a resumed search already judged
+            raise _NotLearned(Validity.from_dict(info.validity))
         if extra:
-            verdict = check_learned(list(extra.values()), meta["chance_acc"])
-            _print_noise(meta, verdict, opts, say)
+            verdict = check_learned(list(extra.values()), info.chance_acc)
+            _print_noise(info, verdict, opts, say)
             if not verdict.learned:
                 raise _NotLearned(verdict)
         live = LiveProgress(
             opts.budget, opts.max_acc_drop, objective=opts.objective,
-            baseline_accs=meta.get("baseline_accs") or list(extra.values()) or None,
+            baseline_accs=info.baseline_accs or list(extra.values()) or None,
         ) if opts.live else None
         attach_live_view(run_dir, live)
         if live is not None:
@@ -272,7 +271,7 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
                 objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
                 grace_period=grace, reduction_factor=opts.reduction_factor,
                 time_attr="epoch", state_path=str(run_dir / MOASHA_STATE), protected_config=dense,
-                epsilon=_rung_epsilon(meta, extra),
+                epsilon=_rung_epsilon(info, extra),
             )
             tuner = tune.Tuner(
                 trainable,
@@ -295,22 +294,22 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
         if failed_base is not None:
             raise UserError(f"the dense baseline trial failed, so no speedup can be measured: {failed_base.error}")
         base_trial = next((r for r in records.values() if r.is_baseline and r.status == COMPLETED), None)
-        if base_trial is not None and len(meta.get("baseline_accs") or []) < 1 + len(extra):
+        if base_trial is not None and len(info.baseline_accs) < 1 + len(extra):
             # The search's own dense trial is the first seed; the extra seeds follow in seed order.
-            meta["baseline_accs"] = [base_trial.val_acc, *extra.values()]
-            meta.setdefault("chance_acc", base_trial.chance_acc)
-            meta.setdefault("num_val", base_trial.num_val)
-        if meta.get("baseline_accs") and meta.get("chance_acc") is not None:
-            verdict = check_learned(meta["baseline_accs"], meta["chance_acc"])
-            _record_noise(meta, verdict, opts)
+            info.baseline_accs = [base_trial.val_acc, *extra.values()]
+            info.chance_acc = info.chance_acc if info.chance_acc is not None else base_trial.chance_acc
+            info.num_val = info.num_val if info.num_val is not None else base_trial.num_val
+        if info.baseline_accs and info.chance_acc is not None:
+            verdict = check_learned(info.baseline_accs, info.chance_acc)
+            _record_noise(info, verdict, opts)
             if not verdict.learned:
                 raise _NotLearned(verdict)
         done = sum(r.finished for r in records.values())
         interrupted = done < opts.budget
         if not interrupted:
-            _write_meta(run_dir, meta)  # the finalists are chosen against this dense reference
-            meta["finalist_accs"] = _finalist_seeds(opts, run_dir, meta, trainable, space)
-            meta["finalist_deltas"] = _finalist_deltas(run_dir, meta)
+            write_search(run_dir, info)  # the finalists are chosen against this dense reference
+            info.finalist_accs = _finalist_seeds(opts, run_dir, info, trainable, space)
+            info.finalist_deltas = _finalist_deltas(run_dir, info)
         succeeded = True
     except _NotLearned as exc:
         not_learned = exc.verdict
@@ -320,20 +319,19 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
     finally:
         if live is not None:
             live.stop()
-        meta["wall_seconds"] = (meta.get("wall_seconds") or 0.0) + time.time() - started
-        meta["status"] = SEARCH_INTERRUPTED if interrupted else (SEARCH_FINISHED if succeeded else SEARCH_FAILED)
+        info.wall_seconds = (info.wall_seconds or 0.0) + time.time() - started
+        info.status = SEARCH_INTERRUPTED if interrupted else (SEARCH_FINISHED if succeeded else SEARCH_FAILED)
         if not_learned is not None:
-            meta["status"] = NOT_LEARNED
-            meta["validity"] = not_learned.to_dict()
-        meta["finished"] = _now() if succeeded and not interrupted else None
-        _write_meta(run_dir, meta)
+            info.status = NOT_LEARNED
+            info.validity = not_learned.to_dict()
+        info.finished = _now() if succeeded and not interrupted else None
+        write_search(run_dir, info)
         if owns_ray:
             ray.shutdown()
     if not_learned is not None:
         remove_best(run_dir)  # from an earlier report of an interrupted run: nothing backs it now
         return SearchResult(run_dir, NOT_LEARNED, validity=not_learned,
-                            explanation=not_learned.explanation(opts.run.epochs, meta.get("num_train"),
-                                                                meta.get("num_val")))
+                            explanation=not_learned.explanation(opts.run.epochs, info.num_train, info.num_val))
     if interrupted and not load_records(run_dir):  # stopped while dense trained its extra seeds
         return SearchResult(run_dir, SEARCH_INTERRUPTED)
     summary = write_outputs(run_dir, opts.max_acc_drop)
@@ -341,8 +339,8 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
 
 
 # -- run directory ---------------------------------------------------------------------------------
-def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path) -> dict:
-    """Create search.json, or on --resume check that the stored run is the same search."""
+def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path) -> SearchInfo:
+    """Create search.json, or on resume check that the stored run is the same search."""
     meta_path = run_dir / SEARCH_FILE
     identity = {
         "model": opts.run.model, "dataset": opts.run.dataset, "space": space.describe(),
@@ -353,42 +351,39 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, grace: int, run_di
         if not meta_path.exists():
             raise UserError(f"nothing to resume: no search in {run_dir}")
         try:
-            meta = json.loads(meta_path.read_text())
+            raw = json.loads(meta_path.read_text())
         except (OSError, json.JSONDecodeError):
             raise UserError(f"cannot resume: {meta_path} is corrupt") from None
-        stored = {k: meta.get(k) for k in identity}
-        stored["space"] = meta.get("space_spec")
-        diffs = [f"{k} {stored[k]!r} -> {identity[k]!r}" if k != "space" else "space"
-                 for k in identity if stored[k] != identity[k]]
-        old_run, new_run = meta.get("run_config") or {}, opts.run.to_dict()
+        old_run, new_run = raw.get("run_config") or {}, opts.run.to_dict()
         if "recipe" not in old_run:
             raise UserError(f"cannot resume {run_dir}: it was made by an earlier trilevel-search (before named "
                             "recipes); its finished results stay readable with trilevel-report, start a new search")
+        info = read_search(run_dir)
+        stored = {"model": info.model, "dataset": info.dataset, "space": info.space_spec, "epochs": info.epochs,
+                  "budget": info.budget, "objective": info.objective, "sampler": info.sampler}
+        diffs = [f"{k} {stored[k]!r} -> {identity[k]!r}" if k != "space" else "space"
+                 for k in identity if stored[k] != identity[k]]
         diffs += [f"{k} {old_run.get(k)!r} -> {new_run[k]!r}" for k in new_run
                   if k not in ("model", "dataset", "epochs", "device", "workers", "output")
                   and old_run.get(k) != new_run[k]]
         if diffs:
             raise UserError(f"cannot resume {run_dir}: it was a different search ({'; '.join(diffs)})")
-        meta["status"] = SEARCH_RUNNING
-        _write_meta(run_dir, meta)
-        return meta
+        info.status = SEARCH_RUNNING
+        write_search(run_dir, info)
+        return info
     if meta_path.exists():
         raise UserError(f"{run_dir} already holds a search; add --resume to continue it or pick another --name")
     ensure_writable(run_dir)
-    meta = {
-        "version": 1, "name": run_dir.name, **identity, "space": space.name, "space_spec": space.describe(),
-        "grace_epochs": grace, "reduction_factor": opts.reduction_factor,
-        "max_acc_drop": opts.max_acc_drop, "seed": opts.seed, "command": opts.command,
-        "started": _now(), "finished": None, "wall_seconds": None, "status": SEARCH_RUNNING,
-        "run_config": opts.run.to_dict(), "baseline_accs": [], "varied": sorted(space.params),
-        "finalists": opts.finalists, "finalist_accs": {},
-    }
-    _write_meta(run_dir, meta)
-    return meta
-
-
-def _write_meta(run_dir: Path, meta: dict) -> None:
-    atomic_write_text(run_dir / SEARCH_FILE, json.dumps(meta, indent=2))
+    info = SearchInfo(
+        name=run_dir.name, model=opts.run.model, dataset=opts.run.dataset, space=space.name,
+        objective=opts.objective, sampler=opts.sampler_name, budget=opts.budget, epochs=opts.run.epochs,
+        grace_epochs=grace, reduction_factor=opts.reduction_factor, max_acc_drop=opts.max_acc_drop,
+        seed=opts.seed, command=opts.command, started=_now(), finished=None, wall_seconds=None,
+        status=SEARCH_RUNNING, run_config=opts.run, baseline_accs=[], varied=sorted(space.params),
+        space_spec=space.describe(), finalists=opts.finalists,
+    )
+    write_search(run_dir, info)
+    return info
 
 
 def _now() -> str:
@@ -468,16 +463,16 @@ class _NotLearned(Exception):
         self.verdict = verdict
 
 
-def _dense_seeds(opts, run_dir: Path, meta: dict, trainable, dense: dict, say) -> dict[int, float]:
+def _dense_seeds(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict, say) -> dict[int, float]:
     """Dense accuracy on the extra seeds (seed+1 .. seed+baseline_seeds-1), trained before the
     sampled trials: the validity check and the noise level need them first. The search's own dense
-    trial (on `seed`) is the first seed. Records chance_acc, num_train and num_val in `meta`."""
+    trial (on `seed`) is the first seed. Records chance_acc, num_train and num_val in `info`."""
     from ray import tune
 
     seeds = [opts.run.seed + 1 + i for i in range(opts.baseline_seeds - 1)]
-    done = {int(k): v for k, v in (meta.get("dense_seed_accs") or {}).items()}
-    if len(meta.get("baseline_accs") or []) >= opts.baseline_seeds:  # a search from before this order
-        return dict(zip(seeds, meta["baseline_accs"][1:]))
+    done = {int(k): v for k, v in info.dense_seed_accs.items()}
+    if len(info.baseline_accs) >= opts.baseline_seeds:  # a search from before this order
+        return dict(zip(seeds, info.baseline_accs[1:]))
     todo = [s for s in seeds if s not in done]
     if todo:
         say(f"Training dense on seed(s) {', '.join(map(str, todo))} first: is there anything to rank, "
@@ -494,60 +489,60 @@ def _dense_seeds(opts, run_dir: Path, meta: dict, trainable, dense: dict, say) -
                 done[int(result.config["seed"])] = metrics["val_acc"]
                 for key in ("chance_acc", "num_train", "num_val"):
                     if metrics.get(key) is not None:
-                        meta[key] = metrics[key]
+                        setattr(info, key, metrics[key])
             elif result.error is not None:
                 raise UserError(f"a dense baseline seed failed, so no noise level can be measured: "
                                 f"{str(result.error).strip().splitlines()[-1][:300]}")
-        meta["dense_seed_accs"] = {str(k): v for k, v in sorted(done.items())}
-        _write_meta(run_dir, meta)
+        info.dense_seed_accs = {str(k): v for k, v in sorted(done.items())}
+        write_search(run_dir, info)
         if any(s not in done for s in todo):  # Ctrl-C / SIGTERM stopped the Tuner: resume later
             raise KeyboardInterrupt
     return {s: done[s] for s in seeds if s in done}
 
 
-def _rung_epsilon(meta: dict, extra: dict[int, float]) -> dict[str, float] | None:
+def _rung_epsilon(info: SearchInfo, extra: dict[int, float]) -> dict[str, float] | None:
     """MO-ASHA treats accuracy differences within one run's spread (the dense seeds' sd, floored
     by the validation set's binomial error) as ties, so noise does not decide who is stopped."""
-    sd = run_sd(list(extra.values()), meta.get("num_val"))
+    sd = run_sd(list(extra.values()), info.num_val)
     return {"val_acc": sd} if sd > 0 else None
 
 
-def _record_noise(meta: dict, verdict: Validity, opts) -> None:
+def _record_noise(info: SearchInfo, verdict: Validity, opts) -> None:
     """Validity and resolution into search.json (the report and the next resume read them)."""
-    meta["validity"] = verdict.to_dict()
-    accs = meta.get("baseline_accs") or list((meta.get("dense_seed_accs") or {}).values())
-    meta["resolution_pts"] = resolution_pts(accs, meta.get("num_val"), n=opts.baseline_seeds)
+    info.validity = verdict.to_dict()
+    accs = info.baseline_accs or list(info.dense_seed_accs.values())
+    info.resolution_pts = resolution_pts(accs, info.num_val, n=opts.baseline_seeds)
 
 
-def _print_noise(meta: dict, verdict: Validity, opts, say) -> None:
+def _print_noise(info: SearchInfo, verdict: Validity, opts, say) -> None:
     """One line when the trial phase starts: dense over the extra seeds and what can be resolved."""
-    _record_noise(meta, verdict, opts)
+    _record_noise(info, verdict, opts)
     if not verdict.learned:
         return
-    res = meta.get("resolution_pts")
+    res = info.resolution_pts
     say(f"Dense on {verdict.seeds} extra seed(s): {100 * verdict.mean:.1f}% (sd {100 * verdict.sd:.1f} pts, "
         f"chance {100 * verdict.chance:.1f}%). With {opts.baseline_seeds} seeds, accuracy differences under "
         f"{res:.1f} points cannot be told from noise (90%; estimated from {verdict.seeds} seed(s), the report "
         f"recomputes it once the search's own dense trial is in).")
 
 
-def _finalist_deltas(run_dir: Path, meta: dict) -> dict[str, dict]:
+def _finalist_deltas(run_dir: Path, info: SearchInfo) -> dict[str, dict]:
     """Per finalist: the paired difference to dense over the shared seeds, with its 90% interval."""
     from trilevel.core.run_store import load_run
 
     trials = {t.trial_id: t for t in load_run(run_dir).trials}
     out = {}
-    for tid, seed_accs in (meta.get("finalist_accs") or {}).items():
+    for tid, seed_accs in info.finalist_accs.items():
         trial = trials.get(tid)
         if trial is None or trial.val_acc is None:
             continue
-        delta = paired_delta([trial.val_acc, *seed_accs], meta.get("baseline_accs") or [], meta.get("num_val"))
+        delta = paired_delta([trial.val_acc, *seed_accs], info.baseline_accs, info.num_val)
         if delta is not None:
             out[tid] = {"delta_pts": delta.delta_pts, "delta_ci_pts": list(delta.ci_pts), "pairs": delta.pairs}
     return out
 
 
-def _finalist_seeds(opts, run_dir: Path, meta: dict, trainable, space: SearchSpace) -> dict[str, list[float]]:
+def _finalist_seeds(opts, run_dir: Path, info: SearchInfo, trainable, space: SearchSpace) -> dict[str, list[float]]:
     """Re-train the front's likely picks on the dense baseline's extra seeds.
 
     best.yaml is then chosen on accuracy averaged over the same seeds as dense (a paired
@@ -560,7 +555,7 @@ def _finalist_seeds(opts, run_dir: Path, meta: dict, trainable, space: SearchSpa
     from trilevel.reports.selection import choose_finalists
     from trilevel.reports.summary import summarize
 
-    done = dict(meta.get("finalist_accs") or {})
+    done = dict(info.finalist_accs)
     seeds = [opts.run.seed + 1 + i for i in range(opts.baseline_seeds - 1)]  # as _dense_seeds
     if not opts.finalists or not seeds:
         return done
