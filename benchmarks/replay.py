@@ -117,8 +117,17 @@ class Table:
             raise ValueError("the table has no dense configuration (every parameter 1.0)")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Table":
-        return cls(json.loads(Path(path).read_text())["configs"])
+    def load(cls, path: str | Path, seed: int | None = None) -> "Table":
+        """The table's curves for one training seed (`tabular_grid.py --seeds`); `seed` None
+        means the only seed a table has."""
+        data = json.loads(Path(path).read_text())
+        default = data["proxy"].get("seed", 0)
+        seeds = sorted({row.get("seed", default) for row in data["configs"]})
+        if seed is None:
+            if len(seeds) > 1:
+                raise SystemExit(f"{path} has seeds {seeds}: choose one with --table-seed")
+            seed = seeds[0]
+        return cls([row for row in data["configs"] if row.get("seed", default) == seed])
 
     def key(self, params: dict) -> tuple:
         return tuple(params[n] for n in self.names)
@@ -173,7 +182,7 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
     records: dict[str, ScoredRecord] = {}  # what the live search keeps in trials.jsonl, simulated
     searcher = StudySearcher(  # the live search's own searcher: its repeat check, its tells
         space={n: CategoricalDistribution(c) for n, c in table.choices.items()}, metric=metric, mode=mode,
-        sampler_name=strategy.sampler, seed=seed, points_to_evaluate=[dict(zip(table.names, table.dense))],
+        sampler=strategy.sampler, seed=seed, points_to_evaluate=[dict(zip(table.names, table.dense))],
         max_epochs=table.epochs, records=lambda: records,
     )
     scheduler = None
@@ -323,6 +332,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/replay_digits"),
                    help="writes OUT.json, OUT.md and OUT.png")
     p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--table-seed", type=int, default=None, help="which training seed's curves (tables with several)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--budget-epochs", type=int, default=None, help="default: the grid's total epochs")
     p.add_argument("--weight", type=float, default=0.1, help="ASHA weighted sum: acc - w x time/dense")
@@ -340,7 +350,7 @@ def main() -> None:
         strategies = {n: strategies[n] for n in args.only.split(",")}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    table = Table.load(args.table)
+    table = Table.load(args.table, args.table_seed)
     if args.grace_period is None:  # what `trilevel-search --grace-epochs auto` would use on this grid
         args.grace_period = auto_grace(load_space("tri-level").settled_at(), table.epochs, args.reduction_factor)
     grid_epochs = table.total_epochs
@@ -365,7 +375,7 @@ def main() -> None:
         print(f"{name}: {time.perf_counter() - started:.0f}s", flush=True)
     table_md = markdown(results, at, grid_epochs) + "\n\n" + verdict(results, at, grid_epochs)
     payload = {
-        "table": str(args.table), "seeds": args.seeds, "workers": args.workers, "budget_epochs": budget,
+        "table": str(args.table), "table_seed": args.table_seed, "seeds": args.seeds, "workers": args.workers, "budget_epochs": budget,
         "grid_epochs": grid_epochs, "checkpoints": at, "weight": args.weight,
         "grace_period": args.grace_period, "reduction_factor": args.reduction_factor,
         "grid_hypervolume": grid_hv,
