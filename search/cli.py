@@ -88,17 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         from trilevel.core.run_store import NOT_LEARNED, SEARCH_INTERRUPTED
         from trilevel.reports.noise import EXIT_NOT_LEARNED
 
-        from .runner import preflight, run_search, start_ray
+        from .runner import run_search
+
+        def route_sigterm() -> None:  # after ray.init, which installs its own SIGTERM handler
+            nonlocal previous
+            previous = signal.signal(signal.SIGTERM, _sigterm_to_sigint)
 
         opts = options_from_args(args, argv)
-        opts.validate()  # bad input fails in one line before Ray starts
-        preflight(opts.run)
-        ray = start_ray(opts)
-        previous = signal.signal(signal.SIGTERM, _sigterm_to_sigint)  # after ray.init, which sets its own
-        try:
-            result = run_search(opts, echo=lambda line: print(line, flush=True))
-        finally:
-            ray.shutdown()
+        result = run_search(opts, echo=lambda line: print(line, flush=True), on_ray_started=route_sigterm)
     except UserError as exc:
         print(f"trilevel-search: error: {exc}", file=sys.stderr)
         return 2

@@ -177,14 +177,17 @@ def preflight(run: RunConfig) -> None:
     sparsify(model, run.sparsity)
 
 
-def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None) -> SearchResult:
+def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None,
+               on_ray_started: Callable[[], None] | None = None) -> SearchResult:
     """Run (or, with `opts.resume`, continue) a search and return what it found.
 
-    Works inside an already-initialised Ray (`ray.init()` or `start_ray` by the caller: this
-    search neither starts nor shuts it down, and `opts.address` is not used); otherwise it starts
-    its own (local, or `opts.address`) and shuts it down at the end. It installs no signal handler and
-    prints nothing but `echo(line)` progress notes (None: silent) and the live view (`opts.live`);
-    Ctrl-C ends it with status `interrupted`, resumable. Raises `UserError` for bad options.
+    Works inside an already-initialised Ray (`ray.init()` by the caller: this search neither
+    starts nor shuts it down, and `opts.address` is not used); otherwise it starts its own (local,
+    or `opts.address`), calls `on_ray_started()` right after (the CLI routes SIGTERM there, since
+    `ray.init` installs its own handler) and shuts it down at the end. It installs no signal handler
+    and prints nothing but `echo(line)` progress notes (None: silent) and the live view
+    (`opts.live`); Ctrl-C ends it with status `interrupted`, resumable. Raises `UserError` for bad
+    options, before Ray starts.
     """
     say = echo or (lambda line: None)
     space = opts.validate()
@@ -214,6 +217,8 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
     started = time.time()  # wall time includes Ray start-up: it is part of what the search costs
     if owns_ray:
         _init_ray(opts)
+        if on_ray_started is not None:
+            on_ray_started()
     interrupted = succeeded = False
     not_learned = None
     live = None
@@ -391,18 +396,6 @@ def _now() -> str:
 
 
 # -- Ray ----------------------------------------------------------------------------------------
-def start_ray(opts: SearchOptions):
-    """Start the Ray a search would start for `opts` (local and quiet, or `opts.address`, checked
-    reachable first) and return the `ray` module; the caller shuts it down."""
-    from .ray_compat import quiet_env
-
-    quiet_env()  # before `import ray`
-    import ray
-
-    _init_ray(opts)
-    return ray
-
-
 def _init_ray(opts: SearchOptions) -> None:
     from .ray_compat import init_cluster, init_local, quiet_loggers
 
@@ -424,11 +417,8 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     if address == "auto":
         from .ray_compat import current_cluster_address
 
-        if os.environ.get("RAY_ADDRESS"):
-            address = os.environ["RAY_ADDRESS"]
-        elif current_cluster_address():
-            address = current_cluster_address()
-        else:
+        address = os.environ.get("RAY_ADDRESS") or current_cluster_address()
+        if not address:
             raise UserError("--address auto: no running Ray cluster found on this machine (start one with `ray start --head`)")
     if address.startswith("ray://"):
         address = address[len("ray://"):]
