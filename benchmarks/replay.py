@@ -1,9 +1,10 @@
 """Replay search strategies against a table of learning curves instead of training.
 
 Each replayed search uses the search's own decision code and rules: `make_sampler` samplers
-asked and told through an Optuna study (ask/tell), the `MOASHA` rung logic for early stopping,
-the dense point evaluated first (the live search's `points_to_evaluate`) and never stopped nor
-ranked (`MOASHAScheduler(protected_config=dense)`), early-stopped trials told as PRUNED and
+asked and told through an Optuna study (ask/tell), the live Ray scheduler object
+(`MOASHAScheduler`, fed through its public `on_trial_result`/`on_trial_complete`) for early
+stopping, the dense point evaluated first (the live search's `points_to_evaluate`) and never
+stopped nor ranked (the scheduler's own `protected_config=dense`), early-stopped trials told as PRUNED and
 full-length ones as COMPLETE with (final accuracy, full training seconds), and a configuration
 never trained twice (the live `StudySearcher` itself, fed simulated records: a repeat proposal is
 told the earlier outcome, COMPLETE values, PRUNED, or FAIL while that trial still runs, and the
@@ -20,7 +21,7 @@ Choices (the live search runs 2 trials at once on CPU-2):
 * Cost reported to MO-ASHA (`projected_seconds`) = the configuration's full-length
   training seconds from the table at every epoch, what the live search reports as projected
   seconds. Speedup = dense full seconds / configuration full seconds.
-* The single-objective baseline ("ASHA weighted sum") is the same `MOASHA` class with the one
+* The single-objective baseline ("ASHA weighted sum") is the same scheduler with the one
   objective score = accuracy - `--weight` x (full seconds / dense full seconds), maximised both
   by ASHA and by a single-objective TPE. With one objective MOASHA's rule is ASHA's: continue
   iff in the top ceil(n / reduction_factor) of the rung. `--weight 0.1` (fixed before any replay
@@ -60,7 +61,7 @@ from optuna.distributions import CategoricalDistribution
 
 from trilevel.core.run_store import COMPLETED, OBJECTIVE_KEYS, STOPPED_EARLY, TrialRecord
 from trilevel.reports.selection import hypervolume
-from trilevel.search.moasha import MOASHA, STOP
+from trilevel.search.moasha import MOASHAScheduler
 from trilevel.search.runner import auto_grace
 from trilevel.spaces import load_space
 from trilevel.search.searcher import StudySearcher
@@ -163,6 +164,14 @@ class Trial:
 
 
 @dataclass
+class _TuneTrial:
+    """What a Ray Tune scheduler reads of a trial (`trial_id`, `config`), for the simulated ones."""
+
+    trial_id: str
+    config: dict
+
+
+@dataclass
 class Replay:
     hv: list[float]  # hv[k]: hypervolume of the completed trials after k epochs consumed
     trials: list[Trial]
@@ -189,7 +198,8 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
     if strategy.stopping is not None:
         objectives = {"score": "max"} if single else {"val_acc": "max", COST: "min"}
         epsilon = {"val_acc": strategy.epsilon / 100} if strategy.epsilon and not single else None
-        scheduler = MOASHA(objectives, table.epochs, grace_period, reduction_factor, epsilon=epsilon)
+        scheduler = MOASHAScheduler(objectives, table.epochs, grace_period, reduction_factor, time_attr="epoch",
+                                    protected_config=dict(zip(table.names, table.dense)), epsilon=epsilon)
     events: list[tuple[float, int]] = []  # (finish time of the trial's next epoch, trial number)
     live: dict[int, tuple[tuple, Trial]] = {}
     trials: list[Trial] = []
@@ -224,14 +234,15 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
         record.epochs += 1
         reported = outcome(key, record.epochs)
         decision = None
-        if scheduler is not None and key != table.dense:  # the dense trial is protected, as live
-            decision = scheduler.on_result(str(number), record.epochs, {m: reported[m] for m in metric})
+        tune_trial = _TuneTrial(str(number), record.params)
+        if scheduler is not None:
+            decision = scheduler.on_trial_result(None, tune_trial, reported)
         if record.epochs == table.epochs:
             record.state = "complete"
             if scheduler is not None:
-                scheduler.on_complete(str(number))
+                scheduler.on_trial_complete(None, tune_trial, reported)
             points.append(table.point(key))
-        elif decision == STOP:
+        elif decision == MOASHAScheduler.STOP:
             record.state = "pruned"
         else:
             heapq.heappush(events, (now + table.seconds[key][record.epochs], number))

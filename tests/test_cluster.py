@@ -2,7 +2,7 @@
 mid-search; Ray retries that trial from its last checkpoint on another node and the search completes.
 
 Everything stays on loopback: every node gets node_ip_address 127.0.0.1 and Ray's rewrite of
-localhost to the machine's IP is switched off here as in the runner (search/runner.py `_init_ray`).
+localhost to the machine's IP is switched off here as in the search (search/ray_compat.py `keep_loopback_local`).
 The test process never connects to the cluster as a driver; it finds the trial's node from the
 processes (the trial's actor is a child of its node's raylet).
 """
@@ -19,6 +19,8 @@ import pytest
 
 from test_search import env, records, search_cmd
 
+from trilevel.search import ray_compat
+
 LOOPBACK = "127.0.0.1"
 EPOCHS = 4
 TERMINAL = ("completed", "stopped_early", "failed")
@@ -30,11 +32,10 @@ def cluster(monkeypatch):
     worker nodes; shut down and its address file restored whatever happens."""
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.setenv("RAY_DEDUP_LOGS", "0")
-    import ray._private.services as services
     from ray.cluster_utils import Cluster
 
-    monkeypatch.setattr(services, "resolve_ip_for_localhost", lambda host: host)
-    address_file = Path("/tmp/ray/ray_current_cluster")  # Cluster writes its address there
+    ray_compat.keep_loopback_local()  # what the search does too: nodes stay on 127.0.0.1
+    address_file = ray_compat.RAY_ADDRESS_FILE  # Cluster writes its address there
     previous = address_file.read_text() if address_file.exists() else None
     temp_dir = tempfile.mkdtemp(prefix="trl-ray-", dir="/tmp")  # short: Ray's socket paths have a limit
     nodes = None
