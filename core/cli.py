@@ -1,8 +1,9 @@
 """`trilevel-train`: train one configuration (e.g. the final full training of a search's best.yaml).
 
-    trilevel-train --config runs/NAME/best.yaml --epochs 300 --data /path/to/imagenet
+    trilevel-train --recipe deit --sparsity runs/NAME/best.yaml --dataset folder --data DIR --epochs 300
+    trilevel-train --config runs/NAME/best.yaml --epochs 1     # the proxy run itself, as searched
 
-Flags override the file. Writes OUTPUT/metrics.json and OUTPUT/checkpoint.pt (every epoch;
+Flags override the files (`--sparsity` takes only the searched ratios; `--config` a whole run). Writes OUTPUT/metrics.json and OUTPUT/checkpoint.pt (every epoch;
 `--resume` continues from it) and prints a short summary.
 """
 
@@ -15,14 +16,18 @@ import sys
 import time
 from pathlib import Path
 
-from .config import DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TOKEN_FUSES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig
+from .config import (DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TOKEN_FUSES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig,
+                     SparsityConfig)
 from .recipes import PROXY_MAX_EPOCHS, RECIPE_NAMES
 from .errors import UserError
 
 RUN_FLAGS = (  # flags of add_run_flags; each is the RunConfig field of the same name
     "model", "dataset", "data", "epochs", "recipe", "batch_size", "img_size", "patch_size", "lr", "seed",
-    "split_seed", "device", "workers", "train_subset", "val_subset",
+    "split_seed", "device", "workers", "train_subset", "val_subset", "pretrained", "initial_checkpoint",
+    "weight_decay", "label_smoothing", "drop_path", "clip_grad", "model_ema", "layer_decay", "scale", "aa",
+    "reprob", "mixup", "cutmix", "aug_repeats", "model_kwargs",
 )
+MODEL_EMA_DECAY = 0.9998  # timm train.py's --model-ema-decay default
 SPARSITY_FLAGS = (
     "example_keep", "example_criterion", "token_keep", "token_mode", "token_sampling", "token_fuse",
     "attention_keep", "schedule",
@@ -40,6 +45,26 @@ def add_version_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"%(prog)s {number}")
 
 
+class ParseKwargs(argparse.Action):
+    """`--model-kwargs depth=4 embed_dim=64`: timm train.py's syntax (values read as Python literals,
+    else kept as strings). Written here because `timm.utils.ParseKwargs` imports torch, and `--help`
+    must answer without it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import ast
+
+        kwargs = {}
+        for item in values:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                parser.error(f"{option_string} takes key=value pairs, got {item!r}")
+            try:
+                kwargs[key] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                kwargs[key] = value
+        setattr(namespace, self.dest, kwargs)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line on stderr and exit 2 (no usage dump, no traceback)."""
 
@@ -54,6 +79,13 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model", help="alias (deit_t, deit_s, deit_b, vit_t, vit_s, vit_b) or timm ViT name")
     model.add_argument("--img-size", type=int, help="input side in px (default: small images at their own size in 4 px steps, >= 16; else 224)")
     model.add_argument("--patch-size", type=int, help="patch side in px (default: 4 at <= 64 px, else the model's)")
+    model.add_argument("--model-kwargs", nargs="*", action=ParseKwargs, metavar="KEY=VALUE",
+                       help="passed to timm.create_model, e.g. depth=4 embed_dim=64 num_heads=2")
+    model.add_argument("--pretrained", action="store_const", const=True,
+                       help="start from timm's hub weights for the model (the local Hugging Face cache first)")
+    model.add_argument("--initial-checkpoint", metavar="FILE",
+                       help="start from a local state dict or trilevel checkpoint.pt (works offline); the head is "
+                            "re-initialised for another class count, position embeddings resampled by timm")
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", help="digits (built-in), folder, cifar10, cifar100, mnist, fashion-mnist, synthetic")
     data.add_argument("--data", help="dataset directory on disk (not needed for digits/synthetic)")
@@ -65,16 +97,34 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     recipe = parser.add_argument_group("training recipe")
     recipe.add_argument("--epochs", type=int, help=f"training epochs (default {DEFAULT_EPOCHS})")
     recipe.add_argument("--recipe", help=f"training recipe: {', '.join(RECIPE_NAMES)} (default auto: proxy for "
-                                         f"<= {PROXY_MAX_EPOCHS} epochs, else deit)")
+                                         f"<= {PROXY_MAX_EPOCHS} epochs, else deit; finetune from weights)")
     recipe.add_argument("--batch-size", type=int, help="default: the recipe's")
     recipe.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, scaled to the batch size)")
     recipe.add_argument("--seed", type=int, help="training seed (initialisation, data order, dropout)")
     recipe.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    regular = parser.add_argument_group("recipe overrides (timm train.py names; default: the recipe's, 0 = off)")
+    regular.add_argument("--weight-decay", type=float)
+    regular.add_argument("--smoothing", dest="label_smoothing", type=float, help="label smoothing")
+    regular.add_argument("--drop-path", type=float, help="stochastic depth rate")
+    regular.add_argument("--clip-grad", type=float, help="max global gradient norm")
+    regular.add_argument("--layer-decay", type=float, help="layer-wise lr decay (e.g. 0.75)")
+    regular.add_argument("--model-ema", dest="model_ema", action="store_const", const=MODEL_EMA_DECAY,
+                         help=f"validate an EMA of the weights (decay {MODEL_EMA_DECAY})")
+    regular.add_argument("--model-ema-decay", dest="model_ema", type=float, help="EMA with this decay")
+    regular.add_argument("--scale", type=float, metavar="MIN", help="smallest random crop, fraction of the area")
+    regular.add_argument("--aa", metavar="POLICY", help="timm auto-augment policy (rand-m9-mstd0.5-inc1) or none")
+    regular.add_argument("--reprob", type=float, help="random erasing probability")
+    regular.add_argument("--mixup", type=float, help="Mixup alpha")
+    regular.add_argument("--cutmix", type=float, help="CutMix alpha")
+    regular.add_argument("--aug-repeats", type=int, help="repeated augmentation copies (under DDP)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="trilevel-train", description="Train one tri-level sparse ViT configuration.")
     p.add_argument("--config", help="YAML run config (e.g. a search's best.yaml); flags override it")
+    p.add_argument("--sparsity", metavar="FILE",
+                   help="take only the sparsity from this YAML (a search's best.yaml, or a bare sparsity "
+                        "mapping): the searched ratios, without the proxy run they were found on")
     add_version_flag(p)
     add_run_flags(p)
     sparsity = p.add_argument_group("sparsity (or a search's best.yaml via --config)")
@@ -100,6 +150,8 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
     """The file's config with the given flags on top."""
     base = RunConfig.load(args.config) if args.config else RunConfig()
     data = base.to_dict()
+    if getattr(args, "sparsity", None):
+        data["sparsity"] = load_sparsity(args.sparsity).to_dict()
     for name in (*RUN_FLAGS, "output"):
         value = getattr(args, name, None)
         if value is not None:
@@ -109,6 +161,19 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
         if value is not None:
             data["sparsity"][name] = value
     return RunConfig.from_dict(data)
+
+
+def load_sparsity(path: str) -> SparsityConfig:
+    """The `sparsity:` mapping of a run config YAML (best.yaml), or a file that is only that mapping."""
+    from .config import safe_yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"sparsity file not found: {file}")
+    data = safe_yaml(file.read_text(), str(file))
+    if isinstance(data, dict) and "sparsity" in data:
+        data = data["sparsity"]
+    return SparsityConfig.from_dict(data)
 
 
 def ensure_writable(path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import UserError, suggest
-from .recipes import RECIPE_FIELDS, recipe_name, recipe_values
+from .recipes import AUTO_AUGMENT_OFF, RECIPE_FIELDS, recipe_name, recipe_values
 
 EXAMPLE_CRITERIA = ("forgetting", "loss", "random")
 TOKEN_MODES = ("attentive", "input")
@@ -180,8 +180,10 @@ class RunConfig:
     """One training run: model, data, recipe and sparsity. `trilevel-train --config` reads this.
 
     The optimisation values (batch size, lr, warm-up, weight decay, label smoothing, drop path,
-    augmentation, gradient clipping) come from a named recipe (`core/recipes.py`): `auto` uses the
-    short-proxy recipe for runs of at most 30 epochs and DeiT's for longer ones. A value set here
+    augmentation: crops, RandAugment, random erasing, Mixup/CutMix, repeated augmentation; layer
+    decay, gradient clipping, EMA) come from a named recipe (`core/recipes.py`): `auto` uses the
+    short-proxy recipe for runs of at most 30 epochs and DeiT's for longer ones (`finetune` when the
+    run starts from pretrained weights). A value set here
     overrides the recipe's; `resolved()` gives the config with every value filled in, which is what
     the trainer runs and what metrics.json records. `warmup` is a fraction of training like every
     other duration.
@@ -191,7 +193,7 @@ class RunConfig:
     dataset: str = "digits"
     data: str | None = None
     epochs: int = DEFAULT_EPOCHS
-    recipe: str = "auto"  # auto | proxy | deit (core/recipes.py)
+    recipe: str = "auto"  # auto | proxy | deit | finetune (core/recipes.py)
     batch_size: int | None = None
     img_size: int | None = None  # None: the dataset's default (see data.default_img_size)
     patch_size: int | None = None  # None: 4 for images <= 64 px, else the model's own (16)
@@ -219,6 +221,20 @@ class RunConfig:
     train_subset: int | None = None
     val_subset: int | None = None
     augment: bool | None = None  # training crops/flips
+    # Recipe fields under timm train.py's names (None: the recipe's; 0 / "none": off), see core/recipes.py.
+    scale: float | None = None  # smallest crop as a fraction of the image area
+    aa: str | None = None  # timm auto-augment policy, e.g. rand-m9-mstd0.5-inc1; "none" = off
+    reprob: float | None = None  # random erasing probability
+    mixup: float | None = None  # Mixup alpha
+    cutmix: float | None = None  # CutMix alpha
+    aug_repeats: int | None = None  # repeated-augmentation copies under DDP
+    layer_decay: float | None = None  # layer-wise lr decay
+    # Start from weights: timm's hub weights for the model (`pretrained`), or a local file
+    # (`initial_checkpoint`: a timm/torch state dict or a trilevel checkpoint.pt). Either way the head
+    # is re-initialised when the class count differs and position embeddings are resampled (timm's
+    # own loading) when image or patch size differs.
+    pretrained: bool = False
+    initial_checkpoint: str | None = None
     output: str | None = None
     sparsity: SparsityConfig = field(default_factory=SparsityConfig)
 
@@ -230,6 +246,27 @@ class RunConfig:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs <= 0:
             raise UserError(f"epochs must be a positive integer, got {self.epochs!r}")
         recipe_name(self.recipe, self.epochs)  # a clear error for an unknown name
+        if not isinstance(self.pretrained, bool):
+            raise UserError(f"pretrained must be true or false, got {self.pretrained!r}")
+        if self.pretrained and self.initial_checkpoint:
+            raise UserError("pretrained and initial_checkpoint both set: start from one of them")
+        if self.initial_checkpoint is not None and not isinstance(self.initial_checkpoint, str):
+            raise UserError(f"initial_checkpoint must be a file path, got {self.initial_checkpoint!r}")
+        if self.aa is not None and not isinstance(self.aa, str):
+            raise UserError(f"aa must be a timm auto-augment policy string or {AUTO_AUGMENT_OFF!r}, got {self.aa!r}")
+        for name in ("mixup", "cutmix", "layer_decay"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                raise UserError(f"{name} must be a non-negative number (0 = off), got {value!r}")
+        if self.layer_decay is not None and self.layer_decay > 1:
+            raise UserError(f"layer_decay must be at most 1 (1 or 0 = off), got {self.layer_decay}")
+        if self.aug_repeats is not None and (isinstance(self.aug_repeats, bool) or not isinstance(self.aug_repeats, int)
+                                             or self.aug_repeats < 0):
+            raise UserError(f"aug_repeats must be an integer >= 0 (0 or 1 = off), got {self.aug_repeats!r}")
+        if self.scale is not None:
+            _check_fraction("scale", self.scale)
+            if self.scale == 0:
+                raise UserError("scale must be > 0 (the smallest crop's fraction of the image area)")
         for name in ("batch_size", "img_size", "patch_size", "train_subset", "val_subset"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
@@ -247,7 +284,7 @@ class RunConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (name == "lr" and value == 0):
                 raise UserError(f"{name} must be a {'positive' if name == 'lr' else 'non-negative'} number, got {value!r}")
-        for name in ("warmup", "label_smoothing", "drop_path", "val_fraction"):
+        for name in ("warmup", "label_smoothing", "drop_path", "val_fraction", "reprob"):
             if getattr(self, name) is not None:
                 _check_fraction(name, getattr(self, name))
         if self.augment is not None and not isinstance(self.augment, bool):
@@ -269,6 +306,10 @@ class RunConfig:
         return self.seed if self.split_seed is None else self.split_seed
 
     @property
+    def starts_from_weights(self) -> bool:
+        return self.pretrained or bool(self.initial_checkpoint)
+
+    @property
     def recipe_fields_unset(self) -> bool:
         return any(getattr(self, f) is None for f in RECIPE_FIELDS)
 
@@ -276,7 +317,8 @@ class RunConfig:
         """This config with the recipe named concretely and every recipe value filled in."""
         if self.recipe != "auto" and not self.recipe_fields_unset:
             return self
-        name, values = recipe_values(self.recipe, self.epochs, {f: getattr(self, f) for f in RECIPE_FIELDS})
+        name, values = recipe_values(self.recipe, self.epochs, {f: getattr(self, f) for f in RECIPE_FIELDS},
+                                     pretrained=self.starts_from_weights)
         return dataclasses.replace(self, recipe=name, **values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,6 +6,20 @@ raise `UserError` with one line that says what is wrong, so the CLIs never show 
 
 In-memory datasets (digits, cifar, mnist) keep uint8 numpy arrays and make a PIL image per item:
 timm's transforms work on PIL images, and at 8-32 px the conversion costs next to nothing.
+
+Every name is a `DatasetFormat` in a small registry (`register_dataset`, as timm registers models),
+so a user's own format plugs into the CLIs and the search. Which reader each built-in uses, and why:
+
+* folder: torchvision's own `make_dataset` and `IMG_EXTENSIONS` list the files, so a tree is read
+  exactly as `ImageFolder` reads it. Classes are found here rather than by `find_classes`, which would
+  make a hidden folder (`.ipynb_checkpoints`) a class; hidden files are skipped for the same reason.
+* cifar10/cifar100: read here (CIFAR's documented python pickles, ~20 lines). torchvision's `CIFAR10`
+  verifies each file's md5 and accepts only `root/cifar-10-batches-py/`, so any re-packed or partial
+  copy (and every test fixture) is refused as "not found or corrupted" without saying which file.
+* mnist/fashion-mnist: read here (the idx format, ~30 lines). torchvision's `MNIST` accepts only
+  uncompressed files under `root/MNIST/raw/`, and its idx reader validates with `assert` (a bare
+  AssertionError on a corrupt file, no check at all under `python -O`); these files are often kept
+  as the distributed `.gz`.
 """
 
 from __future__ import annotations
@@ -16,6 +30,7 @@ import os
 import pickle
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +40,6 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .errors import UserError, suggest
-
-DATASETS = ("digits", "folder", "cifar10", "cifar100", "mnist", "fashion-mnist", "synthetic")
 
 # Flipping a digit left-right changes what it is; the brief keeps fashion-mnist with them.
 _NO_HFLIP = {"digits", "mnist", "fashion-mnist"}
@@ -52,8 +65,6 @@ _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 # torchvision's download layout, so a root it filled can be passed as it is.
 _TORCHVISION_DIR = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
-# torchvision.datasets.folder.IMG_EXTENSIONS, so a tree ImageFolder reads is read the same.
-_IMG_EXTS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 _SYNTHETIC_SIZES = (2048, 256)
 
@@ -129,41 +140,78 @@ class SyntheticDataset(Dataset):
         return noise, int(self.targets[i])
 
 
+@dataclass(frozen=True)
+class LoadRequest:
+    """What `build_datasets` asks a format's `load` for (already validated)."""
+
+    img_size: int
+    seed: int
+    val_fraction: float
+    train_subset: int | None
+    val_subset: int | None
+    train_transform: Callable  # timm's, from the dataset's statistics (formats that make tensors ignore it)
+    eval_transform: Callable
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """How one named dataset is found on disk and read.
+
+    `describe(root)` is cheap (a header, one image) and raises `UserError` for a bad root, so a CLI
+    can size a model and reject bad input before any real work; `load(root, info, request)` returns
+    `(train, val, info)` with `num_train`/`num_val`/`skipped` filled in. `root` is None when
+    `needs_data` is False (built-in data).
+    """
+
+    describe: Callable[[Path | None], DatasetInfo]
+    load: Callable[[Path | None, DatasetInfo, LoadRequest], tuple[Dataset, Dataset, DatasetInfo]]
+    needs_data: bool = True
+
+
+_REGISTRY: dict[str, DatasetFormat] = {}
+
+
+def register_dataset(name: str, fmt: DatasetFormat, *, replace: bool = False) -> None:
+    """Make `name` usable as `--dataset name` (and in `RunConfig.dataset`) in this process."""
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"dataset {name!r} is already registered (pass replace=True to override it)")
+    _REGISTRY[name] = fmt
+
+
+def list_datasets() -> tuple[str, ...]:
+    """Registered dataset names, built-ins first (digits, the default, leads)."""
+    return tuple(_REGISTRY)
+
+
+def _format(name: str) -> DatasetFormat:
+    if name not in _REGISTRY:
+        valid = list_datasets()
+        raise UserError(f"unknown dataset {name!r}{suggest(name, valid)}; valid: {', '.join(valid)}")
+    return _REGISTRY[name]
+
+
 def dataset_info(name: str, data: str | None = None) -> DatasetInfo:
     """Cheap look-up (no full load) of classes/channels/native size. Validates name and data dir.
 
     Reads at most one image (folder) or a 16-byte header (mnist), so a CLI can size a model and
     report a bad path before any real work starts.
     """
-    if name not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}{suggest(name, DATASETS)}; valid: {', '.join(DATASETS)}")
-    mean, std = _STATS[name]
-    if name == "digits":
-        return _info(name, 10, 1, 8, mean, std)
-    if name == "synthetic":
-        return _info(name, 10, 3, 32, mean, std)
-    root = _data_dir(name, data)
-    if name == "folder":
-        train_dir, _ = _folder_splits(root)
-        classes = _folder_classes(train_dir)
-        return _info(name, len(classes), 3, _first_image_side(train_dir, classes), mean, std)
-    if name in _CIFAR_FILES:
-        _cifar_dir(name, root)
-        return _info(name, _CIFAR_FILES[name][3], 3, 32, mean, std)
-    files = _idx_files(name, root)
-    _, rows, cols = _idx_header(files[0], ndim=3)
-    return _info(name, 10, 1, min(rows, cols), mean, std)
+    fmt = _format(name)
+    return fmt.describe(_data_dir(name, data) if fmt.needs_data else None)
 
 
 def build_datasets(name: str, data: str | None = None, *, img_size: int, seed: int = 0,
                    val_fraction: float = 0.1, train_subset: int | None = None,
-                   val_subset: int | None = None, augment: bool = True) -> tuple[Dataset, Dataset, DatasetInfo]:
+                   val_subset: int | None = None, augment: bool = True, scale: float = 0.35,
+                   aa: str | None = None, reprob: float = 0.0) -> tuple[Dataset, Dataset, DatasetInfo]:
     """Train and validation datasets; items are (float tensor [C, img_size, img_size] normalized, int label).
 
     Validation is the official test split where there is one (cifar, mnist, folder val/ or test/);
     otherwise a stratified `val_fraction` of the training data chosen by `seed`. `train_subset` and
     `val_subset` then keep a seeded, class-stratified subset of that many examples (for synthetic
-    they set the sizes). `augment=False` gives the eval transform to training too.
+    they set the sizes). `augment=False` gives the eval transform to training too; with `augment`,
+    `scale` (smallest crop area), `aa` (a timm auto-augment policy; None or "none" = off) and
+    `reprob` (random erasing) shape timm's training transform.
     """
     _check_int("img_size", img_size, minimum=1)
     _check_int("seed", seed, minimum=0)
@@ -172,33 +220,12 @@ def build_datasets(name: str, data: str | None = None, *, img_size: int, seed: i
             _check_int(arg, value, minimum=1)
     if not 0.0 < val_fraction < 1.0:
         raise UserError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
-    info = dataset_info(name, data)
-
-    if name == "synthetic":
-        n_train = train_subset or _SYNTHETIC_SIZES[0]
-        n_val = val_subset or _SYNTHETIC_SIZES[1]
-        train = SyntheticDataset(n_train, img_size, seed, stream=0)
-        val = SyntheticDataset(n_val, img_size, seed, stream=1)
-        info = dataclasses.replace(info, native_size=img_size, default_img_size=_default_size(img_size))
-        return train, val, dataclasses.replace(info, num_train=n_train, num_val=n_val)
-
-    train_tf, eval_tf = _transforms(name, info, img_size, augment)
-    if name == "folder":
-        train, val, skipped = _build_folder(_data_dir(name, data), seed, val_fraction,
-                                            train_subset, val_subset, train_tf, eval_tf)
-        info = dataclasses.replace(info, skipped=skipped)
-    else:
-        if name == "digits":
-            x_train, y_train, x_val, y_val = _load_digits(seed, val_fraction)
-        elif name in _CIFAR_FILES:
-            x_train, y_train, x_val, y_val = _load_cifar(name, _data_dir(name, data))
-        else:
-            x_train, y_train, x_val, y_val = _load_idx(name, _data_dir(name, data))
-        keep_train = _pick(y_train, train_subset, seed)
-        keep_val = _pick(y_val, val_subset, seed)
-        train = ArrayDataset(x_train[keep_train], y_train[keep_train], train_tf)
-        val = ArrayDataset(x_val[keep_val], y_val[keep_val], eval_tf)
-    return train, val, dataclasses.replace(info, num_train=len(train), num_val=len(val))
+    fmt = _format(name)
+    root = _data_dir(name, data) if fmt.needs_data else None
+    info = fmt.describe(root)
+    train_tf, eval_tf = _transforms(name, info, img_size, augment, scale, aa, reprob)
+    request = LoadRequest(img_size, seed, val_fraction, train_subset, val_subset, train_tf, eval_tf)
+    return fmt.load(root, info, request)
 
 
 def _info(name, num_classes, in_chans, native_size, mean, std) -> DatasetInfo:
@@ -238,12 +265,13 @@ def _data_dir(name: str, data: str | None) -> Path:
     return root
 
 
-def _transforms(name: str, info: DatasetInfo, img_size: int, augment: bool):
-    """(train, eval) transforms from timm.
+def _transforms(name: str, info: DatasetInfo, img_size: int, augment: bool, scale: float = 0.35,
+                aa: str | None = None, reprob: float = 0.0):
+    """(train, eval) transforms from timm's `create_transform`.
 
-    timm's create_transform takes 1-channel mean/std and sizes as small as 8 px as they are
-    (Normalize broadcasts over the channels it is given), so nothing is done by hand. Colour
-    jitter is off (None drops the op) and there is no auto-augment: crops and flips only.
+    timm takes 1-channel mean/std and sizes as small as 8 px as they are (Normalize broadcasts over
+    the channels it is given), so nothing is done by hand. Colour jitter is off (None drops the op;
+    DeiT's 0.3 is unused beside RandAugment anyway). A bad `aa` policy is timm's error, one line.
     """
     from timm.data import create_transform  # timm import is slow; only pay for it when building
 
@@ -251,9 +279,13 @@ def _transforms(name: str, info: DatasetInfo, img_size: int, augment: bool):
     eval_tf = create_transform(img_size, is_training=False, crop_pct=1.0, **common)
     if not augment:
         return eval_tf, eval_tf
-    train_tf = create_transform(img_size, is_training=True, scale=(0.35, 1.0),
-                                hflip=0.0 if name in _NO_HFLIP else 0.5,
-                                color_jitter=None, auto_augment=None, **common)
+    policy = None if aa in (None, "", "none") else aa
+    try:
+        train_tf = create_transform(img_size, is_training=True, scale=(scale, 1.0),
+                                    hflip=0.0 if name in _NO_HFLIP else 0.5, color_jitter=None,
+                                    auto_augment=policy, re_prob=reprob, re_mode="pixel", re_count=1, **common)
+    except (AssertionError, ValueError, KeyError) as exc:
+        raise UserError(f"bad auto-augment policy {aa!r} (timm's, e.g. rand-m9-mstd0.5-inc1): {exc}") from None
     return train_tf, eval_tf
 
 
@@ -404,6 +436,7 @@ def _folder_splits(root: Path) -> tuple[Path, Path | None]:
 
 
 def _folder_classes(train_dir: Path) -> list[str]:
+    """Class folders of train/, sorted as ImageFolder sorts them, hidden folders skipped (see the top)."""
     classes = sorted(e.name for e in os.scandir(train_dir) if e.is_dir() and not e.name.startswith("."))
     if not classes:
         raise UserError(f"folder: no class subfolders in {train_dir} (expected train/<class>/<image>)")
@@ -412,25 +445,36 @@ def _folder_classes(train_dir: Path) -> list[str]:
     return classes
 
 
-def _class_files(class_dir: Path):
-    """Image files under one class folder, recursively and in a stable order, as ImageFolder does."""
-    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
-        dirnames.sort()
-        for f in sorted(filenames):
-            if f.lower().endswith(_IMG_EXTS) and not f.startswith("."):
-                yield os.path.join(dirpath, f)
+def _is_image(path: str) -> bool:
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+
+    return has_file_allowed_extension(path, IMG_EXTENSIONS) and not os.path.basename(path).startswith(".")
+
+
+def _list_images(split_dir: Path, classes: list[str]) -> list[tuple[str, int]]:
+    """(path, label) of every image under split_dir/<class>/, listed by torchvision's ImageFolder code
+    (recursive, links followed, a stable order); labels index `classes`, missing classes are allowed."""
+    from torchvision.datasets.folder import make_dataset
+
+    return make_dataset(split_dir, {c: i for i, c in enumerate(classes)}, is_valid_file=_is_image, allow_empty=True)
 
 
 def _first_image_side(train_dir: Path, classes: list[str]) -> int:
     """Shorter side of the first readable image: the resolution the data really has."""
     for c in classes:
-        for path in _class_files(train_dir / c):
+        for path, _ in _list_images(train_dir, [c]):
             try:
                 with Image.open(path) as img:
                     return min(img.size)
             except (OSError, ValueError):
                 continue
-    raise UserError(f"folder: no readable images in {train_dir} (extensions: {' '.join(_IMG_EXTS)})")
+    raise UserError(f"folder: no readable images in {train_dir} (extensions: {_extensions()})")
+
+
+def _extensions() -> str:
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    return " ".join(IMG_EXTENSIONS)
 
 
 def _scan(split_dir: Path, classes: list[str]) -> tuple[list[str], np.ndarray]:
@@ -438,13 +482,8 @@ def _scan(split_dir: Path, classes: list[str]) -> tuple[list[str], np.ndarray]:
                    and e.name not in classes)
     if extra:
         raise UserError(f"folder: {split_dir} has classes not in train/: {', '.join(extra)}")
-    paths, labels = [], []
-    for label, c in enumerate(classes):
-        if (split_dir / c).is_dir():
-            files = list(_class_files(split_dir / c))
-            paths += files
-            labels += [label] * len(files)
-    return paths, np.asarray(labels, dtype=np.int64)
+    items = _list_images(split_dir, classes)
+    return [p for p, _ in items], np.asarray([label for _, label in items], dtype=np.int64)
 
 
 def _subset_readable(paths, labels, subset, seed, where):
@@ -463,7 +502,7 @@ def _subset_readable(paths, labels, subset, seed, where):
         except Exception:  # PIL raises many types (OSError, SyntaxError, struct.error...) for bad files
             bad.append(paths[i])
     if not good:
-        raise UserError(f"folder: no readable images in {where} (extensions: {' '.join(_IMG_EXTS)})")
+        raise UserError(f"folder: no readable images in {where} (extensions: {_extensions()})")
     return [paths[i] for i in good], labels[good], bad
 
 
@@ -489,3 +528,74 @@ def _build_folder(root, seed, val_fraction, train_subset, val_subset, train_tf, 
     if len(np.unique(labels)) < 2:
         raise UserError(f"folder: only one class has readable training images in {train_dir}; need at least 2")
     return ImageFileDataset(paths, labels, train_tf), ImageFileDataset(val_paths, val_labels, eval_tf), len(bad)
+
+
+# --- the registry's built-in formats -----------------------------------------------------------
+
+def _array_format(describe: Callable[[Path | None], DatasetInfo],
+                  read: Callable[[Path | None, LoadRequest], tuple], needs_data: bool = True) -> DatasetFormat:
+    """A format whose `read` returns (x_train, y_train, x_val, y_val) uint8 arrays held in memory."""
+
+    def load(root, info, req):
+        x_train, y_train, x_val, y_val = read(root, req)
+        keep_train, keep_val = _pick(y_train, req.train_subset, req.seed), _pick(y_val, req.val_subset, req.seed)
+        train = ArrayDataset(x_train[keep_train], y_train[keep_train], req.train_transform)
+        val = ArrayDataset(x_val[keep_val], y_val[keep_val], req.eval_transform)
+        return train, val, dataclasses.replace(info, num_train=len(train), num_val=len(val))
+
+    return DatasetFormat(describe, load, needs_data)
+
+
+def _describe_digits(root) -> DatasetInfo:
+    return _info("digits", 10, 1, 8, *_STATS["digits"])
+
+
+def _describe_synthetic(root) -> DatasetInfo:
+    return _info("synthetic", 10, 3, 32, *_STATS["synthetic"])
+
+
+def _load_synthetic(root, info, req):
+    n_train = req.train_subset or _SYNTHETIC_SIZES[0]
+    n_val = req.val_subset or _SYNTHETIC_SIZES[1]
+    train = SyntheticDataset(n_train, req.img_size, req.seed, stream=0)
+    val = SyntheticDataset(n_val, req.img_size, req.seed, stream=1)
+    info = dataclasses.replace(info, native_size=req.img_size, default_img_size=_default_size(req.img_size))
+    return train, val, dataclasses.replace(info, num_train=n_train, num_val=n_val)
+
+
+def _describe_folder(root) -> DatasetInfo:
+    train_dir, _ = _folder_splits(root)
+    classes = _folder_classes(train_dir)
+    return _info("folder", len(classes), 3, _first_image_side(train_dir, classes), *_STATS["folder"])
+
+
+def _load_folder(root, info, req):
+    train, val, skipped = _build_folder(root, req.seed, req.val_fraction, req.train_subset, req.val_subset,
+                                        req.train_transform, req.eval_transform)
+    return train, val, dataclasses.replace(info, num_train=len(train), num_val=len(val), skipped=skipped)
+
+
+def _describe_cifar(name: str):
+    def describe(root) -> DatasetInfo:
+        _cifar_dir(name, root)
+        return _info(name, _CIFAR_FILES[name][3], 3, 32, *_STATS[name])
+
+    return describe
+
+
+def _describe_idx(name: str):
+    def describe(root) -> DatasetInfo:
+        _, rows, cols = _idx_header(_idx_files(name, root)[0], ndim=3)
+        return _info(name, 10, 1, min(rows, cols), *_STATS[name])
+
+    return describe
+
+
+register_dataset("digits", _array_format(_describe_digits, lambda root, req: _load_digits(req.seed, req.val_fraction),
+                                        needs_data=False))
+register_dataset("folder", DatasetFormat(_describe_folder, _load_folder))
+for _name in _CIFAR_FILES:
+    register_dataset(_name, _array_format(_describe_cifar(_name), lambda root, req, n=_name: _load_cifar(n, root)))
+for _name in _TORCHVISION_DIR:
+    register_dataset(_name, _array_format(_describe_idx(_name), lambda root, req, n=_name: _load_idx(n, root)))
+register_dataset("synthetic", DatasetFormat(_describe_synthetic, _load_synthetic, needs_data=False))

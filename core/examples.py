@@ -25,6 +25,17 @@ All statistics are tensors on the training device, updated with vectorized index
 per-epoch buffers: no per-example Python loop and no `.item()` per batch. Under data parallelism
 the buffers are all-reduced once per epoch, so every rank holds identical statistics and makes the
 same (identically seeded) choices.
+
+Under the full training recipes (core/recipes.py) an example may be presented several times in one
+epoch and never as itself alone. The statistics are defined as follows:
+- repeated augmentation (`repeats` copies, timm's `RepeatAugSampler`, on one rank or several): each
+  copy is a presentation of the same example; the epoch's outcome is "correct" if any copy was, and
+  its loss is the mean over the copies.
+- Mixup/CutMix: "correct" means the prediction equals the example's *own* label (not the partner's,
+  whatever lambda was drawn), and its loss is the training loss against the mixed soft target, the
+  quantity InfoBatch scores and rescales.
+The active set the pruner chooses is what repeated augmentation repeats: a pruned example gets no
+copies, so `example_keep` keeps its meaning (the fraction of the data visited).
 """
 
 from __future__ import annotations
@@ -104,8 +115,14 @@ class ExamplePruner:
         return epoch + 1 > self.epochs * (1.0 - self.config.example_anneal)
 
     # -- per epoch ------------------------------------------------------------------------------
-    def epoch_plan(self, epoch: int, batch_size: int, rank: int = 0, world: int = 1, drop_last: bool = True) -> EpochPlan:
-        """Shuffled batches of this epoch's examples for `rank` (same choice on every rank)."""
+    def epoch_plan(self, epoch: int, batch_size: int, rank: int = 0, world: int = 1, drop_last: bool = True,
+                   repeats: int = 0) -> EpochPlan:
+        """Shuffled batches of this epoch's examples for `rank` (same choice on every rank).
+
+        `repeats` > 1: repeated augmentation over the active examples with timm's `RepeatAugSampler`
+        (each example `repeats` times in a row, dealt across ranks, so copies land on different ranks;
+        every rank gets ceil(active / world) items, the epoch's length without repeats).
+        """
         weights = None
         if self.enabled and self.config.example_criterion == "random":
             self.active[:] = False
@@ -116,8 +133,16 @@ class ExamplePruner:
         active = self.active.cpu()[order]
         indices = order[active]
         num_active = len(indices)
-        per_rank = num_active // world  # equal shares so every rank runs the same number of steps
-        mine = indices[rank::world][:per_rank].tolist()
+        if repeats > 1:
+            from timm.data.distributed_sampler import RepeatAugSampler
+
+            # shuffle=False: `indices` is already this epoch's seeded order, the same on every rank
+            sampler = RepeatAugSampler(range(num_active), num_replicas=world, rank=rank, shuffle=False,
+                                       num_repeats=repeats, selected_round=0)
+            mine = indices[list(sampler)].tolist()
+        else:
+            per_rank = num_active // world  # equal shares so every rank runs the same number of steps
+            mine = indices[rank::world][:per_rank].tolist()
         stop = len(mine) - len(mine) % batch_size if drop_last and len(mine) >= batch_size else len(mine)
         batches = [mine[i : i + batch_size] for i in range(0, stop, batch_size)]
         return EpochPlan(batches=batches, num_active=num_active, weights=weights)
@@ -127,9 +152,10 @@ class ExamplePruner:
         if not self.enabled:
             return
         indices = indices.to(self.device, non_blocking=True)
-        self._epoch_correct.index_copy_(0, indices, correct.to(torch.int32))
-        self._epoch_loss.index_copy_(0, indices, loss.detach().float())
-        self._epoch_seen.index_fill_(0, indices, 1)
+        # Reductions, not copies: an index may repeat (repeated augmentation); see the module doc.
+        self._epoch_correct.scatter_reduce_(0, indices, correct.to(torch.int32), "amax")
+        self._epoch_loss.index_add_(0, indices, loss.detach().float())
+        self._epoch_seen.index_add_(0, indices, torch.ones_like(indices, dtype=torch.int32))
 
     def end_epoch(self, epoch: int) -> dict:
         """Fold the epoch into the statistics (all-reduced across ranks) and remove/restore examples."""

@@ -2,9 +2,11 @@
 
 Measured: training seconds per epoch (data loading + steps, without evaluation and checkpoints),
 images/s over the steps after the first two, FLOPs per training image from
-`torch.utils.flop_counter` at the epoch's scheduled keep ratios, peak memory. The recipe is DeiT's
-(AdamW, warm-up + cosine learning rate, label smoothing), bf16 autocast on GPU, fp32 on CPU.
-Data-parallel under `torchrun` (DDP; gloo on CPU, NCCL on GPU).
+`torch.utils.flop_counter` at the epoch's scheduled keep ratios, peak memory. The recipe's values
+(core/recipes.py) switch timm's components on: AdamW with layer-wise lr decay
+(`create_optimizer_v2`), warm-up + cosine learning rate, label smoothing, `Mixup` (CutMix) with soft
+targets, `RepeatAugSampler` (under DDP only, as timm), `ModelEmaV3`; bf16 autocast on GPU, fp32 on
+CPU. Data-parallel under `torchrun` (DDP; gloo on CPU, NCCL on GPU).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import random
 import resource
 import time
 from pathlib import Path
@@ -22,6 +25,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from timm.data import Mixup
 from timm.optim import create_optimizer_v2
 from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, Dataset
@@ -109,13 +113,14 @@ class Trainer:
         self.train_set, self.val_set, self.info = build_datasets(
             config.dataset, config.data, img_size=self.img_size, seed=config.data_seed,
             val_fraction=config.val_fraction, train_subset=config.train_subset,
-            val_subset=config.val_subset, augment=config.augment,
+            val_subset=config.val_subset, augment=config.augment, scale=config.scale, aa=config.aa,
+            reprob=config.reprob,
         )
         torch.manual_seed(config.seed)
         model = build_model(
             config.model, num_classes=self.info.num_classes, img_size=self.img_size,
             in_chans=self.info.in_chans, patch_size=self.patch_size, drop_path=config.drop_path,
-            **config.model_kwargs,
+            pretrained=config.pretrained, initial_checkpoint=config.initial_checkpoint, **config.model_kwargs,
         )
         self.model = sparsify(model, config.sparsity).to(self.device)
         self.flop_model = copy.deepcopy(self.model)  # FLOPs are counted on a copy, outside DDP
@@ -124,9 +129,20 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         torch.manual_seed(config.seed + 1000 * self.rank)  # different dropout/drop-path per rank
+        # Mixup's lambda (numpy) and timm's augmentations (python `random`) draw from the global
+        # generators, seeded like timm's train.py does (`random_seed(seed, rank)`).
+        random.seed(config.seed + 1000 * self.rank)
+        np.random.seed(config.seed + 1000 * self.rank)
         self.optimizer = create_optimizer_v2(
-            self.model, "adamw", lr=config.lr, weight_decay=config.weight_decay
+            self.model, "adamw", lr=config.lr, weight_decay=config.weight_decay,
+            layer_decay=config.layer_decay if 0 < config.layer_decay < 1 else None,
         )
+        # timm's Mixup/CutMix: soft targets (label smoothing folded in), paired with the reversed batch.
+        self.mixup = (Mixup(mixup_alpha=config.mixup, cutmix_alpha=config.cutmix,
+                            label_smoothing=config.label_smoothing, num_classes=self.info.num_classes)
+                      if config.mixup > 0 or config.cutmix > 0 else None)
+        # Repeated augmentation spreads an image's copies over ranks; timm uses it under DDP only.
+        self.aug_repeats = config.aug_repeats if self.world > 1 and config.aug_repeats > 1 else 0
         # timm's EMA of the weights, validated instead of the raw weights when the recipe asks for it.
         # Its decay warms up (1 - (1 + step)^-3/4, timm's setting for shorter runs), so early epochs
         # average over few steps and a short run is not scored on weights from its first steps.
@@ -212,8 +228,10 @@ class Trainer:
                 record.update(self.evaluate())
                 self.history.append(record)
                 self.epoch += 1
-                if self.config.output and self.rank == 0:
-                    self.save_checkpoint(Path(self.config.output) / CHECKPOINT)
+                if self.config.output:
+                    rng_states = self._gather_rng_states()  # a collective: every rank takes part
+                    if self.rank == 0:
+                        self.save_checkpoint(Path(self.config.output) / CHECKPOINT, rng_states)
                 if self.callback is not None and self.rank == 0:
                     self.callback(self.metrics(), self)
         except TrainingDiverged as exc:
@@ -224,7 +242,7 @@ class Trainer:
         cfg = self.config
         _sync(self.device)
         start = time.perf_counter()  # example selection and bookkeeping count as training time
-        plan = self.pruner.epoch_plan(epoch, cfg.batch_size, self.rank, self.world)
+        plan = self.pruner.epoch_plan(epoch, cfg.batch_size, self.rank, self.world, repeats=self.aug_repeats)
         loader = DataLoader(
             _Indexed(self.train_set), batch_sampler=plan.batches, num_workers=cfg.workers,
             pin_memory=self.device.type == "cuda", persistent_workers=False,
@@ -250,11 +268,15 @@ class Trainer:
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             idx = idx.to(self.device, non_blocking=True)
+            target, smoothing = y, cfg.label_smoothing
+            if self.mixup is not None and len(y) % 2 == 0:  # timm's Mixup pairs the batch with itself reversed
+                x, target = self.mixup(x, y)
+                smoothing = 0.0  # already in the soft target
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = self.net(x)
-                per_example = F.cross_entropy(
-                    logits.float(), y, label_smoothing=cfg.label_smoothing, reduction="none"
-                )
+                # per example (InfoBatch's weights, the pruner's losses); soft targets are
+                # cross_entropy's class-probability form, what timm's SoftTargetCrossEntropy computes
+                per_example = F.cross_entropy(logits.float(), target, label_smoothing=smoothing, reduction="none")
             loss = (per_example * weights[idx]).mean() if weights is not None else per_example.mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -381,7 +403,40 @@ class Trainer:
         }
 
     # -- checkpoints ----------------------------------------------------------------------------
-    def save_checkpoint(self, path: str | Path) -> None:
+    def _rng_state(self) -> dict:
+        """This process's generators, as tensors and ints (loadable with weights_only=True): torch's
+        CPU and CUDA, numpy's (Mixup's lambda) and python's (timm's augmentations)."""
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        version, py_state, py_gauss = random.getstate()
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                      "gauss": float(gauss)},
+            "python": {"version": version, "state": list(py_state), "gauss": py_gauss},
+        }
+
+    def _set_rng_state(self, state: dict) -> None:
+        torch.set_rng_state(state["torch"].cpu())
+        if state.get("cuda") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda"].cpu(), self.device)
+        n = state["numpy"]
+        np.random.set_state(("MT19937", n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+        p = state["python"]
+        random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+
+    def _gather_rng_states(self) -> list[dict]:
+        """Every rank's generator states, in rank order (rank 0 writes them into the checkpoint)."""
+        mine = self._rng_state()
+        if self.world == 1:
+            return [mine]
+        states: list = [None] * self.world
+        dist.all_gather_object(states, mine)
+        return states
+
+    def save_checkpoint(self, path: str | Path, rng_states: list[dict] | None = None) -> None:
+        """Everything a resumed run needs: weights, optimizer, pruner, EMA, progress, and every rank's
+        random generators (`rng_states`, from `_gather_rng_states`; this process's alone if None)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
@@ -392,7 +447,8 @@ class Trainer:
             "steps_done": self.steps_done,
             "epoch": self.epoch,
             "history": self.history,
-            "rng": torch.get_rng_state(),
+            "rng": torch.get_rng_state(),  # rank 0's torch CPU state, as checkpoints before rng_states held
+            "rng_states": rng_states if rng_states is not None else [self._rng_state()],
             "config": self.config.to_dict(),
         }
         with atomic_path(path) as tmp:
@@ -419,7 +475,11 @@ class Trainer:
             self.steps_done = int(state.get("steps_done", 0))
             self.epoch = int(state["epoch"])
             self.history = list(state["history"])
-            torch.set_rng_state(state["rng"].cpu())
+            rng_states = state.get("rng_states")
+            if rng_states and len(rng_states) == self.world:
+                self._set_rng_state(rng_states[self.rank])
+            else:  # an older checkpoint, or another world size: rank 0's torch CPU state, as before
+                torch.set_rng_state(state["rng"].cpu())
         except (KeyError, RuntimeError, ValueError) as exc:
             raise UserError(f"cannot resume from {path}: {str(exc).splitlines()[0]}") from None
 

@@ -34,7 +34,6 @@ from .selection import (
 )
 
 FULL_EPOCHS = 300  # the DeiT schedule the final command suggests; the search ran a short proxy
-DATA_PLACEHOLDER = "/path/to/data"
 
 
 @dataclass
@@ -74,12 +73,32 @@ class Summary:
 
     @property
     def final_command(self) -> str | None:
-        """The exact command that trains the selected configuration for the full schedule."""
+        """The command that trains the selected sparsity for the full schedule with the full recipe.
+
+        It takes only the searched ratios from best.yaml (`--sparsity`), never the proxy's batch size,
+        learning rate, epochs or subsets; it names the model and data the search ran on (a dataset that
+        needs a directory had one in the search), so for a built-in dataset it runs as printed.
+        """
         if self.best is None:
             return None
-        data = self.run.search.run_config.data or DATA_PLACEHOLDER
-        config = shlex.quote(str(self.run.path.resolve() / BEST_YAML))  # works from any directory
-        return f"trilevel-train --config {config} --epochs {FULL_EPOCHS} --data {shlex.quote(data)}"
+        rc = self.run.search.run_config
+        args = ["trilevel-train", "--recipe", "finetune" if rc.starts_from_weights else "deit",
+                "--sparsity", str(self.run.path.resolve() / BEST_YAML),  # works from any directory
+                "--model", rc.model, "--dataset", rc.dataset]
+        if rc.data:
+            args += ["--data", rc.data]
+        if rc.img_size:
+            args += ["--img-size", str(rc.img_size)]
+        if rc.patch_size:
+            args += ["--patch-size", str(rc.patch_size)]
+        if rc.model_kwargs:
+            args += ["--model-kwargs", *(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
+                                         for k, v in rc.model_kwargs.items())]
+        if rc.pretrained:
+            args += ["--pretrained"]
+        if rc.initial_checkpoint:
+            args += ["--initial-checkpoint", rc.initial_checkpoint]
+        return shlex.join(args + ["--epochs", str(FULL_EPOCHS)])
 
 
 def trial_run_config(run: Run, trial: TrialRecord) -> RunConfig:
@@ -143,7 +162,9 @@ def _best_header(summary: Summary) -> str:
         f"trial {best.trial_id}, val acc {best.val_acc * 100:.2f}% after {best.epochs} epochs{seeds},"
         f" speedup {speed:.2f}x ({'FLOPs' if summary.objective == 'flops' else 'measured time'}).",
         f"Selected as: {summary.selection.note}.",
-        f"Full training: {summary.final_command}",
+        "sparsity: is what the search chose (durations are fractions of training, so it transfers to any",
+        "length); the other fields record the short proxy run it was found on. The full training takes",
+        f"only the sparsity: {summary.final_command}",
     ]
     return "".join(f"# {line}\n" for line in lines)
 

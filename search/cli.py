@@ -66,6 +66,9 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
 
     base = (RunConfig.load(args.config) if args.config else RunConfig()).to_dict()  # as trilevel-train
     base.update({k: getattr(args, k) for k in RUN_FLAGS if getattr(args, k) is not None})
+    for key in ("data", "initial_checkpoint"):  # trials run in their own directories: absolute paths
+        if base.get(key):
+            base[key] = os.path.abspath(os.path.expanduser(base[key]))
     run = RunConfig.from_dict(base)
     return SearchOptions(
         run=run, budget=args.budget, space=args.space, sampler=args.sampler, objective=args.objective,

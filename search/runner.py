@@ -14,7 +14,6 @@ import datetime as _dt
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,7 +164,8 @@ def auto_grace(settled: float, epochs: int, reduction_factor: int) -> int:
 
 
 def preflight(run: RunConfig) -> None:
-    """Build and patch the model once up front, so a model the trials cannot use fails here in one
+    """Build and patch the model once up front (with its starting weights, so an unreadable
+    checkpoint or unreachable hub fails too), so a model the trials cannot use fails here in one
     line rather than in every trial."""
     from trilevel.core.models import build_model, default_patch_size
     from trilevel.core.patch import sparsify
@@ -173,7 +173,8 @@ def preflight(run: RunConfig) -> None:
     info = dataset_info(run.dataset, run.data)
     img = run.img_size or info.default_img_size
     model = build_model(run.model, num_classes=info.num_classes, img_size=img, in_chans=info.in_chans,
-                        patch_size=run.patch_size or default_patch_size(img), **run.model_kwargs)
+                        patch_size=run.patch_size or default_patch_size(img), pretrained=run.pretrained,
+                        initial_checkpoint=run.initial_checkpoint, **run.model_kwargs)
     sparsify(model, run.sparsity)
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from trilevel.core.data import DATASETS, DatasetInfo, build_datasets, dataset_info
+from trilevel.core.data import (ArrayDataset, DatasetFormat, DatasetInfo, build_datasets, dataset_info, list_datasets,
+                                 register_dataset)
 from trilevel.core.errors import UserError
 
 # --- builders ----------------------------------------------------------------------------------
@@ -188,6 +189,20 @@ def test_folder_subset_verifies_only_what_is_used(tmp_path):
     assert 0 in skipped
 
 
+def test_folder_lists_what_imagefolder_lists_minus_hidden_entries(tmp_path):
+    from torchvision.datasets import ImageFolder
+
+    root = _folder_tree(tmp_path / "imgs", per_class=(3, 1))
+    _png(root / "train" / "cat" / "deeper" / "nested.png", 9)  # ImageFolder walks subfolders too
+    expected = [p for p, _ in ImageFolder(str(root / "train")).samples if "corrupt" not in p]
+    _png(root / "train" / ".ipynb_checkpoints" / "x.png", 1)  # ImageFolder would make this a class
+    _png(root / "train" / "ant" / ".hidden.png", 1)
+    with pytest.warns(UserWarning, match="skipped 1"):
+        train, _, info = build_datasets("folder", str(root), img_size=12, augment=False)
+    assert info.num_classes == 3
+    assert sorted(train.paths) == sorted(expected) and len(expected) == 3 * 3 + 2
+
+
 # --- cifar -------------------------------------------------------------------------------------
 
 
@@ -244,7 +259,7 @@ def test_unknown_name_lists_valid_and_suggests():
         dataset_info("cifar-10")
     with pytest.raises(UserError, match="unknown dataset"):
         build_datasets("imagenet", img_size=32)
-    assert DATASETS[0] == "digits"
+    assert list_datasets()[0] == "digits"
 
 
 @pytest.mark.parametrize("name", ["cifar10", "folder", "mnist"])
@@ -319,3 +334,30 @@ def test_invalid_subset_and_fraction():
         build_datasets("digits", img_size=8, train_subset=0)
     with pytest.raises(UserError, match="val_fraction must be between 0 and 1"):
         build_datasets("digits", img_size=8, val_fraction=1.0)
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+
+def test_a_registered_format_is_a_dataset_name(tmp_path):
+    def describe(root):
+        return DatasetInfo("stripes", 2, 1, 8, 16, (0.5,), (0.5,))
+
+    def load(root, info, req):
+        images = np.zeros((6, 8, 8), dtype=np.uint8)
+        images[::2, :, ::2] = 255
+        labels = np.arange(6) % 2
+        return (ArrayDataset(images, labels, req.train_transform), ArrayDataset(images, labels, req.eval_transform),
+                info)
+
+    register_dataset("stripes", DatasetFormat(describe, load, needs_data=False))
+    try:
+        assert "stripes" in list_datasets()
+        train, val, info = build_datasets("stripes", img_size=16, augment=False)
+        assert train[0][0].shape == (1, 16, 16) and info.num_classes == 2
+        with pytest.raises(ValueError, match="already registered"):
+            register_dataset("stripes", DatasetFormat(describe, load))
+    finally:
+        from trilevel.core import data
+
+        data._REGISTRY.pop("stripes", None)  # leave the registry as other tests expect it

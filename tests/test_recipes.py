@@ -39,8 +39,33 @@ def test_unset_values_stay_unset_in_exports_so_a_long_run_gets_deit():
     assert exported.lr is None and exported.replace(epochs=300).resolved().recipe == "deit"
 
 
+def test_deit_and_finetune_recipes_resolve_to_their_documented_values():
+    deit = RunConfig(recipe="deit", epochs=300).resolved()
+    assert (deit.mixup, deit.cutmix, deit.aa, deit.reprob, deit.aug_repeats) == (0.8, 1.0, "rand-m9-mstd0.5-inc1", 0.25, 3)
+    assert (deit.scale, deit.weight_decay, deit.layer_decay, deit.model_ema) == (0.08, 0.05, 0.0, 0.0)
+    assert deit.warmup == pytest.approx(5 / 300) and deit.lr == pytest.approx(5e-4 * 256 / 512)
+    fine = RunConfig(recipe="finetune", epochs=100).resolved()
+    assert fine.layer_decay == 0.75 and fine.lr == pytest.approx(deit.lr / 10) and fine.aug_repeats == 0
+    assert (fine.mixup, fine.cutmix, fine.reprob) == (0.8, 1.0, 0.25)
+    # auto: a long run from weights fine-tunes, a short one is still the proxy
+    assert RunConfig(epochs=300, pretrained=True).resolved().recipe == "finetune"
+    assert RunConfig(epochs=300, initial_checkpoint="/w.pt").resolved().recipe == "finetune"
+    assert RunConfig(epochs=9, pretrained=True).resolved().recipe == "proxy"
+    proxy = RunConfig().resolved()
+    assert (proxy.mixup, proxy.cutmix, proxy.aa, proxy.reprob, proxy.aug_repeats) == (0.0, 0.0, "none", 0.0, 0)
+    # any field from YAML or a flag overrides the recipe's
+    assert RunConfig.from_yaml("recipe: deit\nmixup: 0.2\naa: none\n").resolved().mixup == 0.2
+
+
 @pytest.mark.parametrize("kw,pattern", [
     ({"recipe": "fast"}, "unknown recipe 'fast'"),
+    ({"mixup": -1}, "mixup must be a non-negative"),
+    ({"aug_repeats": 1.5}, "aug_repeats must be an integer"),
+    ({"layer_decay": 2}, "layer_decay must be at most 1"),
+    ({"scale": 0}, "scale must be > 0"),
+    ({"reprob": 2}, "reprob"),
+    ({"aa": 3}, "aa must be a timm auto-augment policy"),
+    ({"pretrained": True, "initial_checkpoint": "/w.pt"}, "start from one of them"),
     ({"lr": 0}, "lr must be a positive"),
     ({"clip_grad": -1}, "clip_grad must be a non-negative"),
     ({"label_smoothing": 1.5}, "label_smoothing"),

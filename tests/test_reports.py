@@ -181,7 +181,10 @@ def test_report_lists_exactly_the_front(run_dir):
     assert "7 completed, 1 stopped early, 1 failed, 1 running" in text
     assert "Retried" not in text
     assert "1h02m03s" in text
-    assert "trilevel-train --config" in text and "best.yaml --epochs 300 --data /data/cifar" in text
+    command = next(line.strip() for line in text.splitlines() if "trilevel-train" in line)
+    assert command.startswith("trilevel-train --recipe deit --sparsity ") and "best.yaml --model" in command
+    assert "--data /data/cifar" in command and command.endswith("--epochs 300")
+    assert "--batch-size" not in command and "--lr" not in command and "subset" not in command
 
 
 def test_report_shows_retried_trials_and_why(tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -250,6 +251,17 @@ def test_end_to_end_search_and_final_training(tmp_path):
                            capture_output=True, text=True, timeout=200, env=env())
     assert train.returncode == 0, train.stderr
     assert json.loads((tmp_path / "final" / "metrics.json").read_text())["epochs"] == 1
+    # the full-training command the report prints runs as printed (shortened here by later flags)
+    printed = next(line.strip() for line in proc.stdout.splitlines() if line.strip().startswith("trilevel-train"))
+    argv = shlex.split(printed)
+    assert argv[argv.index("--recipe") + 1] == "deit" and "--sparsity" in argv and "--config" not in argv
+    full = subprocess.run([str(BIN / argv[0]), *argv[1:], "--epochs", "1", "--train-subset", "64", "--val-subset", "32",
+                           "--batch-size", "16", "--output", str(tmp_path / "full"), "--quiet"],
+                          capture_output=True, text=True, timeout=200, env=env())
+    assert full.returncode == 0, full.stderr
+    m = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    assert m["config"]["recipe"] == "deit" and m["config"]["mixup"] == 0.8
+    assert m["config"]["sparsity"] == best.sparsity.to_dict() and m["config"]["model_kwargs"] == best.model_kwargs
 
 
 @pytest.mark.slow
@@ -390,6 +402,7 @@ def test_search_bad_input_is_one_line(tmp_path):
         (["--sampler", "tpee"], "did you mean 'tpe'"),
         (["--dataset", "cifar10"], "--data is required"),
         (["--resume", "--name", "nothing"], "nothing to resume"),
+        (["--initial-checkpoint", "missing.pt"], f"initial checkpoint not found: {Path.cwd() / 'missing.pt'}"),
     ]:
         proc = subprocess.run(search_cmd(tmp_path, *args), capture_output=True, text=True, timeout=60, env=env())
         assert proc.returncode == 2, (args, proc.stderr)

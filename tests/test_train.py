@@ -159,10 +159,17 @@ def test_cli_bad_config_file(tmp_path, capsys, text, pattern):
     assert len(err.splitlines()) == 1 and re.search(pattern, err), err
 
 
+DEIT_COMPONENTS = dict(recipe="deit", mixup=0.8, cutmix=1.0, aa="rand-m9-mstd0.5-inc1", reprob=0.25, aug_repeats=3,
+                       augment=True, label_smoothing=0.1)
+
+
 @pytest.mark.slow
-def test_ddp_two_processes_on_cpu_agree_on_examples(tmp_path):
+@pytest.mark.parametrize("recipe", [{}, DEIT_COMPONENTS], ids=["plain", "deit-components"])
+def test_ddp_two_processes_on_cpu_agree_on_examples(tmp_path, recipe):
+    """Every rank holds the same active examples after each remove/restore step, also with the DeiT
+    recipe's repeated augmentation (copies dealt across ranks) and Mixup/CutMix statistics."""
     cfg = tiny_config(tmp_path / "ddp", epochs=3, batch_size=16, sparsity=SparsityConfig(
-        example_keep=0.6, example_interval=0.34, example_swap=0.1))
+        example_keep=0.6, example_interval=0.34, example_swap=0.1), **recipe)
     path = tmp_path / "ddp.yaml"
     path.write_text(cfg.to_yaml())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -176,3 +183,85 @@ def test_ddp_two_processes_on_cpu_agree_on_examples(tmp_path):
     assert m["world_size"] == 2 and m["epochs"] == 3
     assert sum(h["swapped"] for h in m["history"]) > 0
     assert all(h["examples_in_sync"] for h in m["history"])
+    assert m["config"]["aug_repeats"] == recipe.get("aug_repeats", 0)
+    state = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=True)
+    assert len(state["rng_states"]) == 2  # both ranks' generators
+    assert not torch.equal(state["rng_states"][0]["torch"], state["rng_states"][1]["torch"])
+
+
+# --- the full recipes' components (timm's own) ------------------------------------------------
+
+
+def test_deit_components_train_one_epoch_with_soft_targets_and_layer_decay():
+    cfg = tiny_config(recipe="deit", mixup=0.8, cutmix=1.0, aa="rand-m9-mstd0.5-inc1", reprob=0.25, augment=True,
+                      scale=0.08, layer_decay=0.75, label_smoothing=0.1, train_subset=256, val_subset=64)
+    trainer = Trainer(cfg)
+    assert trainer.mixup is not None and trainer.aug_repeats == 0  # repeated augmentation: DDP only, as timm
+    x = torch.randn(8, 1, 16, 16)
+    y = torch.arange(8) % 10
+    mixed, target = trainer.mixup(x, y)
+    assert target.shape == (8, trainer.info.num_classes)
+    assert torch.allclose(target.sum(1), torch.ones(8)) and (target.max(1).values < 1).all()  # soft
+    scales = sorted({g.get("lr_scale", 1.0) for g in trainer.optimizer.param_groups})
+    assert len(scales) > 2 and scales[-1] == 1.0 and scales[0] < 0.75 ** 2  # deeper layers move more
+    assert "RandAugment" in repr(trainer.train_set.transform) and "RandomErasing" in repr(trainer.train_set.transform)
+    m = trainer.fit()
+    assert m["status"] == "completed" and m["config"]["mixup"] == 0.8
+
+
+def test_repeated_augmentation_plan_deals_copies_across_ranks_and_skips_pruned_examples():
+    from trilevel.core.examples import ExamplePruner
+
+    pruner = ExamplePruner(SparsityConfig(example_keep=0.5, example_criterion="random"), 40, epochs=3, seed=0)
+    plans = [pruner.epoch_plan(1, 7, rank, 3, repeats=3) for rank in range(3)]
+    active = set(torch.nonzero(pruner.active).flatten().tolist())
+    assert len(active) == 20
+    per_rank = [[i for b in p.batches for i in b] for p in plans]
+    assert all(len(items) == 7 for items in per_rank)  # ceil(20 active / 3 ranks): an epoch's usual length
+    seen = [i for items in per_rank for i in items]
+    assert set(seen) <= active and len(set(seen)) == 7  # a third of the active examples, 3 copies each
+    for i in set(seen):  # the copies of one example land on different ranks
+        assert seen.count(i) == 3 and all(i in items for items in per_rank)
+
+
+def test_example_statistics_with_repeated_copies_any_correct_and_mean_loss():
+    from trilevel.core.examples import ExamplePruner
+
+    pruner = ExamplePruner(SparsityConfig(example_keep=0.5, example_criterion="loss"), 4, epochs=4, seed=0)
+    pruner.record(torch.tensor([0, 0, 1]), torch.tensor([False, True, False]), torch.tensor([1.0, 3.0, 5.0]))
+    pruner.end_epoch(0)
+    assert pruner.last_correct[:2].tolist() == [1, 0]
+    assert pruner.loss[:2].tolist() == [2.0, 5.0]
+
+
+def test_resume_with_random_augmentation_and_mixup_is_exact(tmp_path):
+    """The checkpoint holds python's, numpy's and torch's generators: a resumed run with RandAugment,
+    random erasing and Mixup/CutMix continues exactly as the uninterrupted one."""
+    kw = dict(epochs=2, mixup=0.8, cutmix=1.0, aa="rand-m9-mstd0.5-inc1", reprob=0.25, augment=True,
+              train_subset=128, val_subset=64)
+    straight = Trainer(tiny_config(**kw))
+    whole = straight.fit()
+
+    def stop_after_first_epoch(metrics, trainer):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, **kw), callback=stop_after_first_epoch)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert len(state["rng_states"]) == 1 and state["rng_states"][0]["numpy"]["keys"].numel() == 624
+    resumed = train(tiny_config(tmp_path, **kw), resume=True)
+    assert resumed["history"][1]["train_loss"] == whole["history"][1]["train_loss"]
+    assert resumed["val_acc"] == whole["val_acc"]
+
+
+def test_randaugment_at_full_magnitude_runs():
+    """DeiT's RandAugment (timm) posterizes to 0 bits at magnitude 10; Pillow 13 refuses that (the
+    pillow<13 bound in pyproject.toml). Fails if the installed Pillow and timm disagree again."""
+    import numpy as np
+    from PIL import Image
+    from timm.data.auto_augment import AugmentOp
+
+    for mode in ("RGB", "L"):
+        img = Image.fromarray(np.full((8, 8, 3) if mode == "RGB" else (8, 8), 200, dtype=np.uint8), mode)
+        out = AugmentOp("PosterizeIncreasing", prob=1.0, magnitude=10)(img)
+        assert np.asarray(out).max() == 0  # 0 bits kept: black, as the TF reference
