@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import (DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TOKEN_FUSES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig,
+from .config import (AMP_DTYPES, DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TOKEN_FUSES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig,
                      SparsityConfig)
 from .recipes import PROXY_MAX_EPOCHS, RECIPE_NAMES
 from .errors import UserError
@@ -25,7 +25,7 @@ RUN_FLAGS = (  # flags of add_run_flags; each is the RunConfig field of the same
     "model", "dataset", "data", "epochs", "recipe", "batch_size", "img_size", "patch_size", "lr", "seed",
     "split_seed", "device", "workers", "train_subset", "val_subset", "pretrained", "initial_checkpoint",
     "weight_decay", "label_smoothing", "drop_path", "clip_grad", "model_ema", "layer_decay", "scale", "aa",
-    "reprob", "mixup", "cutmix", "aug_repeats", "model_kwargs",
+    "reprob", "mixup", "cutmix", "aug_repeats", "model_kwargs", "amp_dtype",
 )
 MODEL_EMA_DECAY = 0.9998  # timm train.py's --model-ema-decay default
 SPARSITY_FLAGS = (
@@ -102,6 +102,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, scaled to the batch size)")
     recipe.add_argument("--seed", type=int, help="training seed (initialisation, data order, dropout)")
     recipe.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    recipe.add_argument("--amp-dtype", choices=AMP_DTYPES, help="GPU mixed precision (default bfloat16; float32 = off)")
     regular = parser.add_argument_group("recipe overrides (timm train.py names; default: the recipe's, 0 = off)")
     regular.add_argument("--weight-decay", type=float)
     regular.add_argument("--smoothing", dest="label_smoothing", type=float, help="label smoothing")

@@ -23,6 +23,7 @@ TOKEN_MODES = ("attentive", "input")
 TOKEN_SAMPLINGS = ("random", "magnitude")
 TOKEN_FUSES = ("off", "evit", "normalized")  # token_fuse may also be false (off) or true (evit)
 SCHEDULES = ("constant", "warmup_cosine", "linear", "cosine", "cyclic")
+AMP_DTYPES = ("bfloat16", "float16", "float32")
 
 
 def _check_ratio(name: str, value: Any) -> float:
@@ -216,7 +217,10 @@ class RunConfig:
     # (BENCHMARKS.md, "The search proxy").
     split_seed: int | None = None
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    workers: int = 0
+    # Mixed precision on a GPU (timm's --amp-dtype): bfloat16 (default), float16 (with loss scaling,
+    # for GPUs without bf16) or float32 (off). CPU runs in float32 whatever is set.
+    amp_dtype: str = "bfloat16"
+    workers: int | None = None  # data loader processes; None: automatic (core/trainer.py `loader_workers`)
     val_fraction: float = 0.1
     train_subset: int | None = None
     val_subset: int | None = None
@@ -287,6 +291,7 @@ class RunConfig:
         for name in ("warmup", "label_smoothing", "drop_path", "val_fraction", "reprob"):
             if getattr(self, name) is not None:
                 _check_fraction(name, getattr(self, name))
+        _check_choice("amp_dtype", self.amp_dtype, AMP_DTYPES)
         if self.augment is not None and not isinstance(self.augment, bool):
             raise UserError(f"augment must be true or false, got {self.augment!r}")
         if not isinstance(self.model_kwargs, dict):
@@ -297,8 +302,9 @@ class RunConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UserError(f"{name} must be an integer >= 0, got {value!r}")
-        if not isinstance(self.workers, int) or self.workers < 0:
-            raise UserError(f"workers must be an integer >= 0, got {self.workers!r}")
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 0):
+            raise UserError(f"workers must be an integer >= 0 (or unset: automatic), got {self.workers!r}")
 
     @property
     def data_seed(self) -> int:

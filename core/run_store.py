@@ -241,6 +241,38 @@ class TrialRecord:
 
 
 @dataclass
+class ShorterRun:
+    """Dense trained with its whole schedule compressed to `epochs` (of the search's epochs), on the
+    dense seeds: one point of the train-shorter curve (reports/shorter.py)."""
+
+    epochs: int
+    seconds: float  # mean measured training seconds over the seeds
+    accs: list[float]  # final validation accuracy per dense seed, in seed order
+
+    @property
+    def mean_acc(self) -> float:
+        return sum(self.accs) / len(self.accs)
+
+    def speed(self, objective: str, dense_seconds: float | None, full_epochs: int) -> float | None:
+        """Speedup over full-length dense: measured time, or FLOPs (proportional to epochs)."""
+        if objective == "flops":
+            return full_epochs / self.epochs
+        return dense_seconds / self.seconds if dense_seconds and self.seconds else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "seconds": self.seconds, "accs": list(self.accs)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "ShorterRun":
+        if not isinstance(data, dict):
+            raise UserError(f"train_shorter entries must be objects, got {type(data).__name__}")
+        accs = [_number(a, "train_shorter accuracy", allow_none=False) for a in data.get("accs") or []]
+        if not accs:
+            raise UserError("a train_shorter entry has no accuracies")
+        return cls(int(data["epochs"]), _number(data.get("seconds"), "train_shorter seconds", allow_none=False), accs)
+
+
+@dataclass
 class SearchInfo:
     """What `search.json` says about the search as a whole. The search writes it (`write_search`)
     at every stage; the reports and a resumed search read it back (`read_search`)."""
@@ -278,11 +310,14 @@ class SearchInfo:
     finalists: int = 0  # front configurations re-trained on the dense seeds
     dense_seed_accs: dict[str, float] = field(default_factory=dict)  # extra dense seeds, trained first
     chance_acc: float | None = None  # share of the most frequent validation class
+    # dense with the schedule compressed to fewer epochs, on the dense seeds (reports/shorter.py)
+    train_shorter: list[ShorterRun] = field(default_factory=list)
     version: int = SEARCH_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["run_config"] = self.run_config.to_dict()
+        data["train_shorter"] = [r.to_dict() for r in self.train_shorter]
         return data
 
     @property
@@ -353,10 +388,11 @@ class SearchInfo:
                 dense_seed_accs={str(k): _number(v, "dense_seed_accs entry", allow_none=False)
                                  for k, v in (_mapping(data.get("dense_seed_accs"), "dense_seed_accs") or {}).items()},
                 chance_acc=_number(data.get("chance_acc"), "chance_acc"),
+                train_shorter=[ShorterRun.from_dict(r) for r in data.get("train_shorter") or []],
             )
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, KeyError) as exc:
             raise UserError(f"{path}: malformed field ({exc})") from None
 
 

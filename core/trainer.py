@@ -5,8 +5,9 @@ images/s over the steps after the first two, FLOPs per training image from
 `torch.utils.flop_counter` at the epoch's scheduled keep ratios, peak memory. The recipe's values
 (core/recipes.py) switch timm's components on: AdamW with layer-wise lr decay
 (`create_optimizer_v2`), warm-up + cosine learning rate, label smoothing, `Mixup` (CutMix) with soft
-targets, `RepeatAugSampler` (under DDP only, as timm), `ModelEmaV3`; bf16 autocast on GPU, fp32 on
-CPU. Data-parallel under `torchrun` (DDP; gloo on CPU, NCCL on GPU).
+targets, `RepeatAugSampler` (under DDP only, as timm), `ModelEmaV3`; autocast on GPU in the run's
+`amp_dtype` (bf16 by default; fp16 with torch's GradScaler), fp32 on CPU. Data-parallel under
+`torchrun` (DDP; gloo on CPU, NCCL on GPU).
 """
 
 from __future__ import annotations
@@ -46,6 +47,42 @@ WARMUP_STEPS = 2  # steps excluded from images/s (allocator and kernel warm-up)
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+MAX_AUTO_WORKERS = 8
+
+
+def loader_workers(requested: int | None, device: torch.device) -> int:
+    """Data loader processes: `requested` when set; automatically, none on CPU and
+    min(8, this process's CPUs / the GPUs sharing the machine) on a GPU.
+
+    On CPU the step and the loader share the same cores: a worker process takes cycles from the
+    step's own threads (BENCHMARKS.md, "Loader or step"). On a GPU the step runs on the device and
+    the CPU's only job is the input pipeline, so the loader gets the cores (timm's train.py leaves
+    this to `--workers`, default 4).
+    """
+    if requested is not None:
+        return requested
+    if device.type != "cuda":
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, min(MAX_AUTO_WORKERS, cpus // max(1, sharing)))
+
+
+class _PlanBatches:
+    """A batch sampler whose batches are replaced every epoch (the example pruner's plan), so one
+    DataLoader, and its persistent worker processes, serves the whole run. The DataLoader iterates
+    it in the main process at the start of each epoch and sends the indices to its workers."""
+
+    def __init__(self):
+        self.batches: list[list[int]] = []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
 
 
 class _Indexed(Dataset):
@@ -141,6 +178,9 @@ class Trainer:
         self.mixup = (Mixup(mixup_alpha=config.mixup, cutmix_alpha=config.cutmix,
                             label_smoothing=config.label_smoothing, num_classes=self.info.num_classes)
                       if config.mixup > 0 or config.cutmix > 0 else None)
+        # Mixed precision on a GPU only; float16 needs loss scaling (torch's GradScaler), bfloat16 does not.
+        self.amp_dtype = getattr(torch, config.amp_dtype) if self.device.type == "cuda" else torch.float32
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         # Repeated augmentation spreads an image's copies over ranks; timm uses it under DDP only.
         self.aug_repeats = config.aug_repeats if self.world > 1 and config.aug_repeats > 1 else 0
         # timm's EMA of the weights, validated instead of the raw weights when the recipe asks for it.
@@ -157,6 +197,15 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict] = []
         self._flops_cache: dict[tuple[float, float], float] = {}
+        self.workers = loader_workers(config.workers, self.device)
+        self._plan = _PlanBatches()
+        self._train_loader: DataLoader | None = None  # built at the first epoch, kept for the run
+        self._val_loader: DataLoader | None = None
+
+    def _loader(self, dataset: Dataset, **kw) -> DataLoader:
+        """Pinned memory on a GPU; with worker processes, kept alive across epochs and prefetching."""
+        extra = dict(persistent_workers=True, prefetch_factor=4) if self.workers else {}
+        return DataLoader(dataset, num_workers=self.workers, pin_memory=self.device.type == "cuda", **extra, **kw)
 
     # -- schedule -------------------------------------------------------------------------------
     def keeps(self, progress: float) -> tuple[float, float]:
@@ -243,17 +292,16 @@ class Trainer:
         _sync(self.device)
         start = time.perf_counter()  # example selection and bookkeeping count as training time
         plan = self.pruner.epoch_plan(epoch, cfg.batch_size, self.rank, self.world, repeats=self.aug_repeats)
-        loader = DataLoader(
-            _Indexed(self.train_set), batch_sampler=plan.batches, num_workers=cfg.workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=False,
-        )
+        self._plan.batches = plan.batches
+        if self._train_loader is None:
+            self._train_loader = self._loader(_Indexed(self.train_set), batch_sampler=self._plan)
+        loader = self._train_loader
         weights = plan.weights
         self.net.train()
         steps = max(1, len(plan.batches))
         loss_sum = torch.zeros((), device=self.device)
         images = timed_images = 0
         timed_start = None
-        amp = self.device.type == "cuda"
         for step, (x, y, idx) in enumerate(loader):
             if len(self.history) == 0 and step == WARMUP_STEPS:
                 _sync(self.device)
@@ -261,33 +309,8 @@ class Trainer:
             elif len(self.history) > 0 and step == 0:
                 timed_start = start
             progress = (epoch + step / steps) / cfg.epochs
-            set_keep(self.model, *self.keeps(progress))
-            lr = lr_at(cfg, progress)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)
-            x = x.to(self.device, non_blocking=True)
-            y = y.to(self.device, non_blocking=True)
-            idx = idx.to(self.device, non_blocking=True)
-            target, smoothing = y, cfg.label_smoothing
-            if self.mixup is not None and len(y) % 2 == 0:  # timm's Mixup pairs the batch with itself reversed
-                x, target = self.mixup(x, y)
-                smoothing = 0.0  # already in the soft target
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = self.net(x)
-                # per example (InfoBatch's weights, the pruner's losses); soft targets are
-                # cross_entropy's class-probability form, what timm's SoftTargetCrossEntropy computes
-                per_example = F.cross_entropy(logits.float(), target, label_smoothing=smoothing, reduction="none")
-            loss = (per_example * weights[idx]).mean() if weights is not None else per_example.mean()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip_grad:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad)
-            self.optimizer.step()
-            self.steps_done += 1
-            if self.ema is not None:
-                self.ema.update(self.model, step=self.steps_done)
-            self.pruner.record(idx, logits.argmax(dim=1) == y, per_example)
-            loss_sum += loss.detach()
+            loss = self.train_step(x, y, idx, progress, weights)
+            loss_sum += loss
             images += len(y)
             if timed_start is not None:
                 timed_images += len(y)
@@ -323,6 +346,48 @@ class Trainer:
             "lr": lr_at(cfg, (epoch + 1) / cfg.epochs),
         }
 
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, progress: float,
+                   weights: torch.Tensor | None = None) -> torch.Tensor:
+        """One optimisation step on a batch (images, own labels, dataset indices) at training
+        progress `progress` in [0, 1): the scheduled keeps and lr, Mixup/CutMix, loss, gradient
+        clipping, EMA, and the example statistics. Returns the (detached) batch loss."""
+        cfg = self.config
+        set_keep(self.model, *self.keeps(progress))
+        lr = lr_at(cfg, progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        idx = idx.to(self.device, non_blocking=True)
+        target, smoothing = y, cfg.label_smoothing
+        if self.mixup is not None and len(y) % 2 == 0:  # timm's Mixup pairs the batch with itself reversed
+            x, target = self.mixup(x, y)
+            smoothing = 0.0  # already in the soft target
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32):
+            logits = self.net(x)
+            # per example (InfoBatch's weights, the pruner's losses); soft targets are
+            # cross_entropy's class-probability form, what timm's SoftTargetCrossEntropy computes
+            per_example = F.cross_entropy(logits.float(), target, label_smoothing=smoothing, reduction="none")
+        loss = (per_example * weights[idx]).mean() if weights is not None else per_example.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:  # float16: scaled loss, unscaled gradients before clipping
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if cfg.clip_grad:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.steps_done += 1
+        if self.ema is not None:
+            self.ema.update(self.model, step=self.steps_done)
+        self.pruner.record(idx, logits.argmax(dim=1) == y, per_example)
+        return loss.detach()
+
     def _finite(self, loss_sum: torch.Tensor) -> bool:
         """Finite on every rank (all ranks must stop together, or the next collective hangs)."""
         if self.world > 1:
@@ -349,16 +414,17 @@ class Trainer:
         model = self.ema.module if self.ema is not None else self.model
         set_keep(model, *self.eval_keeps())
         self.net.eval()
-        loader = DataLoader(self.val_set, batch_size=self.config.batch_size * 2, num_workers=self.config.workers)
+        if self._val_loader is None:
+            self._val_loader = self._loader(self.val_set, batch_size=self.config.batch_size * 2)
+        loader = self._val_loader
         correct = torch.zeros((), device=self.device)
         loss = torch.zeros((), device=self.device)
         count = torch.zeros((), device=self.device)
-        amp = self.device.type == "cuda"
         for i, (x, y) in enumerate(loader):
             if i % self.world != self.rank:
                 continue
             x, y = x.to(self.device), y.to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32):
                 logits = model(x).float()
             correct += (logits.argmax(1) == y).sum()
             loss += F.cross_entropy(logits, y, reduction="sum")
@@ -393,6 +459,7 @@ class Trainer:
             "peak_memory_mb": _peak_memory_mb(self.device),
             "world_size": self.world,
             "device": str(self.device),
+            "workers": self.workers,
             "img_size": self.img_size,
             "patch_size": self.patch_size or self.model.patch_embed.patch_size[0],
             "num_train": len(self.train_set),
@@ -444,6 +511,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "pruner": self.pruner.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "steps_done": self.steps_done,
             "epoch": self.epoch,
             "history": self.history,
@@ -472,6 +540,8 @@ class Trainer:
             self.pruner.load_state_dict(state["pruner"])
             if self.ema is not None:
                 self.ema.load_state_dict(state["ema"] or {})
+            if self.scaler is not None and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
             self.steps_done = int(state.get("steps_done", 0))
             self.epoch = int(state["epoch"])
             self.history = list(state["history"])

@@ -59,6 +59,11 @@ def plot_png(summary: "Summary", path: str | Path) -> Path:
         ax.step(fx, fy, where="pre", color="tab:orange", lw=1.5)
         ax.scatter(fx, fy, s=40, color="tab:orange", zorder=3, label="Pareto front")
 
+    if summary.shorter is not None:  # the alternative to beat: dense trained for fewer epochs
+        sx, sy = zip(*summary.shorter.points)
+        ax.plot(sx, [a * 100 for a in sy], color="tab:red", ls=":", lw=1.5, marker="s", ms=5,
+                label="dense trained shorter (mean of seeds)")
+
     base = run.baseline
     if base is not None and base.val_acc is not None and base.speed(objective) is not None:
         ax.scatter([base.speed(objective)], [base.val_acc * 100], s=90, marker="D", color="black",
@@ -67,6 +72,8 @@ def plot_png(summary: "Summary", path: str | Path) -> Path:
     if best is not None:
         label = {"within": "best (within budget)", "closest": "closest finalist (none within budget)"}.get(
             summary.selection.kind, "knee (none within budget)")
+        if summary.instead is not None:
+            label = "pick, below dense trained shorter"
         ax.scatter([best.speed(objective)], [best.val_acc * 100], s=260, marker="*", color="gold",
                    edgecolors="black", linewidths=0.8, zorder=5, label=label)
 

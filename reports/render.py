@@ -83,6 +83,8 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
     table.add_column(f"speedup ({sym['x']})", justify="right")
     table.add_column(f"FLOPs speedup ({sym['x']})", justify="right")
     table.add_column("epochs", justify="right")
+    if summary.shorter is not None:
+        table.add_column("vs dense shorter", justify="center")
     table.add_column("trial", no_wrap=True, overflow="fold")
 
     def row(trial, mark: str, mark_style: str = "") -> list:
@@ -94,8 +96,12 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
         cells += [str(getattr(trial.config, name)) for name, _ in extras]
         cells += [fmt.pct(trial.val_acc),
                   Text(fmt.points(delta), style="" if delta is None else ("green" if ok else "red")),
-                  fmt.speed(trial.speedup, ""), fmt.speed(trial.flops_speedup, ""), str(trial.epochs),
-                  Text(trial.trial_id)]
+                  fmt.speed(trial.speedup, ""), fmt.speed(trial.flops_speedup, ""), str(trial.epochs)]
+        if summary.shorter is not None:
+            verdict = summary.beats_shorter.get(trial.trial_id)
+            cells.append(Text({True: "above", False: "below", None: "-"}[verdict] if not trial.is_baseline else "",
+                              style={True: "green", False: "red", None: "dim"}[verdict]))
+        cells.append(Text(trial.trial_id))
         return cells
 
     pick = sel.trial
@@ -113,7 +119,8 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
         table.add_row(*row(base, mark, "bold"), style="" if any(t is base for t in summary.front) else "dim")
     elif ref.acc is not None:
         cells = [Text("dense", style="bold"), "1", "1", "1"] + ["" for _ in extras]
-        cells += [fmt.pct(ref.acc), "+0.00", "1.00", "1.00", "-", Text(f"mean of {len(ref.seeds)} seeds")]
+        cells += [fmt.pct(ref.acc), "+0.00", "1.00", "1.00", "-"] + ([""] if summary.shorter is not None else [])
+        cells += [Text(f"mean of {len(ref.seeds)} seeds")]
         table.add_row(*cells)
     if summary.front:
         console.print(table)
@@ -142,10 +149,19 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
     if finalists:
         console.print(_finalists_table(finalists, summary, sym))
 
+    if summary.shorter is not None:
+        console.print(_shorter_table(summary, sym))
     console.print(Text(f"Pick rule: {PICK_RULE}", style="dim"))
     if pick is None and sel.kind == "none" and summary.front:
         console.print(Text(f"No pick: {sel.note}.", style="bold yellow"))
-    if pick is not None:
+    if summary.instead is not None:
+        r = summary.instead
+        console.print(Text(
+            f"Train dense shorter instead: the pick ({pick.speed(objective):.2f}{sym['x']} at {pick.mean_acc * 100:.2f} %) "
+            f"is below dense trained for {r.epochs} of {search.epochs} epochs "
+            f"({r.mean_acc * 100:.2f} % over {len(r.accs)} seeds). best.yaml is dense at that length; the full "
+            f"training below keeps the same fraction ({summary.full_epochs} epochs).", style="bold yellow"))
+    elif pick is not None:
         speed = pick.speed(objective)
         budget = (f"within {summary.max_acc_drop:g} points of dense (val acc >= {sel.threshold * 100:.2f} %)"
                   if sel.threshold is not None else "")
@@ -205,6 +221,24 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
                       soft_wrap=True)
     for note in summary.notes:
         console.print(Text(note, style="dim"))
+
+
+def _shorter_table(summary: Summary, sym: dict) -> Table:
+    """Dense trained with the schedule compressed to fewer epochs, on the dense seeds."""
+    search, base = summary.run.search, summary.run.baseline
+    dense_seconds = base.projected_seconds if base is not None else None
+    table = Table(title="Dense trained shorter (the alternative to beat), same seeds", title_justify="left",
+                  header_style="bold")
+    for title in ("epochs", f"speedup ({sym['x']})", "mean acc (%)", "seeds", "train seconds"):
+        table.add_column(title, justify="right")
+    for r in sorted(summary.shorter.runs, key=lambda r: -r.epochs):
+        spread = f" {sym['pm']} {statistics.stdev(r.accs) * 100:.2f}" if len(r.accs) > 1 else ""
+        table.add_row(f"{r.epochs} of {search.epochs}", fmt.speed(r.speed(summary.objective, dense_seconds, search.epochs), ""),
+                      f"{r.mean_acc * 100:.2f}{spread}", str(len(r.accs)), f"{r.seconds:.0f}")
+    cost = sum(r.seconds * len(r.accs) for r in summary.shorter.runs)
+    dense_runs = f" = {cost / dense_seconds:.1f} dense runs" if dense_seconds else ""
+    table.caption = f"cost of this check: {cost:.0f} s of training{dense_runs}"
+    return table
 
 
 def _finalists_table(finalists, summary: Summary, sym: dict) -> Table:

@@ -16,14 +16,15 @@ from typing import Any
 
 import yaml
 
-from trilevel.core.config import RunConfig
+from trilevel.core.config import RunConfig, SparsityConfig
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
-    BEST_JSON, BEST_YAML, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, Run, TrialRecord, load_run,
+    BEST_JSON, BEST_YAML, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, Run, ShorterRun, TrialRecord, load_run,
 )
 
 from trilevel.core.atomic import atomic_write_text
 from .noise import learned
+from .shorter import ShorterCurve
 from .selection import (
     DenseReference,
     Selection,
@@ -50,6 +51,10 @@ class Summary:
     wall_seconds: float | None
     written: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. why pareto.html was skipped
+    shorter: ShorterCurve | None = None  # dense trained for fewer epochs (reports/shorter.py)
+    beats_shorter: dict[str, bool | None] = field(default_factory=dict)  # front trial_id -> above the curve?
+    # The pick lies below the train-shorter curve: train dense for this many (proxy) epochs instead.
+    instead: ShorterRun | None = None
 
     @property
     def resolution_pts(self) -> float | None:
@@ -66,10 +71,20 @@ class Summary:
         return self.selection.trial
 
     def best_run_config(self) -> RunConfig | None:
-        """The base run with the selected trial's sparsity: what the final training should use."""
+        """The base run with the selected trial's sparsity: what the final training should use (or,
+        when the pick is below the train-shorter curve, dense at the shorter length)."""
+        if self.instead is not None:
+            return self.run.search.run_config.replace(sparsity=SparsityConfig(), epochs=self.instead.epochs)
         if self.best is None:
             return None
         return trial_run_config(self.run, self.best)
+
+    @property
+    def full_epochs(self) -> int:
+        """Epochs the final command trains: DeiT's 300, scaled like the proxy when dense is trained shorter."""
+        if self.instead is not None:
+            return max(1, round(FULL_EPOCHS * self.instead.epochs / self.run.search.epochs))
+        return FULL_EPOCHS
 
     @property
     def final_command(self) -> str | None:
@@ -79,12 +94,13 @@ class Summary:
         learning rate, epochs or subsets; it names the model and data the search ran on (a dataset that
         needs a directory had one in the search), so for a built-in dataset it runs as printed.
         """
-        if self.best is None:
+        if self.best is None and self.instead is None:
             return None
         rc = self.run.search.run_config
-        args = ["trilevel-train", "--recipe", "finetune" if rc.starts_from_weights else "deit",
-                "--sparsity", str(self.run.path.resolve() / BEST_YAML),  # works from any directory
-                "--model", rc.model, "--dataset", rc.dataset]
+        args = ["trilevel-train", "--recipe", "finetune" if rc.starts_from_weights else "deit"]
+        if self.instead is None:  # dense trained shorter needs no sparsity
+            args += ["--sparsity", str(self.run.path.resolve() / BEST_YAML)]  # works from any directory
+        args += ["--model", rc.model, "--dataset", rc.dataset]
         if rc.data:
             args += ["--data", rc.data]
         if rc.img_size:
@@ -98,7 +114,7 @@ class Summary:
             args += ["--pretrained"]
         if rc.initial_checkpoint:
             args += ["--initial-checkpoint", rc.initial_checkpoint]
-        return shlex.join(args + ["--epochs", str(FULL_EPOCHS)])
+        return shlex.join(args + ["--epochs", str(self.full_epochs)])
 
 
 def trial_run_config(run: Run, trial: TrialRecord) -> RunConfig:
@@ -146,15 +162,33 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
     eligible = [t for t in run.trials if t.is_baseline or learned(t.val_acc, floor)]
     front = pareto_front(eligible, objective)
     selection = select_best(front, reference, max_acc_drop, objective, min_acc=floor)
+    base = run.baseline
+    curve = ShorterCurve.build(run.search.train_shorter, reference.acc, objective,
+                               base.projected_seconds if base is not None else None, run.search.epochs)
+    beats = {t.trial_id: curve.beats(t.mean_acc, t.speed(objective)) for t in front} if curve else {}
+    pick = selection.trial
+    instead = None
+    if curve is not None and pick is not None and not pick.is_baseline and beats.get(pick.trial_id) is False:
+        speeds = [r.speed(objective, base.projected_seconds if base else None, run.search.epochs) for r in curve.runs]
+        instead = curve.alternative(pick.speed(objective), speeds)
     return Summary(
         run=run, objective=objective, max_acc_drop=max_acc_drop, reference=reference, front=front,
         selection=selection, hypervolume=front_hypervolume(front, objective),
-        wall_seconds=_wall_seconds(run),
+        wall_seconds=_wall_seconds(run), shorter=curve, beats_shorter=beats, instead=instead,
     )
 
 
 def _best_header(summary: Summary) -> str:
     best, run = summary.best, summary.run
+    if summary.instead is not None:
+        r = summary.instead
+        return "".join(f"# {line}\n" for line in [
+            f"Search {run.search.name!r} ({run.search.model} on {run.search.dataset}): train dense for fewer epochs.",
+            f"The pick (trial {best.trial_id}, {best.speed(summary.objective):.2f}x at {best.mean_acc * 100:.2f}%) is below",
+            f"dense trained for {r.epochs} of {run.search.epochs} epochs ({r.mean_acc * 100:.2f}% over {len(r.accs)} seeds),",
+            "so this file is dense at that length; the full training keeps the same fraction of its epochs:",
+            f"{summary.final_command}",
+        ])
     speed = best.speed(summary.objective)
     seeds = f" (mean {best.mean_acc * 100:.2f}% over {len(best.accs)} seeds)" if best.seed_accs else ""
     lines = [
@@ -192,7 +226,7 @@ def write_outputs(run_dir: str | Path, max_acc_drop: float | None = None, *, plo
     out = run.path
     written = summary.written
 
-    records = [t.to_dict() for t in summary.front]
+    records = [{**t.to_dict(), "beats_train_shorter": summary.beats_shorter.get(t.trial_id)} for t in summary.front]
     written[PARETO_JSON] = atomic_write_text(out / PARETO_JSON, json.dumps(records, indent=2) + "\n")
     configs: dict[str, Any] = {t.trial_id: trial_run_config(run, t).to_dict() for t in summary.front}
     written[PARETO_YAML] = atomic_write_text(

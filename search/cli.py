@@ -16,7 +16,7 @@ from trilevel.core.cli import RUN_FLAGS, OneLineParser, add_run_flags, add_versi
 from trilevel.core.config import RunConfig
 from trilevel.core.errors import UserError
 
-from .constants import SAMPLERS
+from .constants import SAMPLERS, TRAIN_SHORTER_FRACTIONS
 
 def _grace(text: str) -> int | None:
     if text == "auto":
@@ -25,6 +25,20 @@ def _grace(text: str) -> int | None:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of epochs or auto, got {text!r}") from None
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    """`--train-shorter`: comma-separated fractions (1/3 style allowed), or none."""
+    if text.strip().lower() in ("none", "off", "0"):
+        return ()
+    out = []
+    for part in text.split(","):
+        num, _, den = part.strip().partition("/")
+        try:
+            out.append(float(num) / (float(den) if den else 1.0))
+        except (ValueError, ZeroDivisionError):
+            raise argparse.ArgumentTypeError(f"expected fractions like 1/3,1/2,2/3 or none, got {text!r}") from None
+    return tuple(out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("--finalists", type=int, default=3,
                       help="front configurations re-trained on the dense baseline's extra seeds before best.yaml "
                            "is chosen on their mean accuracy (default 3; 0: pick on one seed)")
+    pick.add_argument("--train-shorter", type=_fractions, default=TRAIN_SHORTER_FRACTIONS, metavar="F,F,..|none",
+                      help="also train dense for these fractions of the epochs on the dense seeds; the pick must "
+                           "beat that at equal speed (default 1/3,1/2,2/3)")
     resources = p.add_argument_group("resources and cluster")
     resources.add_argument("--cpus-per-trial", type=float, default=1.0)
     resources.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional allowed, e.g. 0.25")
@@ -74,6 +91,7 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
         run=run, budget=args.budget, space=args.space, sampler=args.sampler, objective=args.objective,
         grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor,
         max_acc_drop=args.max_acc_drop, baseline_seeds=args.baseline_seeds, finalists=args.finalists,
+        train_shorter=tuple(args.train_shorter),
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         concurrency=args.concurrency, address=args.address, output=args.output, name=args.name,
         resume=args.resume, seed=args.seed or 0, live=not args.no_live,

@@ -2,3 +2,6 @@
 the parser and the code that acts on them)."""
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random")  # Optuna samplers by short name (searcher.make_sampler)
+# Dense trained with the schedule compressed to these fractions of the epochs, on the dense seeds:
+# the baseline every speedup must beat (reports/shorter.py).
+TRAIN_SHORTER_FRACTIONS = (1 / 3, 1 / 2, 2 / 3)

@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import math
 import os
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
     COMPLETED, FAILED, MOASHA_STATE, NOT_LEARNED, OBJECTIVE_KEYS, OBJECTIVES, SEARCH_FAILED, SEARCH_FILE,
-    SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_RUNNING, SearchInfo, finished_trial_ids, load_records,
+    SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_RUNNING, SearchInfo, ShorterRun, finished_trial_ids, load_records,
     mark_lost_trials, read_search, settle_lost_trials, write_search,
 )
 from trilevel.reports.noise import (
@@ -33,6 +34,7 @@ from trilevel.reports.noise import (
 )
 from trilevel.spaces import SearchSpace, load_space
 
+from .constants import TRAIN_SHORTER_FRACTIONS
 
 
 @dataclass
@@ -53,6 +55,8 @@ class SearchOptions:
     max_acc_drop: float = 0.5
     baseline_seeds: int = 3
     finalists: int = 3  # front configurations re-trained on the baseline's extra seeds (0: off)
+    # dense trained for these fractions of the epochs on the dense seeds (empty: skipped)
+    train_shorter: tuple[float, ...] = TRAIN_SHORTER_FRACTIONS
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     concurrency: int | None = None
@@ -81,6 +85,8 @@ class SearchOptions:
             raise UserError(f"--baseline-seeds must be >= 1, got {self.baseline_seeds}")
         if self.finalists < 0:
             raise UserError(f"--finalists must be >= 0, got {self.finalists}")
+        if any(not 0 < f < 1 for f in self.train_shorter):
+            raise UserError(f"--train-shorter fractions must be between 0 and 1, got {list(self.train_shorter)}")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
             raise UserError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
         if self.concurrency is not None and self.concurrency <= 0:
@@ -314,6 +320,8 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
         interrupted = done < opts.budget
         if not interrupted:
             write_search(run_dir, info)  # the finalists are chosen against this dense reference
+            info.train_shorter = _train_shorter(opts, run_dir, info, trainable, dense, concurrency, say)
+            write_search(run_dir, info)
             info.finalist_accs = _finalist_seeds(opts, run_dir, info, trainable, space)
             info.finalist_deltas = _finalist_deltas(run_dir, info)
         succeeded = True
@@ -489,6 +497,51 @@ def _dense_seeds(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict, 
         if any(s not in done for s in todo):  # Ctrl-C / SIGTERM stopped the Tuner: resume later
             raise KeyboardInterrupt
     return {s: done[s] for s in seeds if s in done}
+
+
+def _train_shorter(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict, concurrency: int,
+                   say) -> list[ShorterRun]:
+    """Dense with its whole schedule compressed to `opts.train_shorter` fractions of the epochs, on
+    every dense seed (the search's seed and the extra ones: paired with dense and the finalists).
+    A length already measured (resume) is kept; an interrupted phase raises KeyboardInterrupt."""
+    from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from trilevel.reports.shorter import shorter_epochs
+
+    lengths = shorter_epochs(opts.run.epochs, opts.train_shorter)
+    seeds = [opts.run.seed + i for i in range(opts.baseline_seeds)]
+    done = {r.epochs: r for r in info.train_shorter if len(r.accs) == len(seeds)}
+    todo = [e for e in lengths if e not in done]
+    if todo:
+        say(f"Training dense for {', '.join(map(str, todo))} of {opts.run.epochs} epochs on {len(seeds)} seed(s): "
+            "would training shorter do as well?")
+        points = [{**dense, "seed": s, "epochs": e} for e in todo for s in seeds]
+        tuner = tune.Tuner(
+            trainable,
+            param_space=dict(points[0]),  # Ray sets each point's values into these keys
+            tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=points),
+                                        num_samples=len(points), max_concurrent_trials=concurrency, reuse_actors=True),
+            run_config=tune.RunConfig(name="train-shorter", storage_path=str(run_dir), verbose=0),
+        )
+        runs: dict[int, dict[int, tuple[float, float]]] = {e: {} for e in todo}
+        failed: set[int] = set()
+        for result in tuner.fit():
+            metrics, config = result.metrics or {}, result.config
+            if result.error is not None:  # a length with a failed seed is left out, with a note
+                failed.add(config["epochs"])
+                say(f"a train-shorter run ({config['epochs']} epochs, seed {config['seed']}) failed: "
+                    f"{str(result.error).strip().splitlines()[-1][:200]}")
+            elif metrics.get("epoch") == config["epochs"] and metrics.get("val_acc") is not None:
+                runs[config["epochs"]][config["seed"]] = (metrics["val_acc"], metrics["train_seconds"])
+        for e, by_seed in runs.items():
+            if len(by_seed) == len(seeds):
+                done[e] = ShorterRun(e, statistics.fmean(by_seed[s][1] for s in seeds), [by_seed[s][0] for s in seeds])
+        if any(e not in done and e not in failed for e in todo):  # stopped (Ctrl-C): resume measures the rest
+            info.train_shorter = [done[e] for e in sorted(done)]
+            write_search(run_dir, info)
+            raise KeyboardInterrupt
+    return [done[e] for e in sorted(done)]
 
 
 def _rung_epsilon(info: SearchInfo, extra: dict[int, float]) -> dict[str, float] | None:

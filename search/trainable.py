@@ -20,11 +20,15 @@ from trilevel.core.trainer import CHECKPOINT, Trainer
 from .faults import maybe_fail
 
 
-def build_trial_config(base: dict, fixed: dict, params: dict, seed: int | None = None) -> RunConfig:
-    """The RunConfig of one trial: the search's base run with this point's sparsity."""
+def build_trial_config(base: dict, fixed: dict, params: dict, seed: int | None = None,
+                       epochs: int | None = None) -> RunConfig:
+    """The RunConfig of one trial: the search's base run with this point's sparsity (and, for the
+    dense seeds and the train-shorter runs, another seed or a compressed schedule of `epochs`)."""
     data = {**base, "sparsity": SparsityConfig(**{**fixed, **params}).to_dict(), "output": None}
     if seed is not None:
         data["seed"] = seed
+    if epochs is not None:
+        data["epochs"] = epochs
     return RunConfig.from_dict(data)
 
 
@@ -38,7 +42,8 @@ def run_trial(params: dict, base: dict, fixed: dict, finished: tuple = ()) -> No
         return
     params = dict(params)
     seed = params.pop("seed", None)  # dense baseline repeats over seeds
-    config = build_trial_config(base, fixed, params, seed)
+    epochs = params.pop("epochs", None)  # dense trained shorter
+    config = build_trial_config(base, fixed, params, seed, epochs)
     _use_granted_cpus()
     trainer = Trainer(config, callback=lambda metrics, t: _report(metrics, t, params, resumed_from))
     checkpoint = tune.get_checkpoint()  # set when Ray retries this trial (e.g. its node was lost)

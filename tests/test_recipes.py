@@ -66,6 +66,7 @@ def test_deit_and_finetune_recipes_resolve_to_their_documented_values():
     ({"reprob": 2}, "reprob"),
     ({"aa": 3}, "aa must be a timm auto-augment policy"),
     ({"pretrained": True, "initial_checkpoint": "/w.pt"}, "start from one of them"),
+    ({"amp_dtype": "fp8"}, "amp_dtype must be one of bfloat16, float16, float32"),
     ({"lr": 0}, "lr must be a positive"),
     ({"clip_grad": -1}, "clip_grad must be a non-negative"),
     ({"label_smoothing": 1.5}, "label_smoothing"),

@@ -186,8 +186,10 @@ def test_unknown_sampler():
 def search_cmd(tmp_path, *extra):
     base = tmp_path / "base.yaml"
     base.write_text(BASE)
+    # the train-shorter phase only where a test asks for it (it costs dense runs)
+    shorter = () if "--train-shorter" in extra else ("--train-shorter", "none")
     return [str(BIN / "trilevel-search"), "--config", str(base), "--output", str(tmp_path / "runs"),
-            "--name", "t", "--no-live", *extra]
+            "--name", "t", "--no-live", *shorter, *extra]
 
 
 def env(**extra):
@@ -210,7 +212,7 @@ def test_end_to_end_search_and_final_training(tmp_path):
     start = time.time()
     # budget 10: with trials failing by design, enough others meet at the rung for MO-ASHA to stop one
     proc = subprocess.run(search_cmd(tmp_path, "--budget", "10", "--epochs", "3", "--grace-epochs", "1",
-                                     "--baseline-seeds", "2"),
+                                     "--baseline-seeds", "2", "--train-shorter", "1/3"),
                           capture_output=True, text=True, timeout=400, env=env(TRILEVEL_FAULT=fault))
     assert proc.returncode == 0, proc.stderr[-3000:]
     print(f"search took {time.time() - start:.0f}s")
@@ -254,7 +256,12 @@ def test_end_to_end_search_and_final_training(tmp_path):
     # the full-training command the report prints runs as printed (shortened here by later flags)
     printed = next(line.strip() for line in proc.stdout.splitlines() if line.strip().startswith("trilevel-train"))
     argv = shlex.split(printed)
-    assert argv[argv.index("--recipe") + 1] == "deit" and "--sparsity" in argv and "--config" not in argv
+    shorter = json.loads((run_dir / "search.json").read_text())["train_shorter"]
+    assert [r["epochs"] for r in shorter] == [1] and len(shorter[0]["accs"]) == 2  # 1 of 3 epochs, both dense seeds
+    assert "Dense trained shorter" in proc.stdout
+    instead = "Train dense shorter instead" in proc.stdout  # the pick may lose to dense at 1 epoch
+    assert argv[argv.index("--recipe") + 1] == "deit" and ("--sparsity" in argv) != instead
+    assert "--config" not in argv
     full = subprocess.run([str(BIN / argv[0]), *argv[1:], "--epochs", "1", "--train-subset", "64", "--val-subset", "32",
                            "--batch-size", "16", "--output", str(tmp_path / "full"), "--quiet"],
                           capture_output=True, text=True, timeout=200, env=env())
@@ -480,7 +487,7 @@ def test_gpu_and_unwritable_output_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_of_a_finished_search_adds_only_the_finalists(tmp_path):
+def test_resume_of_a_finished_search_adds_only_the_finalists_and_train_shorter(tmp_path):
     common = ("--budget", "3", "--epochs", "2", "--baseline-seeds", "2", "--objective", "flops", "--concurrency", "1")
     first = subprocess.run(search_cmd(tmp_path, *common, "--finalists", "0"),
                            capture_output=True, text=True, timeout=300, env=env())
@@ -488,7 +495,7 @@ def test_resume_of_a_finished_search_adds_only_the_finalists(tmp_path):
     run_dir = tmp_path / "runs" / "t"
     before = records(run_dir)
     assert json.loads((run_dir / "search.json").read_text())["finalist_accs"] == {}
-    again = subprocess.run(search_cmd(tmp_path, *common, "--finalists", "1", "--resume"),
+    again = subprocess.run(search_cmd(tmp_path, *common, "--finalists", "1", "--train-shorter", "1/2", "--resume"),
                            capture_output=True, text=True, timeout=300, env=env())
     assert again.returncode == 0, again.stderr[-3000:]
     meta = json.loads((run_dir / "search.json").read_text())
@@ -498,6 +505,7 @@ def test_resume_of_a_finished_search_adds_only_the_finalists(tmp_path):
     pruned = {r["trial_id"] for r in front if not r["is_baseline"] and r["flops_speedup"] > 1}
     assert len(meta["finalist_accs"]) == 1 and set(meta["finalist_accs"]) <= pruned
     assert "Finalists re-trained" in again.stdout
+    assert [(r["epochs"], len(r["accs"])) for r in meta["train_shorter"]] == [(1, 2)]  # the missing phase, added
 
 
 @pytest.mark.slow

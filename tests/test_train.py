@@ -265,3 +265,31 @@ def test_randaugment_at_full_magnitude_runs():
         img = Image.fromarray(np.full((8, 8, 3) if mode == "RGB" else (8, 8), 200, dtype=np.uint8), mode)
         out = AugmentOp("PosterizeIncreasing", prob=1.0, magnitude=10)(img)
         assert np.asarray(out).max() == 0  # 0 bits kept: black, as the TF reference
+
+
+def test_worker_processes_persist_across_epochs_and_change_nothing(tmp_path):
+    """One DataLoader per run (its workers kept alive) fed each epoch's plan: with deterministic
+    transforms, 2 workers train exactly what the main process trains."""
+    kw = dict(epochs=2, train_subset=128, val_subset=64, sparsity=SparsityConfig(example_keep=0.5))
+    inline = Trainer(tiny_config(workers=0, **kw))
+    a = inline.fit()
+    pooled = Trainer(tiny_config(workers=2, **kw))
+    first_epoch = pooled.train_epoch(0)
+    loader = pooled._train_loader
+    pooled.history.append({**first_epoch, **pooled.evaluate()})
+    pooled.epoch = 1
+    b = pooled.fit()
+    assert pooled._train_loader is loader and loader.persistent_workers and b["workers"] == 2
+    assert [h["train_loss"] for h in b["history"]] == [h["train_loss"] for h in a["history"]]
+    assert b["val_acc"] == a["val_acc"] and a["workers"] == 0
+
+
+def test_automatic_workers_none_on_cpu_some_on_gpu(monkeypatch):
+    from trilevel.core.trainer import MAX_AUTO_WORKERS, loader_workers
+
+    assert loader_workers(None, torch.device("cpu")) == 0
+    assert loader_workers(3, torch.device("cpu")) == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert loader_workers(None, torch.device("cuda")) == MAX_AUTO_WORKERS
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert loader_workers(None, torch.device("cuda")) == 4
