@@ -33,6 +33,7 @@ class ShorterCurve:
 
     points: list[tuple[float, float]]
     runs: list[ShorterRun]
+    speeds: list[float | None]  # each run's speedup over dense, in `runs` order
 
     @classmethod
     def build(cls, runs: Sequence[ShorterRun], dense_acc: float | None, objective: str,
@@ -46,7 +47,7 @@ class ShorterCurve:
                 points.append((speed, run.mean_acc))
         if len(points) < 2:
             return None
-        return cls(sorted(points), list(runs))
+        return cls(sorted(points), list(runs), [r.speed(objective, dense_seconds, full_epochs) for r in runs])
 
     @property
     def max_speed(self) -> float:
@@ -70,10 +71,10 @@ class ShorterCurve:
         reference = self.acc_at(speed)
         return None if reference is None else acc > reference + 1e-12
 
-    def alternative(self, speed: float, runs_speed: Sequence[float]) -> ShorterRun | None:
+    def alternative(self, speed: float) -> ShorterRun | None:
         """The shortened dense run to train instead of a configuration at `speed` that does not beat the
         curve: the most accurate run at least as fast (ties: the faster); None if no run is that fast."""
-        fast = [(r, s) for r, s in zip(self.runs, runs_speed) if s is not None and s >= speed - 1e-12]
+        fast = [(r, s) for r, s in zip(self.runs, self.speeds) if s is not None and s >= speed - 1e-12]
         if not fast:
             return None
         return max(fast, key=lambda rs: (rs[0].mean_acc, rs[1]))[0]

@@ -169,8 +169,7 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
     pick = selection.trial
     instead = None
     if curve is not None and pick is not None and not pick.is_baseline and beats.get(pick.trial_id) is False:
-        speeds = [r.speed(objective, base.projected_seconds if base else None, run.search.epochs) for r in curve.runs]
-        instead = curve.alternative(pick.speed(objective), speeds)
+        instead = curve.alternative(pick.speed(objective))
     return Summary(
         run=run, objective=objective, max_acc_drop=max_acc_drop, reference=reference, front=front,
         selection=selection, hypervolume=front_hypervolume(front, objective),
