@@ -8,6 +8,14 @@ once and reports proxy fidelity: the Spearman rank correlation between a configu
 in the search and after this longer confirmation training.
 
     python benchmarks/confirm.py runs/deit_t-digits-tri-level --epochs 12 --seeds 3 --pareto
+    python benchmarks/confirm.py RUN_DIR --seeds 3 --first-seed 20 --alternatives "InfoBatch r = 0.5"
+
+`--alternatives PAPER` also trains, on the same seeds and interleaved, what a user would do instead
+of searching (issue 14): dense trained shorter to the time the pick takes (its whole schedule
+compressed to round(epochs x pick seconds / dense seconds) epochs, measured on the first seed's pair),
+and one of the papers' hand-set settings (`benchmarks/tabular_grid.py` PAPER_SETTINGS). Each gets
+its paired difference to dense and to the pick with a 90 % t interval over the seeds
+(`trilevel.reports.noise.paired_delta`).
 """
 
 from __future__ import annotations
@@ -43,7 +51,12 @@ def main() -> None:
     p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     p.add_argument("--pareto", action="store_true", help="also train the other Pareto configurations once")
     p.add_argument("--json", type=Path, help="write results here")
+    p.add_argument("--alternatives", metavar="PAPER",
+                   help="also train dense shorter at the pick's time and this hand-set paper setting")
     args = p.parse_args()
+    if args.alternatives:
+        alternatives(args)
+        return
 
     best = RunConfig.load(args.run_dir / "best.yaml")
     epochs = args.epochs or best.epochs
@@ -85,6 +98,60 @@ def main() -> None:
         print(f"proxy fidelity: Spearman rho = {rho:.2f} over {len(front)} Pareto configurations")
         result.update(pareto_search_acc=search_acc, pareto_confirm_acc=confirm_acc, spearman=rho)
     result["wall_seconds"] = time.time() - started
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.json}")
+
+
+def alternatives(args) -> None:
+    """The pick against dense, dense trained shorter to the pick's time, and a paper's setting."""
+    import importlib.util
+
+    from trilevel.reports.noise import paired_delta
+
+    spec = importlib.util.spec_from_file_location("tabular_grid", Path(__file__).with_name("tabular_grid.py"))
+    grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid)
+    if args.alternatives not in grid.PAPER_SETTINGS:
+        raise SystemExit(f"unknown paper setting {args.alternatives!r}; one of {sorted(grid.PAPER_SETTINGS)}")
+    values, source = grid.PAPER_SETTINGS[args.alternatives]
+    best = RunConfig.load(args.run_dir / "best.yaml")
+    epochs = args.epochs or best.epochs
+    best = best.replace(epochs=epochs, output=None)
+    configs = {"dense": best.replace(sparsity=SparsityConfig()), "pick": best,
+               "paper": best.replace(sparsity=SparsityConfig(**values))}
+    started = time.time()
+    rows: dict[str, list[dict]] = {name: [] for name in (*configs, "shorter")}
+    shorter_epochs = None
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for name, config in configs.items():
+            rows[name].append(run(config.replace(seed=seed)))
+        if shorter_epochs is None:  # the pick's measured time, from the first seed's side-by-side pair
+            ratio = rows["pick"][0]["train_seconds"] / rows["dense"][0]["train_seconds"]
+            shorter_epochs = max(1, round(epochs * ratio))
+        rows["shorter"].append(run(configs["dense"].replace(seed=seed, epochs=shorter_epochs)))
+        print(f"seed {seed}: " + " | ".join(f"{n} {100 * r[-1]['val_acc']:.2f}% {r[-1]['train_seconds']:.0f}s"
+                                            for n, r in rows.items()), flush=True)
+    accs = {n: [r["val_acc"] for r in rs] for n, rs in rows.items()}
+    secs = {n: [r["train_seconds"] for r in rs] for n, rs in rows.items()}
+    summary = {}
+    for name in rows:
+        d_dense, d_pick = paired_delta(accs[name], accs["dense"]), paired_delta(accs[name], accs["pick"])
+        summary[name] = {
+            "acc_pct": spread([100 * a for a in accs[name]]),
+            "speedup": statistics.fmean(d / s for d, s in zip(secs["dense"], secs[name])),
+            "vs_dense_pts": [d_dense.delta_pts, *d_dense.ci_pts] if name != "dense" else None,
+            "vs_pick_pts": [d_pick.delta_pts, *d_pick.ci_pts] if name != "pick" else None,
+        }
+        print(f"{name:8s} acc {summary[name]['acc_pct']} %, speedup {summary[name]['speedup']:.2f}x"
+              + (f", vs dense {d_dense.delta_pts:+.2f} [{d_dense.ci_pts[0]:+.2f}, {d_dense.ci_pts[1]:+.2f}] pts"
+                 if name != "dense" else "")
+              + (f", vs pick {d_pick.delta_pts:+.2f} [{d_pick.ci_pts[0]:+.2f}, {d_pick.ci_pts[1]:+.2f}] pts"
+                 if name != "pick" else ""))
+    result = {"run_dir": str(args.run_dir), "epochs": epochs, "shorter_epochs": shorter_epochs,
+              "seeds": list(range(args.first_seed, args.first_seed + args.seeds)), "pick": best.sparsity.to_dict(),
+              "paper": {"name": args.alternatives, "source": source, "sparsity": configs["paper"].sparsity.to_dict()},
+              "runs": rows, "summary": summary, "wall_seconds": time.time() - started}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
         print(f"wrote {args.json}")

@@ -8,6 +8,15 @@ epoch the table keeps validation accuracy, measured training seconds and trainin
     python benchmarks/tabular_grid.py --proxy tiny --out benchmarks/data/grid_digits.json            # 27 configs
     python benchmarks/tabular_grid.py --proxy tiny --grid 5 --out benchmarks/data/grid5_digits.json  # 125 configs
     python benchmarks/tabular_grid.py --seeds 0 1 --out benchmarks/data/grid3_search_digits.json      # 27 x 2 runs
+    python benchmarks/tabular_grid.py --seeds 0 1 --extras --out benchmarks/data/grid3_search_digits.json  # + 7 x 2
+
+`--extras` also trains, on every seed, what a user would do without a search (stored under
+`extras`, scored by `replay.py` beside the strategies): the papers' published hand-set settings
+(`PAPER_SETTINGS`, each with the repository file it is read from) and dense with its whole
+schedule compressed to the search's train-shorter fractions of the epochs (`TRAIN_SHORTER_FRACTIONS`).
+The papers' settings keep their *fractions* of training (Tri-Level's 10 + 100 of 300 epochs
+schedule, InfoBatch's final 12.5 %, PSS's last 10 of 300 epochs dense, one cycle per epoch) and
+their ratios; nothing else of their recipes (those are the proxy's).
 
 `--proxy search` (the default) trains exactly what a default `trilevel-search --model deit_t` trial
 trains: deit_t on digits with the run config's defaults resolved (the `proxy` recipe, 16 px,
@@ -53,8 +62,10 @@ from pathlib import Path
 
 import torch
 
-from trilevel.core.config import RunConfig
+from trilevel.core.config import RunConfig, SparsityConfig
 from trilevel.core.trainer import Trainer
+from trilevel.reports.shorter import shorter_epochs
+from trilevel.search.constants import TRAIN_SHORTER_FRACTIONS
 from trilevel.spaces import load_space
 
 FORMAT = "trilevel.grid"
@@ -103,6 +114,43 @@ def search_proxy() -> dict:
     run = RunConfig(model="deit_t", dataset="digits", device="cpu").resolved().to_dict()
     run.pop("sparsity")
     return run
+
+
+# What each paper ships, as our SparsityConfig; read from the repositories on 2026-12-01.
+PAPER_SETTINGS = {
+    "Tri-Level, DeiT-T setting": (
+        {"example_keep": 0.8, "token_keep": 0.9, "attention_keep": 0.1},
+        "ZLKong/Tri-Level-ViT@2bf7f80: README.md DeiT-T command (--keep_ratio 0.9 --attn_ratio 0.1 "
+        "--remove-n 64058 = 5 % per swap), main.py (20 % set aside, swaps every 30 of 300 epochs, at most 5), "
+        "engine.py (keep 1.0 for 10 epochs, cosine over 100)"),
+    "EViT keep 0.7, fused": (
+        {"token_keep": 0.7, "token_fuse": True},
+        "youweiliang/evit@5ca95a7: run_code.sh (DeiT-S: --base_keep_rate 0.7 --fuse_token "
+        "--shrink_start_epoch 10 --shrink_epochs 100; blocks 3, 6, 9); EViT ships no DeiT-T setting"),
+    "InfoBatch r = 0.5": (
+        {"example_criterion": "loss", "example_keep": 0.5, "example_anneal": 0.125},
+        "NUS-HPC-AI-Lab/InfoBatch@8bbb012: README.md and infobatch/infobatch.py (--ratio 0.5 --delta 0.875)"),
+    "PSS cyclic 0.8 to 0, magnitude": (
+        {"token_mode": "input", "token_keep": 0.2, "token_sampling": "magnitude", "schedule": "cyclic",
+         "schedule_step": 0.2, "schedule_cooldown": 10 / 300},
+        "BradMcDanel/pss@90c12ba: deit/configs/deit-s-224/magnitude_cyclic_80_0.sh, deit/patch_scheduler.py "
+        "(one cycle per epoch, steps of 0.2, dense for the last 10 of 300 epochs)"),
+}
+
+
+def extra_runs(epochs: int) -> list[dict]:
+    """The fixed settings `--extras` trains (name, kind, source, sparsity, epochs), dense reference first."""
+    # Dense again, full length, in the same session as the other extras: their speedups are measured
+    # against it (side by side), not against a grid trained on another day.
+    out = [{"name": "dense (reference)", "kind": "reference", "source": "dense, trained beside the extras",
+            "sparsity": SparsityConfig().to_dict(), "epochs": epochs}]
+    out += [{"name": name, "kind": "paper", "source": source, "sparsity": SparsityConfig(**values).to_dict(),
+             "epochs": epochs} for name, (values, source) in PAPER_SETTINGS.items()]
+    for e in shorter_epochs(epochs, TRAIN_SHORTER_FRACTIONS):
+        out.append({"name": f"dense, {e} of {epochs} epochs", "kind": "shorter",
+                    "source": "the whole schedule compressed (trilevel-search --train-shorter)",
+                    "sparsity": SparsityConfig().to_dict(), "epochs": e})
+    return out
 
 
 PROXIES = {"search": search_proxy, "tiny": lambda: dict(TINY_PROXY)}
@@ -165,19 +213,22 @@ def run_config(proxy: dict, params: dict[str, float]) -> RunConfig:
     return RunConfig.from_dict({**proxy, "sparsity": space.to_sparsity(params).to_dict()})
 
 
-def train_one(proxy: dict, params: dict[str, float], seed: int) -> dict:
+def train_one(proxy: dict, params: dict[str, float], seed: int, extra: dict | None = None) -> dict:
     """One configuration's learning curve (per-epoch val_acc, train_seconds, train_flops) on one
-    seed and the CPU share other processes took during each epoch (training + evaluation)."""
+    seed and the CPU share other processes took during each epoch (training + evaluation). An
+    `extra` (`extra_runs`) brings its own sparsity and epochs instead of grid `params`."""
     started = time.perf_counter()
     others: list[float] = []
-    trainer = Trainer(run_config({**proxy, "seed": seed}, params), callback=lambda *_: others.append(meter.others()))
+    config = (RunConfig.from_dict({**proxy, "seed": seed, "epochs": extra["epochs"], "sparsity": extra["sparsity"]})
+              if extra else run_config({**proxy, "seed": seed}, params))
+    trainer = Trainer(config, callback=lambda *_: others.append(meter.others()))
     meter = CpuMeter()
     metrics = trainer.fit()
     if metrics["status"] != "completed":
-        raise RuntimeError(f"{params}: training {metrics['status']}")
+        raise RuntimeError(f"{extra['name'] if extra else params}: training {metrics['status']}")
     history = metrics["history"]
     return {
-        "params": params,
+        **(extra or {"params": params}),
         "seed": seed,
         "val_acc": [r["val_acc"] for r in history],
         "train_seconds": [r["train_seconds"] for r in history],
@@ -204,13 +255,27 @@ def machine() -> dict:
     }
 
 
+def same_training(stored: dict, proxy: dict) -> bool:
+    """Whether a stored proxy trains what `proxy` trains: equal once each is completed with the
+    run config's defaults (fields added since the table was made, e.g. `aa`, are then compared at
+    their default), ignoring the loader's worker count (0 on CPU either way)."""
+    def full(d: dict) -> dict:
+        out = RunConfig.from_dict({**d, "sparsity": {}}).resolved().to_dict()
+        out.pop("workers", None)
+        return out
+
+    return full(stored) == full(proxy)
+
+
 def load_or_new(path: Path, proxy: dict, grid: dict, seeds: list[int], command: str) -> dict:
     """The stored table (refusing one made with another proxy or grid), or a new empty one.
     More seeds may be added to a stored table by running it again with a longer `--seeds`."""
     if path.exists():
         table = json.loads(path.read_text())
-        if table.get("format") != FORMAT or table["proxy"] != proxy or table["grid"] != grid:
+        if table.get("format") != FORMAT or not same_training(table["proxy"], proxy) or table["grid"] != grid:
             raise SystemExit(f"{path} holds a different grid or proxy; move it away or pick another --out")
+        proxy.clear()
+        proxy.update(table["proxy"])  # train exactly what the stored rows were trained with
         table["seeds"] = sorted(set(table.get("seeds", [proxy.get("seed", 0)])) | set(seeds))
         return table
     return {
@@ -238,6 +303,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="change only to probe timing")
     p.add_argument("--limit", type=int, default=None, help="train at most this many new configurations")
     p.add_argument("--retries", type=int, default=3, help="re-runs of a configuration whose timing was contended")
+    p.add_argument("--extras", action="store_true",
+                   help="also train the papers' hand-set settings, dense trained shorter and a dense reference")
     args = p.parse_args()
     torch.set_num_threads(THREADS)
     proxy = PROXIES[args.proxy]()
@@ -248,29 +315,35 @@ def main() -> None:
     default_seed = proxy.get("seed", 0)  # version-1 tables have one seed and no per-row seed
     done = [(c.get("seed", default_seed), c["params"]) for c in table["configs"]]
     runs = grid_runs(grid, table["seeds"])
-    todo = [run for run in runs if run not in done][: args.limit]
+    todo = [(seed, params, None) for seed, params in runs if (seed, params) not in done]
+    if args.extras:
+        table.setdefault("extras", [])
+        extras_done = {(r["seed"], r["name"]) for r in table["extras"]}
+        todo += [(seed, None, extra) for seed in table["seeds"] for extra in extra_runs(proxy["epochs"])
+                 if (seed, extra["name"]) not in extras_done]
+    todo = todo[: args.limit]
     session_start = time.perf_counter()
     if todo:
         warm_up(proxy)
-    for seed, params in todo:
+    for seed, params, extra in todo:
+        what = extra["name"] if extra else params
         for _ in range(1 + args.retries):
             wait_quiet()
-            row = train_one(proxy, params, seed)
+            row = train_one(proxy, params, seed, extra)
             if not row["contended"]:
                 break
             table["discarded_runs"] += 1
-            print(f"{params}: other processes took up to {max(row['others_cpu']):.0%} of the CPUs; "
+            print(f"{what}: other processes took up to {max(row['others_cpu']):.0%} of the CPUs; "
                   f"timing discarded", flush=True)
-        table["configs"].append(row)
+        table["extras" if extra else "configs"].append(row)
         table["wall_seconds"] += time.perf_counter() - session_start
         session_start = time.perf_counter()
         if len(table["configs"]) == len(runs):
             table["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         save(args.out, table)
-        print(f"[{len(table['configs'])}/{len(runs)}] seed {seed} {params}: "
+        print(f"[{len(table['configs'])}/{len(runs)} + {len(table.get('extras', []))} extras] seed {seed} {what}: "
               f"acc {row['val_acc'][-1]:.3f}, train {sum(row['train_seconds']):.1f}s, "
               f"wall {row['wall_seconds']:.1f}s (total {table['wall_seconds'] / 60:.1f} min)", flush=True)
-
 
 if __name__ == "__main__":
     main()

@@ -273,6 +273,55 @@ class ShorterRun:
 
 
 @dataclass
+class FidelityRun:
+    """One configuration of the fidelity check trained longer: its trial (the dense baseline's id
+    for dense), the accuracy the search ranked it on, and the longer run's accuracy and seconds."""
+
+    trial_id: str
+    search_acc: float  # mean over the dense seeds for finalists and dense, else the search run's
+    acc: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trial_id": self.trial_id, "search_acc": self.search_acc, "acc": self.acc, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "FidelityRun":
+        if not isinstance(data, dict):
+            raise UserError(f"fidelity runs must be objects, got {type(data).__name__}")
+        return cls(str(data["trial_id"]), *(_number(data.get(k), f"fidelity {k}", allow_none=False)
+                                            for k in ("search_acc", "acc", "seconds")))
+
+
+@dataclass
+class FidelityCheck:
+    """The pick, its nearest rivals and dense trained for `epochs` (`factor` x the search's) on one
+    seed: does the search's ranking survive longer training? (reports/fidelity.py reads it.)
+    `skipped` says why it was not run (then `runs` is empty)."""
+
+    factor: float
+    epochs: int
+    seed: int
+    runs: list[FidelityRun] = field(default_factory=list)
+    skipped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "epochs": self.epochs, "seed": self.seed,
+                "runs": [r.to_dict() for r in self.runs], "skipped": self.skipped}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "FidelityCheck | None":
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise UserError(f"fidelity must be an object, got {type(data).__name__}")
+        skipped = data.get("skipped")
+        return cls(_number(data.get("factor"), "fidelity factor", allow_none=False), int(data["epochs"]),
+                   int(data.get("seed") or 0), [FidelityRun.from_dict(r) for r in data.get("runs") or []],
+                   None if skipped is None else str(skipped))
+
+
+@dataclass
 class SearchInfo:
     """What `search.json` says about the search as a whole. The search writes it (`write_search`)
     at every stage; the reports and a resumed search read it back (`read_search`)."""
@@ -312,12 +361,15 @@ class SearchInfo:
     chance_acc: float | None = None  # share of the most frequent validation class
     # dense with the schedule compressed to fewer epochs, on the dense seeds (reports/shorter.py)
     train_shorter: list[ShorterRun] = field(default_factory=list)
+    # the pick and its rivals trained longer on one seed (None: not reached, or an older search)
+    fidelity: FidelityCheck | None = None
     version: int = SEARCH_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["run_config"] = self.run_config.to_dict()
         data["train_shorter"] = [r.to_dict() for r in self.train_shorter]
+        data["fidelity"] = self.fidelity.to_dict() if self.fidelity is not None else None
         return data
 
     @property
@@ -389,6 +441,7 @@ class SearchInfo:
                                  for k, v in (_mapping(data.get("dense_seed_accs"), "dense_seed_accs") or {}).items()},
                 chance_acc=_number(data.get("chance_acc"), "chance_acc"),
                 train_shorter=[ShorterRun.from_dict(r) for r in data.get("train_shorter") or []],
+                fidelity=FidelityCheck.from_dict(data.get("fidelity")),
             )
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None

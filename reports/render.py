@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import fmt
+from .economics import PAYS_SHARE
 from .noise import Validity, seeds_to_resolve
 from .selection import PICK_RULE, holds
 from .summary import Summary
@@ -151,6 +152,8 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
 
     if summary.shorter is not None:
         console.print(_shorter_table(summary, sym))
+    if summary.fidelity is not None:
+        _print_fidelity(console, summary, sym)
     console.print(Text(f"Pick rule: {PICK_RULE}", style="dim"))
     if pick is None and sel.kind == "none" and summary.front:
         console.print(Text(f"No pick: {sel.note}.", style="bold yellow"))
@@ -213,6 +216,8 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
         f" {sym['dot']} hypervolume {summary.hypervolume:.4f} (acc x speedup, ref 0,0)"
         f" {sym['dot']} search wall time {wall}"
     ))
+    if summary.economics is not None:
+        console.print(_economics_line(summary, sym))
     if summary.final_command:
         console.print(Text("Final full training:", style="bold"))
         console.print(Text(f"  {summary.final_command}"), soft_wrap=True)
@@ -221,6 +226,55 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
                       soft_wrap=True)
     for note in summary.notes:
         console.print(Text(note, style="dim"))
+
+
+def _print_fidelity(console: Console, summary: Summary, sym: dict) -> None:
+    """The pick, its rivals and dense trained longer on one seed: does the ranking hold?"""
+    v, search = summary.fidelity, summary.run.search
+    check = v.check
+    if check.skipped:
+        console.print(Text(f"Fidelity check ({check.factor:g}x the epochs) skipped: {check.skipped}.", style="dim"))
+        return
+    if not check.runs:
+        return
+    speeds = {t.trial_id: t.speed(summary.objective) for t in summary.run.trials}
+    table = Table(title=f"Fidelity check: {check.epochs} epochs ({check.factor:g}x the search's {search.epochs}), "
+                        f"seed {check.seed}", title_justify="left", header_style="bold")
+    for title in ("trial", f"speedup ({sym['x']})", "search acc (%)", f"{check.epochs}-epoch acc (%)",
+                  f"{sym['delta']} dense (pts)"):
+        table.add_column(title, justify="left" if title == "trial" else "right", no_wrap=title == "trial")
+    for r in sorted(check.runs, key=lambda r: -(speeds.get(r.trial_id) or 0)):
+        is_dense = v.dense is r
+        delta = None if v.dense is None or is_dense else (r.acc - v.dense.acc)
+        name = "dense" if is_dense else r.trial_id + (" (pick)" if v.pick is r else "")
+        table.add_row(Text(name, style="bold green" if v.pick is r else ("bold" if is_dense else "")),
+                      fmt.speed(speeds.get(r.trial_id), ""), fmt.pct(r.search_acc), fmt.pct(r.acc), fmt.points(delta))
+    rho = "undefined (fewer than 3 runs or no spread)" if v.spearman is None else f"{v.spearman:+.2f}"
+    if v.holds is None:
+        verdict = "the pick was not among the runs that finished"
+    elif v.holds:
+        verdict = "the pick holds: the same rule on the longer runs chooses it again"
+    else:
+        other = f"trial {v.chosen}" if v.chosen else "no configuration"
+        verdict = f"the pick does NOT hold: the same rule on the longer runs chooses {other}"
+    res = f"; one seed, differences under {summary.resolution_pts:.1f} points are noise" if summary.resolution_pts else "; one seed"
+    console.print(table)
+    console.print(Text(f"Rank correlation (Spearman) between search and longer accuracy: {rho}; {verdict}{res}.",
+                       style="green" if v.holds else ("yellow" if v.holds is False else "")))
+
+
+def _economics_line(summary: Summary, sym: dict) -> Text:
+    """The search's cost against the time the recommendation saves on one full training run."""
+    e = summary.economics
+    cost = f"Search cost {fmt.duration(e.search_seconds)} = {e.dense_runs:.1f} dense proxy runs"
+    if not e.saving_seconds:
+        return Text(f"{cost}; nothing faster than dense is recommended, so it saves no training time.", style="yellow")
+    verdict = ("search pays for itself on the first full run" if e.pays else
+               f"search's cost is recovered after {e.runs_to_pay:.1f} full runs (goal: at most {PAYS_SHARE:g} of one run's saving)")
+    return Text(
+        f"{cost}. At {e.speedup:.2f}{sym['x']} one {e.full_epochs}-epoch run (~{fmt.duration(e.full_run_seconds)} dense at "
+        f"the proxy's seconds per epoch) saves ~{fmt.duration(e.saving_seconds)}: the {verdict}. "
+        "Estimate for the search's model, data and image size on this hardware.", style="green" if e.pays else "yellow")
 
 
 def _shorter_table(summary: Summary, sym: dict) -> Table:

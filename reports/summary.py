@@ -23,6 +23,8 @@ from trilevel.core.run_store import (
 )
 
 from trilevel.core.atomic import atomic_write_text
+from .economics import Economics
+from .fidelity import FidelityVerdict
 from .noise import learned
 from .shorter import ShorterCurve
 from .selection import (
@@ -55,6 +57,8 @@ class Summary:
     beats_shorter: dict[str, bool | None] = field(default_factory=dict)  # front trial_id -> above the curve?
     # The pick lies below the train-shorter curve: train dense for this many (proxy) epochs instead.
     instead: ShorterRun | None = None
+    fidelity: FidelityVerdict | None = None  # the pick and its rivals trained longer (reports/fidelity.py)
+    economics: Economics | None = None  # the search's cost against the pick's saving (reports/economics.py)
 
     @property
     def resolution_pts(self) -> float | None:
@@ -170,10 +174,19 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
     instead = None
     if curve is not None and pick is not None and not pick.is_baseline and beats.get(pick.trial_id) is False:
         instead = curve.alternative(pick.speed(objective))
+    dense_seconds = base.projected_seconds if base is not None else None
+    fidelity = FidelityVerdict.build(run.search.fidelity, pick, base, {t.trial_id: t.speed(objective) for t in run.trials},
+                                     max_acc_drop, selection.kind == "within")
+    if instead is not None:  # the economics are always in measured time: what a user waits for
+        speedup = instead.speed("time", dense_seconds, run.search.epochs)
+    else:
+        speedup = pick.speed("time") if pick is not None and not pick.is_baseline else None
+    wall = _wall_seconds(run)
     return Summary(
         run=run, objective=objective, max_acc_drop=max_acc_drop, reference=reference, front=front,
         selection=selection, hypervolume=front_hypervolume(front, objective),
-        wall_seconds=_wall_seconds(run), shorter=curve, beats_shorter=beats, instead=instead,
+        wall_seconds=wall, shorter=curve, beats_shorter=beats, instead=instead, fidelity=fidelity,
+        economics=Economics.build(wall, dense_seconds, run.search.epochs, FULL_EPOCHS, speedup),
     )
 
 

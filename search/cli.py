@@ -16,7 +16,7 @@ from trilevel.core.cli import RUN_FLAGS, OneLineParser, add_run_flags, add_versi
 from trilevel.core.config import RunConfig
 from trilevel.core.errors import UserError
 
-from .constants import SAMPLERS, TRAIN_SHORTER_FRACTIONS
+from .constants import FIDELITY_FACTOR, FIDELITY_MAX_SHARE, SAMPLERS, TRAIN_SHORTER_FRACTIONS
 
 def _grace(text: str) -> int | None:
     if text == "auto":
@@ -39,6 +39,19 @@ def _fractions(text: str) -> tuple[float, ...]:
         except (ValueError, ZeroDivisionError):
             raise argparse.ArgumentTypeError(f"expected fractions like 1/3,1/2,2/3 or none, got {text!r}") from None
     return tuple(out)
+
+
+def _factor(text: str) -> float:
+    """--fidelity: a factor > 1, or off/none/0."""
+    if text.strip().lower() in ("off", "none", "0"):
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a factor like 2 or off, got {text!r}") from None
+    if value <= 1:
+        raise argparse.ArgumentTypeError(f"the factor must be > 1 (or off), got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("--train-shorter", type=_fractions, default=TRAIN_SHORTER_FRACTIONS, metavar="F,F,..|none",
                       help="also train dense for these fractions of the epochs on the dense seeds; the pick must "
                            "beat that at equal speed (default 1/3,1/2,2/3)")
+    pick.add_argument("--fidelity", type=_factor, default=FIDELITY_FACTOR, metavar="FACTOR|off",
+                      help="train dense, the pick and its rivals FACTOR x longer on one seed and report whether the "
+                           f"ranking holds (default {FIDELITY_FACTOR:g}; skipped, with the reason, when too costly)")
+    pick.add_argument("--fidelity-max-share", type=float, default=FIDELITY_MAX_SHARE, metavar="S",
+                      help="run the fidelity check only if it costs at most this share of the trials' training "
+                           f"time (default {FIDELITY_MAX_SHARE:g})")
     resources = p.add_argument_group("resources and cluster")
     resources.add_argument("--cpus-per-trial", type=float, default=1.0)
     resources.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional allowed, e.g. 0.25")
@@ -91,7 +110,7 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
         run=run, budget=args.budget, space=args.space, sampler=args.sampler, objective=args.objective,
         grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor,
         max_acc_drop=args.max_acc_drop, baseline_seeds=args.baseline_seeds, finalists=args.finalists,
-        train_shorter=tuple(args.train_shorter),
+        train_shorter=tuple(args.train_shorter), fidelity=args.fidelity, fidelity_max_share=args.fidelity_max_share,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         concurrency=args.concurrency, address=args.address, output=args.output, name=args.name,
         resume=args.resume, seed=args.seed or 0, live=not args.no_live,

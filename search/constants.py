@@ -5,3 +5,7 @@ SAMPLERS = ("tpe", "nsga2", "gp", "random")  # Optuna samplers by short name (se
 # Dense trained with the schedule compressed to these fractions of the epochs, on the dense seeds:
 # the baseline every speedup must beat (reports/shorter.py).
 TRAIN_SHORTER_FRACTIONS = (1 / 3, 1 / 2, 2 / 3)
+# The pick, its rivals and dense trained this many times longer on one seed, when that costs at most
+# this share of the training time the trials took (search/runner.py _fidelity_check).
+FIDELITY_FACTOR = 2.0
+FIDELITY_MAX_SHARE = 0.5

@@ -26,7 +26,8 @@ from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
     COMPLETED, FAILED, MOASHA_STATE, NOT_LEARNED, OBJECTIVE_KEYS, OBJECTIVES, SEARCH_FAILED, SEARCH_FILE,
-    SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_RUNNING, SearchInfo, ShorterRun, finished_trial_ids, load_records,
+    SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_RUNNING, FidelityCheck, FidelityRun, SearchInfo, ShorterRun,
+    finished_trial_ids, load_records,
     mark_lost_trials, read_search, settle_lost_trials, write_search,
 )
 from trilevel.reports.noise import (
@@ -34,7 +35,7 @@ from trilevel.reports.noise import (
 )
 from trilevel.spaces import SearchSpace, load_space
 
-from .constants import TRAIN_SHORTER_FRACTIONS
+from .constants import FIDELITY_FACTOR, FIDELITY_MAX_SHARE, TRAIN_SHORTER_FRACTIONS
 
 
 @dataclass
@@ -57,6 +58,10 @@ class SearchOptions:
     finalists: int = 3  # front configurations re-trained on the baseline's extra seeds (0: off)
     # dense trained for these fractions of the epochs on the dense seeds (empty: skipped)
     train_shorter: tuple[float, ...] = TRAIN_SHORTER_FRACTIONS
+    # the pick, its rivals and dense trained this many times longer on one seed (0: off) ...
+    fidelity: float = FIDELITY_FACTOR
+    # ... when that costs at most this share of the training time the trials took (else skipped, said why)
+    fidelity_max_share: float = FIDELITY_MAX_SHARE
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     concurrency: int | None = None
@@ -87,6 +92,10 @@ class SearchOptions:
             raise UserError(f"--finalists must be >= 0, got {self.finalists}")
         if any(not 0 < f < 1 for f in self.train_shorter):
             raise UserError(f"--train-shorter fractions must be between 0 and 1, got {list(self.train_shorter)}")
+        if self.fidelity and self.fidelity <= 1:
+            raise UserError(f"--fidelity must be a factor > 1 (e.g. 2: twice the epochs) or off, got {self.fidelity:g}")
+        if self.fidelity_max_share <= 0:
+            raise UserError(f"--fidelity-max-share must be > 0, got {self.fidelity_max_share:g}")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
             raise UserError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
         if self.concurrency is not None and self.concurrency <= 0:
@@ -324,6 +333,8 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
             write_search(run_dir, info)
             info.finalist_accs = _finalist_seeds(opts, run_dir, info, trainable, space)
             info.finalist_deltas = _finalist_deltas(run_dir, info)
+            write_search(run_dir, info)  # the fidelity check starts from this pick
+            info.fidelity = _fidelity_check(opts, run_dir, info, trainable, space, concurrency, say)
         succeeded = True
     except _NotLearned as exc:
         not_learned = exc.verdict
@@ -628,6 +639,77 @@ def _finalist_seeds(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
         if len(by_seed) == len(seeds):
             done[tid] = [by_seed[s] for s in seeds]
     return done
+
+
+def _fidelity_check(opts, run_dir: Path, info: SearchInfo, trainable, space: SearchSpace, concurrency: int,
+                    say) -> FidelityCheck | None:
+    """Train dense, the pick and its nearest rivals (the finalists) for `opts.fidelity` x the epochs
+    on the search's seed: does the ranking the search made on short runs survive longer training?
+
+    Skipped, with the reason recorded, when there is no pick or when it would cost more than
+    `fidelity_max_share` of the training time the trials took. Runs already measured are kept
+    (resume); an interrupted check raises KeyboardInterrupt with the finished runs saved.
+    """
+    if not opts.fidelity:
+        return None
+    from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from trilevel.core.run_store import load_run
+    from trilevel.reports.selection import choose_finalists
+    from trilevel.reports.summary import summarize
+
+    epochs = max(opts.run.epochs + 1, round(opts.fidelity * opts.run.epochs))
+    check = FidelityCheck(opts.fidelity, epochs, opts.run.seed)
+    old = info.fidelity
+    if old is not None and (old.epochs, old.seed) == (epochs, opts.run.seed):
+        check.runs = list(old.runs)
+    summary = summarize(load_run(run_dir), opts.max_acc_drop)
+    base, pick = summary.run.baseline, summary.best
+    if base is None or pick is None or pick.is_baseline:
+        check.skipped = "no pick to check (the search recommends no pruned configuration)"
+        return check
+    rivals = [t for t in summary.front if t.seed_accs and not t.is_baseline] or choose_finalists(
+        summary.front, summary.reference, opts.max_acc_drop, opts.objective, max(opts.finalists, 2))
+    configs = [base, *([pick] if pick not in rivals else []), *rivals]
+    spent = sum(t.train_seconds or 0.0 for t in summary.run.trials)
+    cost = sum(t.projected_seconds or 0.0 for t in configs) * epochs / opts.run.epochs
+    if not check.runs and spent and cost > opts.fidelity_max_share * spent:
+        check.skipped = (f"it would take about {cost:.0f} s of training, {cost / spent:.0%} of the {spent:.0f} s the "
+                         f"trials took (limit {opts.fidelity_max_share:.0%}, --fidelity-max-share)")
+        say(f"Fidelity check skipped: {check.skipped}.")
+        return check
+    done = {r.trial_id for r in check.runs}
+    todo = {_key(_params(t, space)): t for t in configs if t.trial_id not in done}
+    if not todo:
+        return check
+    say(f"Fidelity check: dense and {len(configs) - 1} front configuration(s) for {epochs} epochs "
+        f"({opts.fidelity:g}x) on seed {opts.run.seed}: does the ranking hold with longer training?")
+    points = [{**dict(key), "seed": opts.run.seed, "epochs": epochs} for key in todo]
+    tuner = tune.Tuner(
+        trainable,
+        param_space=dict(points[0]),  # Ray sets each point's values into these keys
+        tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=points),
+                                    num_samples=len(points), max_concurrent_trials=concurrency, reuse_actors=True),
+        run_config=tune.RunConfig(name="fidelity", storage_path=str(run_dir), verbose=0),
+    )
+    failed = 0
+    for result in tuner.fit():
+        config, metrics = dict(result.config), result.metrics or {}
+        config.pop("seed"), config.pop("epochs")
+        trial = todo[_key(config)]
+        if result.error is not None:  # left out, with a note: the check covers the others
+            failed += 1
+            say(f"a fidelity run (trial {trial.trial_id}'s configuration) failed: "
+                f"{str(result.error).strip().splitlines()[-1][:200]}")
+        elif metrics.get("epoch") == epochs and metrics.get("val_acc") is not None:
+            search_acc = summary.reference.acc if trial.is_baseline else trial.mean_acc
+            check.runs.append(FidelityRun(trial.trial_id, search_acc, metrics["val_acc"], metrics["train_seconds"]))
+    if len(check.runs) + failed < len(configs):  # stopped (Ctrl-C): resume trains the rest
+        info.fidelity = check
+        write_search(run_dir, info)
+        raise KeyboardInterrupt
+    return check
 
 
 def _key(params: dict) -> tuple:

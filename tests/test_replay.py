@@ -112,3 +112,78 @@ def test_replay_is_deterministic_for_a_seed(table, name):
     assert a.hv == b.hv and a.trials == b.trials
     c = replay(table, strategy, seed=4, budget_epochs=60)
     assert [t.params for t in c.trials] != [t.params for t in a.trials]
+
+
+# --- The user's measures (issue 14): constrained ratio and the user-reference hypervolume --------
+
+def test_constrained_ratio_on_the_hand_made_table(table):
+    measures = table.measures()
+    # Dense 0.80: within 0.5 and 1.0 points only A (dense, 1x) and F (0.90, 8/7) qualify; B (0.78)
+    # is 2 points below, so it counts from delta 2 on.
+    assert table.best_within([table.point(k) for k in table.acc], 0.5) == pytest.approx(8 / 7)
+    assert table.best_within([table.point(k) for k in table.acc], 2.0) == pytest.approx(4 / 3)
+    assert measures["within 0.5"]([]) == 0.0
+    assert measures["within 0.5"]([table.point((1.0, 1.0))]) == pytest.approx(7 / 8)
+    assert measures["within 1"]([table.point((1.0, 0.5)), table.point((0.5, 0.75))]) == 0.0  # fast but too inaccurate
+    assert measures["within 0.5"]([table.point(TRAP), table.point((1.0, 1.0))]) == pytest.approx(1.0)
+
+
+def test_user_hypervolume_ignores_what_a_user_would_not_take(table):
+    # Reference (0.80 - 0.10, speedup 1): only B (0.78, 4/3) and F (0.90, 8/7) add area; C (0.70, 2)
+    # and E (0.50, 8/3), fast but far below dense, add nothing (they dominate the (0, 0) measure).
+    full = 0.2 * (8 / 7 - 1) + 0.08 * (4 / 3 - 8 / 7)
+    assert table.user_hypervolume([table.point(k) for k in table.acc]) == pytest.approx(full)
+    assert table.user_hypervolume([table.point((1.0, 0.5)), table.point((0.5, 0.75))]) == 0.0
+    assert table.measures()["HV, user reference"]([table.point(TRAP)]) == pytest.approx(0.2 * (8 / 7 - 1) / full)
+
+
+def test_replay_curves_count_a_point_from_the_epoch_it_completed():
+    run = replay_mod.Replay(found=[(3, (0.8, 1.0)), (5, (0.9, 2.0))], budget=6, trials=[], repeats=0)
+    assert run.curve(len) == [0, 0, 0, 1, 1, 2, 2]
+    assert run.hv == pytest.approx([0, 0, 0, 0.8, 0.8, 1.8, 1.8])
+
+
+def test_mean_table_and_extras_load(tmp_path):
+    rows = [{**r, "seed": s, "val_acc": [a + 0.02 * s for a in r["val_acc"]],
+             "train_seconds": [t * (1 + s) for t in r["train_seconds"]]} for s in (0, 1) for r in ROWS]
+    extras = [{"name": "dense, 2 of 3 epochs", "kind": "shorter", "seed": s, "val_acc": [0.5, 0.7 + 0.02 * s],
+               "train_seconds": [4.0 * (1 + s)] * 2} for s in (0, 1)]
+    path = tmp_path / "grid.json"
+    path.write_text(__import__("json").dumps({"proxy": {}, "configs": rows, "extras": extras}))
+    mean = Table.load(path)  # several seeds: the mean by default
+    assert mean.seeds == [0, 1] and mean.dense_acc == pytest.approx(0.81)
+    assert mean.point(TRAP) == pytest.approx((0.91, 8 / 7))  # seconds averaged epoch by epoch, ratios kept
+    (extra,) = mean.extras
+    assert extra.kind == "shorter" and extra.acc == pytest.approx(0.71)
+    assert extra.speedup == pytest.approx(18 / 12)
+    one = Table.load(path, "1")
+    assert one.seeds == [1] and one.dense_acc == pytest.approx(0.82) and one.extras[0].acc == pytest.approx(0.72)
+    with pytest.raises(SystemExit, match="not 7"):
+        Table.load(path, "7")
+    # With a dense run trained beside the extras, their speedups are against it, not the grid's dense.
+    extras += [{"name": "dense (reference)", "kind": "reference", "seed": s, "val_acc": [0.6, 0.7, 0.8],
+                "train_seconds": [5.0 * (1 + s)] * 3} for s in (0, 1)]
+    path.write_text(__import__("json").dumps({"proxy": {}, "configs": rows, "extras": extras}))
+    timed = Table.load(path)
+    assert [e.name for e in timed.extras] == ["dense, 2 of 3 epochs"]
+    assert timed.extras[0].speedup == pytest.approx(22.5 / 12) and timed.reference == pytest.approx((0.8, 22.5))
+
+
+# --- Syne Tune's MOASHA, driven as shipped (the `bench` extra; CI installs it) ---------------------
+
+def test_syne_tune_moasha_on_the_hand_made_table(table):
+    pytest.importorskip("syne_tune", reason="Syne Tune is the `bench` extra: pip install -e '.[bench]'")
+    strategy = STRATEGIES["Syne Tune MOASHA"]
+    stopped_somewhere = False
+    for seed in range(8):
+        run = replay(table, strategy, seed=seed, budget_epochs=45)
+        key = lambda t: (t.params["example_keep"], t.params["token_keep"])
+        assert run.trials[0].params == {"example_keep": 1.0, "token_keep": 1.0} and run.trials[0].state == "complete"
+        assert len({key(t) for t in run.trials}) == len(run.trials)  # never trained twice
+        assert sorted(p for _, p in run.found) == sorted(table.point(key(t)) for t in run.trials if t.state == "complete")
+        pruned = [t for t in run.trials if t.state == "pruned"]
+        assert all(t.epochs < 3 for t in pruned)
+        stopped_somewhere |= bool(pruned)
+    assert stopped_somewhere  # its own rungs are in effect
+    a, b = (replay(table, strategy, seed=2, budget_epochs=45) for _ in range(2))
+    assert a.trials == b.trials and a.found == b.found

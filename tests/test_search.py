@@ -186,10 +186,11 @@ def test_unknown_sampler():
 def search_cmd(tmp_path, *extra):
     base = tmp_path / "base.yaml"
     base.write_text(BASE)
-    # the train-shorter phase only where a test asks for it (it costs dense runs)
+    # the train-shorter phase and the fidelity check only where a test asks for them (they cost runs)
     shorter = () if "--train-shorter" in extra else ("--train-shorter", "none")
+    longer = () if "--fidelity" in extra else ("--fidelity", "off")
     return [str(BIN / "trilevel-search"), "--config", str(base), "--output", str(tmp_path / "runs"),
-            "--name", "t", "--no-live", *shorter, *extra]
+            "--name", "t", "--no-live", *shorter, *longer, *extra]
 
 
 def env(**extra):
@@ -495,9 +496,31 @@ def test_resume_of_a_finished_search_adds_only_the_finalists_and_train_shorter(t
     run_dir = tmp_path / "runs" / "t"
     before = records(run_dir)
     assert json.loads((run_dir / "search.json").read_text())["finalist_accs"] == {}
-    again = subprocess.run(search_cmd(tmp_path, *common, "--finalists", "1", "--train-shorter", "1/2", "--resume"),
+    # the fidelity check first judged too costly (skipped, with the reason), then run on the next resume
+    skipped = subprocess.run(search_cmd(tmp_path, *common, "--finalists", "0", "--fidelity", "2",
+                                        "--fidelity-max-share", "0.001", "--resume"),
+                             capture_output=True, text=True, timeout=300, env=env())
+    assert skipped.returncode == 0, skipped.stderr[-3000:]
+    check = json.loads((run_dir / "search.json").read_text())["fidelity"]
+    assert check["runs"] == [] and check["epochs"] == 4
+    no_pick = "no pick to check" in (check["skipped"] or "")
+    assert no_pick or "--fidelity-max-share" in check["skipped"], check
+    again = subprocess.run(search_cmd(tmp_path, *common, "--finalists", "1", "--train-shorter", "1/2", "--resume",
+                                      "--fidelity", "2"),
                            capture_output=True, text=True, timeout=300, env=env())
     assert again.returncode == 0, again.stderr[-3000:]
+    check = json.loads((run_dir / "search.json").read_text())["fidelity"]
+    pick = json.loads((run_dir / "best.json").read_text()) if (run_dir / "best.json").exists() else None
+    if "no pick to check" in (check["skipped"] or ""):
+        assert check["runs"] == [] and "skipped: no pick to check" in again.stdout
+    else:  # dense and the finalist, 4 epochs (2 x 2) on the search's seed
+        base_id = next(r["trial_id"] for r in records(run_dir).values() if r["is_baseline"])
+        ids = {r["trial_id"] for r in check["runs"]}
+        finalists = set(json.loads((run_dir / "search.json").read_text())["finalist_accs"])
+        assert check["skipped"] is None and pick is not None  # the pick is the finalist, or (knee) a third run
+        assert base_id in ids and finalists <= ids and len(ids) == len(check["runs"]) in (2, 3)
+        assert "Fidelity check: 4 epochs (2x the search's 2), seed 0" in again.stdout and "Rank correlation" in again.stdout
+    assert "Search cost" in again.stdout
     meta = json.loads((run_dir / "search.json").read_text())
     assert records(run_dir) == before  # no trial re-run or added
     assert len(meta["baseline_accs"]) == 2 and meta["status"] == "finished"

@@ -1,0 +1,105 @@
+"""The fidelity check (the pick and its rivals trained longer) and the search economics, read from
+hand-made run directories (no training): rank correlation, whether the pick holds, the cost/saving
+arithmetic, the report's lines, and bad input."""
+
+import json
+
+import pytest
+
+from test_reports import make_run, report_text
+
+from trilevel.core.errors import UserError
+from trilevel.core.run_store import FidelityCheck, FidelityRun
+from trilevel.reports import summarize
+from trilevel.reports.economics import Economics
+from trilevel.reports.fidelity import spearman
+from trilevel.reports.summary import load_run
+
+
+def fidelity(runs, **changes):
+    return {"factor": 2.0, "epochs": 20, "seed": 0, "skipped": None,
+            "runs": [{"trial_id": t, "search_acc": s, "acc": a, "seconds": 10.0} for t, s, a in runs], **changes}
+
+
+# The hand-made search (tests/test_reports.py): dense 0.80 (mean of 3 seeds), pick "a" 0.798 at 1.5x
+# (the fastest within 0.5 points), "b" 0.79 at 2x (1 point below: not within).
+def test_the_pick_holds_when_the_longer_runs_keep_the_order(tmp_path):
+    run_dir = make_run(tmp_path / "r", fidelity=fidelity([("base", 0.80, 0.85), ("a", 0.798, 0.847), ("b", 0.79, 0.84)]))
+    summary = summarize(load_run(run_dir))
+    v = summary.fidelity
+    assert summary.best.trial_id == "a"
+    assert v.spearman == pytest.approx(1.0) and v.holds is True and v.chosen == "a"
+    assert v.pick_delta_pts == pytest.approx(-0.3)
+    text = report_text(summary)
+    assert "Fidelity check: 20 epochs (2x the search's 10), seed 0" in text
+    assert "the pick holds" in text and "+1.00" in text
+
+
+def test_the_pick_does_not_hold_when_a_faster_rival_catches_up(tmp_path):
+    # At 20 epochs "b" (2x) is within 0.5 points of dense: the rule now chooses it over "a".
+    run_dir = make_run(tmp_path / "r", fidelity=fidelity([("base", 0.80, 0.85), ("a", 0.798, 0.83), ("b", 0.79, 0.848)]))
+    v = summarize(load_run(run_dir)).fidelity
+    assert v.holds is False and v.chosen == "b"
+    assert v.spearman == pytest.approx(0.5)  # ranks (3, 2, 1) against (3, 1, 2): 1 - 6 x 2 / (3 x 8)
+    assert "the pick does NOT hold: the same rule on the longer runs chooses trial b" in report_text(summarize(load_run(run_dir)))
+
+
+def test_a_skipped_check_says_why(tmp_path):
+    run_dir = make_run(tmp_path / "r", fidelity=fidelity([], skipped="it would take about 900 s of training"))
+    summary = summarize(load_run(run_dir))
+    assert summary.fidelity.holds is None and summary.fidelity.spearman is None
+    assert "Fidelity check (2x the epochs) skipped: it would take about 900 s of training." in report_text(summary)
+
+
+def test_no_check_no_section(tmp_path):
+    summary = summarize(load_run(make_run(tmp_path / "r")))
+    assert summary.fidelity is None and "Fidelity check" not in report_text(summary)
+
+
+def test_fidelity_round_trips_and_bad_input_is_one_clear_error(tmp_path):
+    run_dir = make_run(tmp_path / "r", fidelity=fidelity([("base", 0.8, 0.85)]))
+    check = load_run(run_dir).search.fidelity
+    assert check == FidelityCheck(2.0, 20, 0, [FidelityRun("base", 0.8, 0.85, 10.0)], None)
+    assert FidelityCheck.from_dict(json.loads(json.dumps(check.to_dict()))) == check
+    bad = make_run(tmp_path / "bad", fidelity=fidelity([]) | {"runs": ["x"]})
+    with pytest.raises(UserError, match="fidelity runs must be objects"):
+        load_run(bad)
+
+
+def test_spearman_is_undefined_below_three_runs_or_without_spread():
+    assert spearman([0.1, 0.2], [0.3, 0.4]) is None
+    assert spearman([0.5, 0.5, 0.5], [0.1, 0.2, 0.3]) is None
+    assert spearman([0.1, 0.2, 0.3], [0.3, 0.2, 0.1]) == pytest.approx(-1.0)
+
+
+def test_economics_arithmetic():
+    e = Economics(search_seconds=3723.0, dense_seconds=100.0, proxy_epochs=10, full_epochs=300, speedup=1.5)
+    assert e.dense_runs == pytest.approx(37.23) and e.full_run_seconds == pytest.approx(3000.0)
+    assert e.saving_seconds == pytest.approx(1000.0)  # 3000 s x (1 - 1/1.5)
+    assert not e.pays and e.runs_to_pay == pytest.approx(3.723)
+    cheap = Economics(400.0, 100.0, 10, 300, 2.0)  # saves 1500 s; 400 <= 750
+    assert cheap.pays and cheap.runs_to_pay == pytest.approx(400 / 1500)
+    none = Economics(400.0, 100.0, 10, 300, None)
+    assert none.saving_seconds == 0.0 and not none.pays and none.runs_to_pay is None
+    assert Economics.build(None, 100.0, 10, 300, 2.0) is None and Economics.build(10.0, None, 10, 300, 2.0) is None
+
+
+def test_the_report_states_the_search_economics(tmp_path):
+    summary = summarize(load_run(make_run(tmp_path / "r")))  # wall 3723 s, dense 100 s / 10 epochs, pick 1.5x
+    e = summary.economics
+    assert (e.search_seconds, e.dense_seconds, e.full_epochs, e.speedup) == (3723.0, 100.0, 300, 1.5)
+    text = report_text(summary)
+    assert "Search cost 1h02m03s = 37.2 dense proxy runs" in text
+    assert "one 300-epoch run (~50m00s dense" in text and "saves ~16m40s" in text
+    assert "the search's cost is recovered after 3.7 full runs" in text
+
+
+def test_fidelity_flags():
+    from trilevel.search.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["--fidelity", "off"]).fidelity == 0.0
+    assert parser.parse_args([]).fidelity == 2.0 and parser.parse_args([]).fidelity_max_share == 0.5
+    assert parser.parse_args(["--fidelity", "3"]).fidelity == 3.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--fidelity", "1"])
