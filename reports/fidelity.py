@@ -6,12 +6,14 @@ epochs on one seed (`search/runner.py` `_fidelity_check`). This module says what
 
 * the Spearman rank correlation between the accuracy the search ranked on and the longer runs'
   (1: the same order; near 0: the proxy's order says little about longer training);
-* whether the pick still holds: the search's own rule (the fastest configuration within
-  `max_acc_drop` points of dense; the most accurate one when the search found none within) applied
-  to the longer runs chooses the same configuration.
+* whether the pick still holds. When the search picked the fastest configuration within
+  `max_acc_drop` points of dense, it holds if it is still within them after longer training (and
+  the report names a faster rival that now qualifies too). When no configuration was within and
+  the search picked the most accurate finalist, it holds if it is still the most accurate (ties go
+  to the pick).
 
-One seed: a difference smaller than the search's stated resolution is not a reversal; the report
-says so next to the numbers.
+One seed: a margin smaller than the search's stated resolution is no evidence against the pick; the
+report says so next to the numbers.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ class FidelityVerdict:
     spearman: float | None  # over every configuration trained longer, dense included (None: < 3 or constant)
     pick: FidelityRun | None
     chosen: str | None  # trial id the pick rule chooses on the longer runs (None: none qualifies)
-    holds: bool | None  # chosen == the search's pick (None: not checked)
+    holds: bool | None  # the pick still qualifies (within) / is still the most accurate (closest); None: not checked
+    margin_pts: float | None = None  # by how much it fails: below the budget (within) or behind `chosen` (closest)
 
     @property
     def pick_delta_pts(self) -> float | None:
@@ -50,23 +53,24 @@ class FidelityVerdict:
         by_id = {r.trial_id: r for r in check.runs}
         dense = by_id.get(baseline.trial_id) if baseline is not None else None
         mine = by_id.get(pick.trial_id) if pick is not None else None
+        rho = spearman([r.search_acc for r in check.runs], [r.acc for r in check.runs])
         rivals = [r for r in check.runs if r is not dense and (speeds.get(r.trial_id) or 0) > 1.0]
-        chosen = None
-        if dense is not None and rivals:
-            if within:
-                ok = [r for r in rivals if r.acc >= dense.acc - max_acc_drop / 100 - 1e-12]
-                chosen = max(ok, key=lambda r: speeds[r.trial_id]).trial_id if ok else None
-            else:
-                chosen = max(rivals, key=lambda r: (r.acc, speeds[r.trial_id])).trial_id
-        holds = None if mine is None or dense is None else chosen == mine.trial_id
-        return cls(check, dense, spearman([r.search_acc for r in check.runs], [r.acc for r in check.runs]),
-                   mine, chosen, holds)
+        if dense is None or mine is None or mine not in rivals:
+            return cls(check, dense, rho, mine, None, None)
+        speed = lambda r: speeds[r.trial_id]  # noqa: E731
+        if within:
+            floor = dense.acc - max_acc_drop / 100 - 1e-12
+            ok = [r for r in rivals if r.acc >= floor]
+            chosen = max(ok, key=lambda r: (speed(r), r is mine)).trial_id if ok else None
+            return cls(check, dense, rho, mine, chosen, mine in ok, max(0.0, 100 * (floor - mine.acc)))
+        best = max(rivals, key=lambda r: (r.acc, r is mine, speed(r)))  # ties go to the pick
+        return cls(check, dense, rho, mine, best.trial_id, best is mine, 100 * (best.acc - mine.acc))
 
 
 def spearman(x: list[float], y: list[float]) -> float | None:
     """Spearman's rank correlation (scipy's, ties averaged); None for fewer than 3 pairs or a
     constant side, where it is undefined."""
-    if len(x) < 3:
+    if len(x) < 3 or len(set(x)) == 1 or len(set(y)) == 1:
         return None
     from scipy.stats import spearmanr
 

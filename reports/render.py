@@ -250,14 +250,21 @@ def _print_fidelity(console: Console, summary: Summary, sym: dict) -> None:
         table.add_row(Text(name, style="bold green" if v.pick is r else ("bold" if is_dense else "")),
                       fmt.speed(speeds.get(r.trial_id), ""), fmt.pct(r.search_acc), fmt.pct(r.acc), fmt.points(delta))
     rho = "undefined (fewer than 3 runs or no spread)" if v.spearman is None else f"{v.spearman:+.2f}"
+    res_pts = summary.resolution_pts
     if v.holds is None:
         verdict = "the pick was not among the runs that finished"
-    elif v.holds:
+    elif v.holds and v.chosen == v.pick.trial_id:
         verdict = "the pick holds: the same rule on the longer runs chooses it again"
+    elif v.holds:
+        verdict = f"the pick holds (still within the budget); trial {v.chosen}, faster, now qualifies too"
+    elif res_pts is not None and v.margin_pts < res_pts:
+        other = f"prefers trial {v.chosen}" if v.chosen else "finds no configuration within the budget"
+        verdict = (f"the same rule on the longer runs {other}, by {v.margin_pts:.1f} points: inside one seed's "
+                   "noise, so no evidence against the pick")
     else:
-        other = f"trial {v.chosen}" if v.chosen else "no configuration"
-        verdict = f"the pick does NOT hold: the same rule on the longer runs chooses {other}"
-    res = f"; one seed, differences under {summary.resolution_pts:.1f} points are noise" if summary.resolution_pts else "; one seed"
+        other = f"chooses trial {v.chosen}" if v.chosen else "finds no configuration within the budget"
+        verdict = f"the pick does NOT hold: the same rule on the longer runs {other} ({v.margin_pts:.1f} points)"
+    res = f"; one seed, differences under {res_pts:.1f} points are noise" if res_pts else "; one seed"
     console.print(table)
     console.print(Text(f"Rank correlation (Spearman) between search and longer accuracy: {rho}; {verdict}{res}.",
                        style="green" if v.holds else ("yellow" if v.holds is False else "")))

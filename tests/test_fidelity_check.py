@@ -39,9 +39,32 @@ def test_the_pick_does_not_hold_when_a_faster_rival_catches_up(tmp_path):
     # At 20 epochs "b" (2x) is within 0.5 points of dense: the rule now chooses it over "a".
     run_dir = make_run(tmp_path / "r", fidelity=fidelity([("base", 0.80, 0.85), ("a", 0.798, 0.83), ("b", 0.79, 0.848)]))
     v = summarize(load_run(run_dir)).fidelity
-    assert v.holds is False and v.chosen == "b"
+    assert v.holds is False and v.chosen == "b" and v.margin_pts == pytest.approx(1.5)  # 0.83 vs 0.85 - 0.5 pts
     assert v.spearman == pytest.approx(0.5)  # ranks (3, 2, 1) against (3, 1, 2): 1 - 6 x 2 / (3 x 8)
-    assert "the pick does NOT hold: the same rule on the longer runs chooses trial b" in report_text(summarize(load_run(run_dir)))
+    assert "the pick does NOT hold: the same rule on the longer runs chooses trial b (1.5 points)" in report_text(
+        summarize(load_run(run_dir)))
+    # The same margin inside the seeds' resolution is no evidence against the pick.
+    noisy = make_run(tmp_path / "n", resolution_pts=4.8,
+                     fidelity=fidelity([("base", 0.80, 0.85), ("a", 0.798, 0.83), ("b", 0.79, 0.848)]))
+    assert "prefers trial b, by 1.5 points: inside one seed's noise" in report_text(summarize(load_run(noisy)))
+
+
+def test_a_pick_still_within_the_budget_holds_even_if_a_faster_rival_qualifies_too(tmp_path):
+    run_dir = make_run(tmp_path / "r", fidelity=fidelity([("base", 0.80, 0.85), ("a", 0.798, 0.847), ("b", 0.79, 0.846)]))
+    v = summarize(load_run(run_dir)).fidelity
+    assert v.holds is True and v.chosen == "b" and v.margin_pts == 0.0
+    assert "the pick holds (still within the budget); trial b, faster, now qualifies too" in report_text(
+        summarize(load_run(run_dir)))
+
+
+def test_a_closest_pick_holds_on_a_tie(tmp_path):
+    # No finalist within the budget: the search picked the most accurate finalist ("a", mean over seeds).
+    run_dir = make_run(tmp_path / "r", finalist_accs={"a": [0.79, 0.78], "b": [0.75, 0.76]},
+                       fidelity=fidelity([("base", 0.80, 0.90), ("a", 0.785, 0.85), ("b", 0.755, 0.85)]))
+    summary = summarize(load_run(run_dir))
+    assert summary.selection.kind == "closest" and summary.best.trial_id == "a"
+    v = summary.fidelity
+    assert v.holds is True and v.chosen == "a" and v.margin_pts == 0.0  # b is as accurate and faster: a tie
 
 
 def test_a_skipped_check_says_why(tmp_path):
