@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--name", help="run name (default MODEL-DATASET-SPACE)")
     output.add_argument("--resume", action="store_true", help="continue an interrupted search to its budget")
     output.add_argument("--no-live", action="store_true", help="no live progress view")
+    output.add_argument("--keep-checkpoints", action="store_true",
+                        help="keep the trials' checkpoints once the search has finished (default: removed; "
+                             "they only serve resuming an unfinished search)")
     return p
 
 
@@ -113,7 +116,7 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
         train_shorter=tuple(args.train_shorter), fidelity=args.fidelity, fidelity_max_share=args.fidelity_max_share,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         concurrency=args.concurrency, address=args.address, output=args.output, name=args.name,
-        resume=args.resume, seed=args.seed or 0, live=not args.no_live,
+        resume=args.resume, seed=args.seed or 0, live=not args.no_live, keep_checkpoints=args.keep_checkpoints,
         command=shlex.join(["trilevel-search", *[a for a in argv if a != "--resume"]]),
     )
 

@@ -157,6 +157,20 @@ def test_repeat_proposals_learn_the_recorded_outcome_and_are_not_run():
     assert {t.state for t in told[1:]} <= {TrialState.COMPLETE, TrialState.FAIL}
 
 
+def test_drop_checkpoints_removes_only_checkpoint_folders(tmp_path):
+    from trilevel.search.runner import drop_checkpoints
+
+    for folder in ("run_trial_a/checkpoint_000001", "run_trial_a/checkpoint_000002", "fidelity/run_trial_b/checkpoint_000000"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "checkpoint.pt").write_bytes(b"x" * 100)
+    (tmp_path / "run_trial_a" / "result.json").write_text("{}")
+    (tmp_path / "trials.jsonl").write_text("")
+    assert drop_checkpoints(tmp_path) == 300
+    assert not list(tmp_path.glob("**/checkpoint_*"))
+    assert (tmp_path / "run_trial_a" / "result.json").exists() and (tmp_path / "trials.jsonl").exists()
+    assert drop_checkpoints(tmp_path) == 0
+
+
 def test_first_rung_waits_for_the_keep_schedule():
     from trilevel.search.runner import auto_grace
 
@@ -496,6 +510,8 @@ def test_resume_of_a_finished_search_adds_only_the_finalists_and_train_shorter(t
     run_dir = tmp_path / "runs" / "t"
     before = records(run_dir)
     assert json.loads((run_dir / "search.json").read_text())["finalist_accs"] == {}
+    # a finished search keeps no training checkpoint (they serve only an unfinished one); resuming it still works
+    assert not list(run_dir.glob("**/checkpoint_*")) and "of training checkpoints" in first.stdout
     # the fidelity check first judged too costly (skipped, with the reason), then run on the next resume
     skipped = subprocess.run(search_cmd(tmp_path, *common, "--finalists", "0", "--fidelity", "2",
                                         "--fidelity-max-share", "0.001", "--resume"),
@@ -506,7 +522,7 @@ def test_resume_of_a_finished_search_adds_only_the_finalists_and_train_shorter(t
     no_pick = "no pick to check" in (check["skipped"] or "")
     assert no_pick or "--fidelity-max-share" in check["skipped"], check
     again = subprocess.run(search_cmd(tmp_path, *common, "--finalists", "1", "--train-shorter", "1/2", "--resume",
-                                      "--fidelity", "2"),
+                                      "--fidelity", "2", "--fidelity-max-share", "10"),
                            capture_output=True, text=True, timeout=300, env=env())
     assert again.returncode == 0, again.stderr[-3000:]
     check = json.loads((run_dir / "search.json").read_text())["fidelity"]
