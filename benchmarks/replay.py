@@ -526,8 +526,10 @@ def plot(results: dict, grid_epochs: int, path: Path, title: str, table: Table) 
             ax.fill_between(x, mean - std, mean + std, alpha=0.12)
         fn = table.measures()[measure]
         for e in table.extras:
-            ax.axhline(fn([(e.acc, e.speedup)]), lw=0.8, ls="-." if e.kind == "paper" else ":", color="grey")
-            ax.annotate(e.name, (grid_epochs * 0.98, fn([(e.acc, e.speedup)])), fontsize=6, ha="right", va="bottom")
+            value = fn([(e.acc, e.speedup)])
+            if value > 0.01:  # settings that score 0 (outside the constraint) are listed in the .md only
+                ax.axhline(value, lw=0.8, ls="-." if e.kind == "paper" else ":", color="grey")
+                ax.annotate(e.name, (grid_epochs * 0.98, value), fontsize=6, ha="right", va="bottom")
         for frac in CHECKPOINTS:
             ax.axvline(frac * grid_epochs, color="grey", lw=0.6, ls=":")
         ax.axhline(TARGET_RATIO, color="black", lw=0.6, ls="--")
