@@ -128,7 +128,7 @@ def alternatives(args) -> None:
             rows[name].append(run(config.replace(seed=seed)))
         if shorter_epochs is None:  # the pick's measured time, from the first seed's side-by-side pair
             ratio = rows["pick"][0]["train_seconds"] / rows["dense"][0]["train_seconds"]
-            shorter_epochs = max(1, round(epochs * ratio))
+            shorter_epochs = min(epochs, max(1, round(epochs * ratio)))
         rows["shorter"].append(run(configs["dense"].replace(seed=seed, epochs=shorter_epochs)))
         print(f"seed {seed}: " + " | ".join(f"{n} {100 * r[-1]['val_acc']:.2f}% {r[-1]['train_seconds']:.0f}s"
                                             for n, r in rows.items()), flush=True)

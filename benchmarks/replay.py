@@ -207,10 +207,13 @@ class Table:
     def measures(self) -> dict[str, Callable[[list], float]]:
         """Each reported measure of a set of completed points, as a fraction of the whole table's."""
         every = [self.point(k) for k in self.acc]
-        out = {f"within {d:g}": (lambda pts, d=d, best=self.best_within(every, d): self.best_within(pts, d) / best)
+        def ratio(value: float, full: float) -> float:
+            return value / full if full > 0 else 0.0  # e.g. nothing in the table beats dense by the user's measure
+
+        out = {f"within {d:g}": (lambda pts, d=d, best=self.best_within(every, d): ratio(self.best_within(pts, d), best))
                for d in DELTAS}
-        out["HV, user reference"] = lambda pts, full=self.user_hypervolume(every): self.user_hypervolume(pts) / full
-        out["HV, (0, 0)"] = lambda pts, full=hypervolume(every): hypervolume(pts) / full
+        out["HV, user reference"] = lambda pts, full=self.user_hypervolume(every): ratio(self.user_hypervolume(pts), full)
+        out["HV, (0, 0)"] = lambda pts, full=hypervolume(every): ratio(hypervolume(pts), full)
         return out
 
 

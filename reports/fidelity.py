@@ -31,8 +31,9 @@ class FidelityVerdict:
     spearman: float | None  # over every configuration trained longer, dense included (None: < 3 or constant)
     pick: FidelityRun | None
     chosen: str | None  # trial id the pick rule chooses on the longer runs (None: none qualifies)
-    holds: bool | None  # the pick still qualifies (within) / is still the most accurate (closest); None: not checked
+    holds: bool | None  # the pick still qualifies (within) / is still the most accurate (closest); None: not judged
     margin_pts: float | None = None  # by how much it fails: below the budget (within) or behind `chosen` (closest)
+    why_not: str | None = None  # why it was not judged (holds None)
 
     @property
     def pick_delta_pts(self) -> float | None:
@@ -43,9 +44,10 @@ class FidelityVerdict:
 
     @classmethod
     def build(cls, check: FidelityCheck | None, pick: TrialRecord | None, baseline: TrialRecord | None,
-              speeds: dict[str, float | None], max_acc_drop: float, within: bool) -> "FidelityVerdict | None":
-        """`speeds`: trial id -> speedup of every trial; `within`: the search's pick was within the
-        accuracy budget (else it was the closest, and the rule on the longer runs is "most accurate")."""
+              speeds: dict[str, float | None], max_acc_drop: float, rule: str) -> "FidelityVerdict | None":
+        """`speeds`: trial id -> speedup of every trial; `rule`: how the search chose its pick (the
+        selection's kind): "within" the accuracy budget, or the "closest" finalist. A pick chosen
+        otherwise (the knee of the front) is reported, not judged."""
         if check is None:
             return None
         if check.skipped or not check.runs:
@@ -55,10 +57,14 @@ class FidelityVerdict:
         mine = by_id.get(pick.trial_id) if pick is not None else None
         rho = spearman([r.search_acc for r in check.runs], [r.acc for r in check.runs])
         rivals = [r for r in check.runs if r is not dense and (speeds.get(r.trial_id) or 0) > 1.0]
-        if dense is None or mine is None or mine not in rivals:
-            return cls(check, dense, rho, mine, None, None)
+        why = ("dense's longer run did not finish" if dense is None else
+               "the pick shown was not among the configurations checked (another --max-acc-drop?)" if mine is None
+               or mine not in rivals else
+               None if rule in ("within", "closest") else "the pick is the knee of the front: no rule to re-apply")
+        if why:
+            return cls(check, dense, rho, mine, None, None, why_not=why)
         speed = lambda r: speeds[r.trial_id]  # noqa: E731
-        if within:
+        if rule == "within":
             floor = dense.acc - max_acc_drop / 100 - 1e-12
             ok = [r for r in rivals if r.acc >= floor]
             chosen = max(ok, key=lambda r: (speed(r), r is mine)).trial_id if ok else None

@@ -252,7 +252,7 @@ def _print_fidelity(console: Console, summary: Summary, sym: dict) -> None:
     rho = "undefined (fewer than 3 runs or no spread)" if v.spearman is None else f"{v.spearman:+.2f}"
     res_pts = summary.resolution_pts
     if v.holds is None:
-        verdict = "the pick was not among the runs that finished"
+        verdict = f"not judged: {v.why_not}"
     elif v.holds and v.chosen == v.pick.trial_id:
         verdict = "the pick holds: the same rule on the longer runs chooses it again"
     elif v.holds:
@@ -275,7 +275,8 @@ def _economics_line(summary: Summary, sym: dict) -> Text:
     e = summary.economics
     cost = f"Search cost {fmt.duration(e.search_seconds)} = {e.dense_runs:.1f} dense proxy runs"
     if not e.saving_seconds:
-        return Text(f"{cost}; nothing faster than dense is recommended, so it saves no training time.", style="yellow")
+        return Text(f"{cost}; what it recommends is not faster than dense in measured time, so it saves no "
+                    "training time.", style="yellow")
     verdict = ("search pays for itself on the first full run" if e.pays else
                f"search's cost is recovered after {e.runs_to_pay:.1f} full runs (goal: at most {PAYS_SHARE:g} of one run's saving)")
     return Text(

@@ -176,7 +176,7 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
         instead = curve.alternative(pick.speed(objective))
     dense_seconds = base.projected_seconds if base is not None else None
     fidelity = FidelityVerdict.build(run.search.fidelity, pick, base, {t.trial_id: t.speed(objective) for t in run.trials},
-                                     max_acc_drop, selection.kind == "within")
+                                     max_acc_drop, selection.kind)
     if instead is not None:  # the economics are always in measured time: what a user waits for
         speedup = instead.speed("time", dense_seconds, run.search.epochs)
     else:

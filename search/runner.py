@@ -371,6 +371,14 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
     return SearchResult(run_dir, SEARCH_INTERRUPTED if interrupted else SEARCH_FINISHED, summary=summary)
 
 
+def _side_checkpoints():
+    """The side phases (dense seeds, train-shorter, finalists, fidelity) read nothing back from their
+    checkpoints (a resume trains an unfinished run again), so each run keeps only its last one."""
+    from ray import tune
+
+    return tune.CheckpointConfig(num_to_keep=1)
+
+
 def drop_checkpoints(run_dir: Path) -> int:
     """Delete every training checkpoint (Ray's `checkpoint_*` folders) under a finished search's
     directory and return the bytes freed. They exist so that an interrupted or crashed trial resumes
@@ -514,7 +522,8 @@ def _dense_seeds(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict, 
             trainable,
             param_space={**dense, "seed": tune.grid_search(todo)},
             tune_config=tune.TuneConfig(reuse_actors=True),
-            run_config=tune.RunConfig(name="baseline-seeds", storage_path=str(run_dir), verbose=0),
+            run_config=tune.RunConfig(name="baseline-seeds", storage_path=str(run_dir), verbose=0,
+                                  checkpoint_config=_side_checkpoints()),
         )
         for result in tuner.fit():
             metrics = result.metrics or {}
@@ -556,7 +565,8 @@ def _train_shorter(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict
             param_space=dict(points[0]),  # Ray sets each point's values into these keys
             tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=points),
                                         num_samples=len(points), max_concurrent_trials=concurrency, reuse_actors=True),
-            run_config=tune.RunConfig(name="train-shorter", storage_path=str(run_dir), verbose=0),
+            run_config=tune.RunConfig(name="train-shorter", storage_path=str(run_dir), verbose=0,
+                                  checkpoint_config=_side_checkpoints()),
         )
         runs: dict[int, dict[int, tuple[float, float]]] = {e: {} for e in todo}
         failed: set[int] = set()
@@ -649,7 +659,8 @@ def _finalist_seeds(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
         tune_config=tune.TuneConfig(
             search_alg=BasicVariantGenerator(points_to_evaluate=points), num_samples=len(points), reuse_actors=True,
         ),
-        run_config=tune.RunConfig(name="finalist-seeds", storage_path=str(run_dir), verbose=0),
+        run_config=tune.RunConfig(name="finalist-seeds", storage_path=str(run_dir), verbose=0,
+                                  checkpoint_config=_side_checkpoints()),
     )
     accs: dict[str, dict[int, float]] = {tid: {} for tid in todo.values()}
     for result in tuner.fit():
@@ -674,7 +685,7 @@ def _fidelity_check(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
     (resume); an interrupted check raises KeyboardInterrupt with the finished runs saved.
     """
     if not opts.fidelity:
-        return None
+        return info.fidelity  # off for this resume: a check already recorded stays
     from ray import tune
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -684,17 +695,21 @@ def _fidelity_check(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
 
     epochs = max(opts.run.epochs + 1, round(opts.fidelity * opts.run.epochs))
     check = FidelityCheck(opts.fidelity, epochs, opts.run.seed)
-    old = info.fidelity
-    if old is not None and (old.epochs, old.seed) == (epochs, opts.run.seed):
-        check.runs = list(old.runs)
     summary = summarize(load_run(run_dir), opts.max_acc_drop)
     base, pick = summary.run.baseline, summary.best
-    if base is None or pick is None or pick.is_baseline:
+    if base is None:
+        check.skipped = "no finished dense trial to compare with"
+        return check
+    if pick is None or pick.is_baseline:
         check.skipped = "no pick to check (the search recommends no pruned configuration)"
         return check
     rivals = [t for t in summary.front if t.seed_accs and not t.is_baseline] or choose_finalists(
         summary.front, summary.reference, opts.max_acc_drop, opts.objective, max(opts.finalists, 2))
     configs = [base, *([pick] if pick not in rivals else []), *rivals]
+    wanted = {t.trial_id for t in configs}
+    old = info.fidelity  # runs measured before (resume) count only for the configurations checked now
+    if old is not None and (old.epochs, old.seed) == (epochs, opts.run.seed):
+        check.runs = [r for r in old.runs if r.trial_id in wanted]
     spent = sum(t.train_seconds or 0.0 for t in summary.run.trials)
     cost = sum(t.projected_seconds or 0.0 for t in configs) * epochs / opts.run.epochs
     if not check.runs and spent and cost > opts.fidelity_max_share * spent:
@@ -714,21 +729,22 @@ def _fidelity_check(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
         param_space=dict(points[0]),  # Ray sets each point's values into these keys
         tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=points),
                                     num_samples=len(points), max_concurrent_trials=concurrency, reuse_actors=True),
-        run_config=tune.RunConfig(name="fidelity", storage_path=str(run_dir), verbose=0),
+        run_config=tune.RunConfig(name="fidelity", storage_path=str(run_dir), verbose=0,
+                                  checkpoint_config=_side_checkpoints()),
     )
-    failed = 0
+    failed: set[str] = set()
     for result in tuner.fit():
         config, metrics = dict(result.config), result.metrics or {}
         config.pop("seed"), config.pop("epochs")
         trial = todo[_key(config)]
         if result.error is not None:  # left out, with a note: the check covers the others
-            failed += 1
+            failed.add(trial.trial_id)
             say(f"a fidelity run (trial {trial.trial_id}'s configuration) failed: "
                 f"{str(result.error).strip().splitlines()[-1][:200]}")
         elif metrics.get("epoch") == epochs and metrics.get("val_acc") is not None:
             search_acc = summary.reference.acc if trial.is_baseline else trial.mean_acc
             check.runs.append(FidelityRun(trial.trial_id, search_acc, metrics["val_acc"], metrics["train_seconds"]))
-    if len(check.runs) + failed < len(configs):  # stopped (Ctrl-C): resume trains the rest
+    if wanted - {r.trial_id for r in check.runs} - failed:  # stopped (Ctrl-C): resume trains the rest
         info.fidelity = check
         write_search(run_dir, info)
         raise KeyboardInterrupt

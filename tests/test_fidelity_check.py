@@ -126,3 +126,14 @@ def test_fidelity_flags():
     assert parser.parse_args(["--fidelity", "3"]).fidelity == 3.0
     with pytest.raises(SystemExit):
         parser.parse_args(["--fidelity", "1"])
+
+
+def test_a_knee_pick_is_reported_not_judged(tmp_path):
+    # No seeds re-trained and nothing within 0.5 points of a higher dense: the pick is the knee ("b").
+    run_dir = make_run(tmp_path / "r", baseline_accs=[0.90, 0.90, 0.90],
+                       fidelity=fidelity([("base", 0.90, 0.95), ("a", 0.798, 0.90), ("b", 0.79, 0.85)]))
+    summary = summarize(load_run(run_dir))
+    assert summary.selection.kind == "knee"
+    v = summary.fidelity
+    assert v.holds is None and "knee" in v.why_not and v.spearman == pytest.approx(1.0)
+    assert "not judged: the pick is the knee of the front" in report_text(summary)
