@@ -8,7 +8,8 @@ epoch the table keeps validation accuracy, measured training seconds and trainin
     python benchmarks/tabular_grid.py --proxy tiny --out benchmarks/data/grid_digits.json            # 27 configs
     python benchmarks/tabular_grid.py --proxy tiny --grid 5 --out benchmarks/data/grid5_digits.json  # 125 configs
     python benchmarks/tabular_grid.py --seeds 0 1 --out benchmarks/data/grid3_search_digits.json      # 27 x 2 runs
-    python benchmarks/tabular_grid.py --seeds 0 1 --extras --out benchmarks/data/grid3_search_digits.json  # + 7 x 2
+    python benchmarks/tabular_grid.py --seeds 0 1 --extras --out benchmarks/data/grid3_search_digits.json  # + 8 x 2
+    python benchmarks/tabular_grid.py --grid 5 --seeds 0 1 --extras --out benchmarks/data/grid5_search_digits.json
 
 `--extras` also trains, on every seed, what a user would do without a search (stored under
 `extras`, scored by `replay.py` beside the strategies): the papers' published hand-set settings
