@@ -167,14 +167,13 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
     front = pareto_front(eligible, objective)
     selection = select_best(front, reference, max_acc_drop, objective, min_acc=floor)
     base = run.baseline
-    curve = ShorterCurve.build(run.search.train_shorter, reference.acc, objective,
-                               base.projected_seconds if base is not None else None, run.search.epochs)
+    dense_seconds = base.projected_seconds if base is not None else None
+    curve = ShorterCurve.build(run.search.train_shorter, reference.acc, objective, dense_seconds, run.search.epochs)
     beats = {t.trial_id: curve.beats(t.mean_acc, t.speed(objective)) for t in front} if curve else {}
     pick = selection.trial
     instead = None
     if curve is not None and pick is not None and not pick.is_baseline and beats.get(pick.trial_id) is False:
         instead = curve.alternative(pick.speed(objective))
-    dense_seconds = base.projected_seconds if base is not None else None
     fidelity = FidelityVerdict.build(run.search.fidelity, pick, base, {t.trial_id: t.speed(objective) for t in run.trials},
                                      max_acc_drop, selection.kind)
     if instead is not None:  # the economics are always in measured time: what a user waits for

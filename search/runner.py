@@ -371,12 +371,21 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
     return SearchResult(run_dir, SEARCH_INTERRUPTED if interrupted else SEARCH_FINISHED, summary=summary)
 
 
-def _side_checkpoints():
-    """The side phases (dense seeds, train-shorter, finalists, fidelity) read nothing back from their
-    checkpoints (a resume trains an unfinished run again), so each run keeps only its last one."""
+def _side_tuner(trainable, points: list[dict], name: str, run_dir: Path, concurrency: int | None = None):
+    """A Tune run of fixed configurations (`points`: dense seeds, train-shorter, finalists, fidelity)
+    in `run_dir/name`. These phases read nothing back from their checkpoints (a resume trains an
+    unfinished run again), so each run keeps only its last one."""
     from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return tune.CheckpointConfig(num_to_keep=1)
+    return tune.Tuner(
+        trainable,
+        param_space=dict(points[0]),  # Ray sets each point's values into these keys
+        tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=points),
+                                    num_samples=len(points), max_concurrent_trials=concurrency, reuse_actors=True),
+        run_config=tune.RunConfig(name=name, storage_path=str(run_dir), verbose=0,
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+    )
 
 
 def drop_checkpoints(run_dir: Path) -> int:
@@ -508,7 +517,6 @@ def _dense_seeds(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict, 
     """Dense accuracy on the extra seeds (seed+1 .. seed+baseline_seeds-1), trained before the
     sampled trials: the validity check and the noise level need them first. The search's own dense
     trial (on `seed`) is the first seed. Records chance_acc, num_train and num_val in `info`."""
-    from ray import tune
 
     seeds = [opts.run.seed + 1 + i for i in range(opts.baseline_seeds - 1)]
     done = {int(k): v for k, v in info.dense_seed_accs.items()}
@@ -518,13 +526,7 @@ def _dense_seeds(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict, 
     if todo:
         say(f"Training dense on seed(s) {', '.join(map(str, todo))} first: is there anything to rank, "
             "and how large is the seed noise?")
-        tuner = tune.Tuner(
-            trainable,
-            param_space={**dense, "seed": tune.grid_search(todo)},
-            tune_config=tune.TuneConfig(reuse_actors=True),
-            run_config=tune.RunConfig(name="baseline-seeds", storage_path=str(run_dir), verbose=0,
-                                  checkpoint_config=_side_checkpoints()),
-        )
+        tuner = _side_tuner(trainable, [{**dense, "seed": seed} for seed in todo], "baseline-seeds", run_dir)
         for result in tuner.fit():
             metrics = result.metrics or {}
             if result.error is None and metrics.get("val_acc") is not None and metrics.get("epoch") == opts.run.epochs:
@@ -547,8 +549,6 @@ def _train_shorter(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict
     """Dense with its whole schedule compressed to `opts.train_shorter` fractions of the epochs, on
     every dense seed (the search's seed and the extra ones: paired with dense and the finalists).
     A length already measured (resume) is kept; an interrupted phase raises KeyboardInterrupt."""
-    from ray import tune
-    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from trilevel.reports.shorter import shorter_epochs
 
@@ -560,14 +560,7 @@ def _train_shorter(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict
         say(f"Training dense for {', '.join(map(str, todo))} of {opts.run.epochs} epochs on {len(seeds)} seed(s): "
             "would training shorter do as well?")
         points = [{**dense, "seed": s, "epochs": e} for e in todo for s in seeds]
-        tuner = tune.Tuner(
-            trainable,
-            param_space=dict(points[0]),  # Ray sets each point's values into these keys
-            tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=points),
-                                        num_samples=len(points), max_concurrent_trials=concurrency, reuse_actors=True),
-            run_config=tune.RunConfig(name="train-shorter", storage_path=str(run_dir), verbose=0,
-                                  checkpoint_config=_side_checkpoints()),
-        )
+        tuner = _side_tuner(trainable, points, "train-shorter", run_dir, concurrency)
         runs: dict[int, dict[int, tuple[float, float]]] = {e: {} for e in todo}
         failed: set[int] = set()
         for result in tuner.fit():
@@ -636,8 +629,6 @@ def _finalist_seeds(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
     best.yaml is then chosen on accuracy averaged over the same seeds as dense (a paired
     comparison), not on one lucky short run. Returns trial_id -> accuracies on those seeds.
     """
-    from ray import tune
-    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from trilevel.core.run_store import load_run
     from trilevel.reports.selection import choose_finalists
@@ -653,15 +644,7 @@ def _finalist_seeds(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
     if not todo:
         return done
     points = [{**dict(key), "seed": seed} for key in todo for seed in seeds]
-    tuner = tune.Tuner(
-        trainable,
-        param_space=dict(points[0]),  # Ray sets each point's values into these keys
-        tune_config=tune.TuneConfig(
-            search_alg=BasicVariantGenerator(points_to_evaluate=points), num_samples=len(points), reuse_actors=True,
-        ),
-        run_config=tune.RunConfig(name="finalist-seeds", storage_path=str(run_dir), verbose=0,
-                                  checkpoint_config=_side_checkpoints()),
-    )
+    tuner = _side_tuner(trainable, points, "finalist-seeds", run_dir)
     accs: dict[str, dict[int, float]] = {tid: {} for tid in todo.values()}
     for result in tuner.fit():
         config = dict(result.config)
@@ -686,8 +669,6 @@ def _fidelity_check(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
     """
     if not opts.fidelity:
         return info.fidelity  # off for this resume: a check already recorded stays
-    from ray import tune
-    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from trilevel.core.run_store import load_run
     from trilevel.reports.selection import choose_finalists
@@ -724,14 +705,7 @@ def _fidelity_check(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
     say(f"Fidelity check: dense and {len(configs) - 1} front configuration(s) for {epochs} epochs "
         f"({opts.fidelity:g}x) on seed {opts.run.seed}: does the ranking hold with longer training?")
     points = [{**dict(key), "seed": opts.run.seed, "epochs": epochs} for key in todo]
-    tuner = tune.Tuner(
-        trainable,
-        param_space=dict(points[0]),  # Ray sets each point's values into these keys
-        tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=points),
-                                    num_samples=len(points), max_concurrent_trials=concurrency, reuse_actors=True),
-        run_config=tune.RunConfig(name="fidelity", storage_path=str(run_dir), verbose=0,
-                                  checkpoint_config=_side_checkpoints()),
-    )
+    tuner = _side_tuner(trainable, points, "fidelity", run_dir, concurrency)
     failed: set[str] = set()
     for result in tuner.fit():
         config, metrics = dict(result.config), result.metrics or {}
