@@ -1,8 +1,10 @@
 """The fidelity check (the pick and its rivals trained longer) and the search economics, read from
-hand-made run directories (no training): rank correlation, whether the pick holds, the cost/saving
+hand-made run directories (no training), and the runner's check with a stand-in trainable: rank correlation, whether the pick holds, the cost/saving
 arithmetic, the report's lines, and bad input."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +139,98 @@ def test_a_knee_pick_is_reported_not_judged(tmp_path):
     v = summary.fidelity
     assert v.holds is None and "knee" in v.why_not and v.spearman == pytest.approx(1.0)
     assert "not judged: the pick is the knee of the front" in report_text(summary)
+
+
+# -- the runner's check itself, with a stand-in trainable (Ray, no training) ---------------------
+
+
+def _accuracy(config) -> float:
+    """The stand-in's accuracy after longer training: dense best, every keep ratio costs a little."""
+    return round(0.9 - 0.1 * (3 - config["example_keep"] - config["token_keep"] - config["attention_keep"]), 4)
+
+
+def _stand_in(config):
+    """Reports the longer run; "c" (token keep 0.5) crashes unless STAND_IN_LOG is set, and with it
+    each configuration trained is logged there. (Ray's local workers inherit the environment: its
+    PYTHONPATH lets them import this module.)"""
+    from ray import tune
+
+    log = os.environ.get("STAND_IN_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{config['token_keep']}\n")
+    elif config["token_keep"] < 0.6:
+        raise RuntimeError("stand-in crash")
+    tune.report({"epoch": config["epochs"], "val_acc": _accuracy(config), "train_seconds": 1.0})
+
+
+@pytest.fixture
+def fidelity_setup(tmp_path):
+    from trilevel.core.run_store import read_search
+    from trilevel.search.runner import SearchOptions
+    from trilevel.spaces import load_space
+
+    from test_reports import BASE_RUN
+
+    run_dir = make_run(tmp_path / "r")
+    opts = SearchOptions(run=BASE_RUN.replace(seed=7), fidelity=2.0, finalists=3)
+    return opts, run_dir, read_search(run_dir), load_space("tri-level")
+
+
+def test_the_runner_skips_a_check_that_costs_too_much_and_says_why(fidelity_setup):
+    from trilevel.search.runner import _fidelity_check
+
+    opts, run_dir, info, space = fidelity_setup
+    opts.fidelity_max_share = 0.01
+    said = []
+    check = _fidelity_check(opts, run_dir, info, None, space, 1, said.append)  # None: nothing may train
+    assert check.runs == [] and "--fidelity-max-share" in check.skipped and "limit 1%" in check.skipped
+    assert said == [f"Fidelity check skipped: {check.skipped}."]
+    opts.fidelity = 0  # off on a resume: whatever was recorded stays
+    info.fidelity = check
+    assert _fidelity_check(opts, run_dir, info, None, space, 1, said.append) is check
+
+
+def test_the_runner_trains_dense_the_pick_and_its_rivals_longer_and_resumes(fidelity_setup, monkeypatch):
+    import ray
+
+    from trilevel.reports.selection import choose_finalists
+    from trilevel.search.runner import _fidelity_check
+
+    opts, run_dir, info, space = fidelity_setup
+    opts.fidelity_max_share = 10.0  # the hand-made trials' times make the check cost 6.6x theirs
+    summary = summarize(load_run(run_dir))
+    rivals = {t.trial_id for t in choose_finalists(summary.front, summary.reference, 0.5, "time", 3)}
+    wanted = {"base", "a"} | rivals
+    assert {"a", "c"} <= wanted  # "c" is among them and its run crashes below
+    info.fidelity = FidelityCheck(2.0, 20, 7, runs=[FidelityRun("gone", 0.5, 0.5, 1.0)])  # an earlier check's
+    said = []
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        check = _fidelity_check(opts, run_dir, info, _stand_in, space, 1, said.append)
+    finally:
+        ray.shutdown()
+    assert (check.factor, check.epochs, check.seed, check.skipped) == (2.0, 20, 7, None)
+    by_id = {r.trial_id: r for r in check.runs}
+    assert set(by_id) == wanted - {"c"}  # the crash is left out, "gone" is not carried over
+    assert any("failed" in line and "stand-in crash" in line for line in said)
+    trials = {t.trial_id: t for t in summary.run.trials}
+    for trial_id, r in by_id.items():
+        assert r.acc == _accuracy(trials[trial_id].config.to_dict())
+    assert by_id["base"].search_acc == pytest.approx(summary.reference.acc)  # dense: its seeds' mean
+    assert by_id["a"].search_acc == pytest.approx(0.798)
+    # The resume trains only what is missing, the crashed "c", and then has every run.
+    info.fidelity = check
+    log = run_dir / "trained.txt"
+    monkeypatch.setenv("STAND_IN_LOG", str(log))
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        again = _fidelity_check(opts, run_dir, info, _stand_in, space, 1, said.append)
+    finally:
+        ray.shutdown()
+    assert log.read_text().split() == ["0.5"]
+    assert {r.trial_id for r in again.runs} == wanted
+    # And once every run is recorded, a resume trains nothing (None: the tuner may not be built).
+    info.fidelity = again
+    assert {r.trial_id for r in _fidelity_check(opts, run_dir, info, None, space, 1, said.append).runs} == wanted
