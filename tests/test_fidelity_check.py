@@ -1,6 +1,7 @@
 """The fidelity check (the pick and its rivals trained longer) and the search economics, read from
-hand-made run directories (no training), and the runner's check with a stand-in trainable: rank correlation, whether the pick holds, the cost/saving
-arithmetic, the report's lines, and bad input."""
+hand-made run directories (no training): rank correlation, whether the pick holds, the cost/saving
+arithmetic, the report's lines, and bad input. Then the runner's check itself, with a stand-in
+trainable under Ray: what it trains, what it skips, and how it resumes."""
 
 import json
 import os
