@@ -152,6 +152,9 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
 
     if summary.shorter is not None:
         console.print(_shorter_table(summary, sym))
+    shorter_line = _pick_vs_shorter(summary, sym)
+    if shorter_line is not None:
+        console.print(shorter_line)
     if summary.fidelity is not None:
         _print_fidelity(console, summary, sym)
     console.print(Text(f"Pick rule: {PICK_RULE}", style="dim"))
@@ -283,6 +286,34 @@ def _economics_line(summary: Summary, sym: dict) -> Text:
         f"{cost}. At {e.speedup:.2f}{sym['x']} one {e.full_epochs}-epoch run (~{fmt.duration(e.full_run_seconds)} dense at "
         f"the proxy's seconds per epoch) saves ~{fmt.duration(e.saving_seconds)}: the {verdict}. "
         "Estimate for the search's model, data and image size on this hardware.", style="green" if e.pays else "yellow")
+
+
+def _pick_vs_shorter(summary: Summary, sym: dict) -> Text | None:
+    """The pick against dense trained shorter to its speed, when that is not the plain "above" or a
+    replacement (printed with the recommendation): beyond the curve, or below it with no measured
+    shorter run as good, and whether the gap is larger than the seeds can resolve."""
+    pick, curve = summary.best, summary.shorter
+    if curve is None or pick is None or pick.is_baseline or summary.instead is not None:
+        return None
+    speed = pick.speed(summary.objective)
+    if speed is None:
+        return None
+    x = sym["x"]
+    reference = curve.acc_at(speed)
+    if reference is None:
+        return Text(f"Train-shorter: the pick ({speed:.2f}{x}) is faster than the shortest dense run measured "
+                    f"({curve.max_speed:.2f}{x}); it is not compared with training dense shorter.", style="yellow")
+    gap = (pick.mean_acc - reference) * 100
+    res = summary.resolution_pts
+    noise = (f", within noise (the seeds resolve {res:.1f} points)" if res is not None and abs(gap) < res
+             else "")
+    if summary.beats_shorter.get(pick.trial_id):
+        return Text(f"Train-shorter: the pick is {gap:+.2f} points above dense trained shorter to its speed "
+                    f"(interpolated, {reference * 100:.2f} %){noise}.", style="yellow" if noise else "green")
+    return Text(f"Train-shorter: the pick is {gap:+.2f} points below dense trained shorter to its speed "
+                f"(interpolated, {reference * 100:.2f} %){noise}, but no measured shorter run is both as fast "
+                f"and as accurate, so it stays the pick; compare it with dense trained shorter before relying "
+                f"on it.", style="bold yellow")
 
 
 def _shorter_table(summary: Summary, sym: dict) -> Table:

@@ -5,7 +5,8 @@ whole schedule compressed to a fraction of the epochs. A sparse configuration th
 but less accurate than dense trained for 1/1.7 of the epochs is of no use. The search trains dense at
 `fractions` of its epochs on the dense seeds (`search/runner.py`); this module turns those runs into
 a curve of (speed, accuracy), places each front configuration above or below it at equal speed, and
-says what to train instead when the pick is below.
+says what to train instead when the pick is below: a measured shortened run at least as fast and at
+least as accurate as the pick, never an interpolated one.
 
 The curve runs through the shortened runs and the full-length dense point (speed 1, dense's mean),
 linearly interpolated in speed. A configuration faster than the shortest run measured lies beyond
@@ -71,10 +72,13 @@ class ShorterCurve:
         reference = self.acc_at(speed)
         return None if reference is None else acc > reference + 1e-12
 
-    def alternative(self, speed: float) -> ShorterRun | None:
-        """The shortened dense run to train instead of a configuration at `speed` that does not beat the
-        curve: the most accurate run at least as fast (ties: the faster); None if no run is that fast."""
-        fast = [(r, s) for r, s in zip(self.runs, self.speeds) if s is not None and s >= speed - 1e-12]
+    def alternative(self, speed: float, acc: float) -> ShorterRun | None:
+        """The shortened dense run to train instead of a configuration at (`acc`, `speed`) that does not
+        beat the curve: the most accurate measured run at least as fast *and* at least as accurate (ties:
+        the faster). None when no measured run is both: the interpolated curve alone never replaces a
+        measured configuration with one that was not measured to be as good."""
+        fast = [(r, s) for r, s in zip(self.runs, self.speeds)
+                if s is not None and s >= speed - 1e-12 and r.mean_acc >= acc - 1e-12]
         if not fast:
             return None
         return max(fast, key=lambda rs: (rs[0].mean_acc, rs[1]))[0]

@@ -173,7 +173,7 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
     pick = selection.trial
     instead = None
     if curve is not None and pick is not None and not pick.is_baseline and beats.get(pick.trial_id) is False:
-        instead = curve.alternative(pick.speed(objective))
+        instead = curve.alternative(pick.speed(objective), pick.mean_acc)
     fidelity = FidelityVerdict.build(run.search.fidelity, pick, base, {t.trial_id: t.speed(objective) for t in run.trials},
                                      max_acc_drop, selection.kind)
     if instead is not None:  # the economics are always in measured time: what a user waits for

@@ -23,12 +23,18 @@ from .faults import maybe_fail
 def build_trial_config(base: dict, fixed: dict, params: dict, seed: int | None = None,
                        epochs: int | None = None) -> RunConfig:
     """The RunConfig of one trial: the search's base run with this point's sparsity (and, for the
-    dense seeds and the train-shorter runs, another seed or a compressed schedule of `epochs`)."""
+    dense seeds, another seed; for the train-shorter and fidelity runs, the schedule compressed or
+    stretched to `epochs`).
+
+    A run of another length keeps the recipe the trials train with: `auto` picks a recipe by the
+    run's length, and a 2x fidelity run of a 16-epoch search would otherwise switch to DeiT's (batch
+    256, Mixup, strong augmentation), confounding the comparison it exists for. The recipe's values
+    are fractions of training (warm-up), so they carry over to any length."""
     data = {**base, "sparsity": SparsityConfig(**{**fixed, **params}).to_dict(), "output": None}
     if seed is not None:
         data["seed"] = seed
     if epochs is not None:
-        data["epochs"] = epochs
+        data = {**RunConfig.from_dict(data).resolved().to_dict(), "epochs": epochs}
     return RunConfig.from_dict(data)
 
 

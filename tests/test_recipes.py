@@ -92,3 +92,17 @@ def test_a_default_search_trial_trains_exactly_what_trilevel_train_trains():
         trial = build_trial_config(opts.run.to_dict(), dict(space.fixed), space.dense_point())
         train = resolve_config(train_parser().parse_args(flags))
         assert trial.resolved().to_dict() == train.resolved().to_dict()
+
+
+def test_longer_and_shorter_runs_of_a_search_keep_the_trials_recipe():
+    """`auto` picks the recipe by length: the fidelity check's 2x runs of a 20-epoch search (40 epochs)
+    and the train-shorter runs of a 40-epoch one (13 epochs) must still train the trials' recipe."""
+    from trilevel.search.trainable import build_trial_config
+
+    for epochs, other in ((20, 40), (40, 13)):
+        base = RunConfig(epochs=epochs).to_dict()
+        trial = build_trial_config(base, {}, {}).resolved()
+        changed = build_trial_config(base, {}, {}, epochs=other)
+        assert changed.epochs == other and changed.recipe == trial.recipe
+        assert changed.to_dict() == trial.replace(epochs=other).to_dict()
+    assert RunConfig(epochs=40).resolved().recipe != RunConfig(epochs=20).resolved().recipe  # else moot

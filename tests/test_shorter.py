@@ -35,8 +35,8 @@ def test_curve_interpolates_in_speed_and_refuses_to_extrapolate():
     assert ShorterCurve.build(runs, None, "time", 100.0, 10) is None
 
 
-SHORTER_BEATS_PICK = [  # pick "a" is 0.798 at 1.5x; dense at 5 of 10 epochs is 2x at 0.7967
-    {"epochs": 5, "seconds": 50.0, "accs": [0.80, 0.80, 0.79]},
+SHORTER_BEATS_PICK = [  # pick "a" is 0.798 at 1.5x; dense at 5 of 10 epochs is 2x at 0.80
+    {"epochs": 5, "seconds": 50.0, "accs": [0.80, 0.80, 0.80]},
     {"epochs": 3, "seconds": 100.0 / 3, "accs": [0.75, 0.75, 0.75]},
 ]
 
@@ -64,6 +64,26 @@ def test_a_pick_above_the_curve_stands(tmp_path):
     assert summary.instead is None and summary.beats_shorter["a"] is True
     assert "--sparsity" in summary.final_command and summary.final_command.endswith("--epochs 300")
     assert "above" in report_text(summary)
+
+
+def test_a_pick_below_the_interpolated_curve_stays_unless_a_measured_run_is_as_good(tmp_path):
+    # Dense at 5 of 10 epochs (2x) is 0.7967: the curve at 1.5x interpolates 0.7983 > the pick's 0.798,
+    # but the only run as fast is less accurate than the pick; the interpolation alone replaces nothing.
+    curve = [{"epochs": 5, "seconds": 50.0, "accs": [0.80, 0.80, 0.79]}]
+    summary = write_outputs(make_run(tmp_path / "run", train_shorter=curve, resolution_pts=2.4), plot=False)
+    assert summary.beats_shorter["a"] is False and summary.instead is None
+    assert "--sparsity" in summary.final_command
+    text = report_text(summary)
+    assert "-0.03 points below dense trained shorter to its speed" in text
+    assert "within noise" in text and "no measured shorter run is both as fast and as accurate" in text
+    assert "Train dense shorter instead" not in text
+
+
+def test_a_pick_faster_than_every_shorter_run_is_said_not_compared(tmp_path):
+    slow = [{"epochs": 8, "seconds": 80.0, "accs": [0.79, 0.79, 0.79]}]  # 1.25x: the pick is 1.5x
+    summary = summarize(load_run(make_run(tmp_path / "run", train_shorter=slow)))
+    assert summary.beats_shorter["a"] is None and summary.instead is None
+    assert "faster than the shortest dense run measured (1.25×); it is not compared" in report_text(summary)
 
 
 def test_no_curve_no_column(tmp_path):
