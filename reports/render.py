@@ -276,7 +276,9 @@ def _print_fidelity(console: Console, summary: Summary, sym: dict) -> None:
 def _economics_line(summary: Summary, sym: dict) -> Text:
     """The search's cost against the time the recommendation saves on one full training run."""
     e = summary.economics
-    cost = f"Search cost {fmt.duration(e.search_seconds)} = {e.dense_runs:.1f} dense proxy runs"
+    compute = (f", {fmt.duration(e.training_seconds)} of training summed over its parallel runs"
+               if e.training_seconds > e.search_seconds else "")
+    cost = f"Search cost {fmt.duration(e.search_seconds)} wall{compute} = {e.dense_runs:.1f} dense proxy runs"
     if not e.saving_seconds:
         return Text(f"{cost}; what it recommends is not faster than dense in measured time, so it saves no "
                     "training time.", style="yellow")

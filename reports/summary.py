@@ -185,8 +185,23 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
         run=run, objective=objective, max_acc_drop=max_acc_drop, reference=reference, front=front,
         selection=selection, hypervolume=front_hypervolume(front, objective),
         wall_seconds=wall, shorter=curve, beats_shorter=beats, instead=instead, fidelity=fidelity,
-        economics=Economics.build(wall, dense_seconds, run.search.epochs, FULL_EPOCHS, speedup),
+        economics=Economics.build(wall, dense_seconds, run.search.epochs, FULL_EPOCHS, speedup,
+                                  _training_seconds(run, dense_seconds)),
     )
+
+
+def _training_seconds(run: Run, dense_seconds: float | None) -> float:
+    """Every run's training seconds summed, over all phases: the search's compute. The dense seeds'
+    and finalists' extra runs record accuracies, not times: they count at their configuration's
+    projected full-length seconds (what one such run takes)."""
+    search = run.search
+    total = sum(t.train_seconds or 0.0 for t in run.trials)
+    total += max(len(search.dense_seed_accs), len(search.baseline_accs) - 1) * (dense_seconds or 0.0)
+    total += sum(len(t.seed_accs) * (t.projected_seconds or 0.0) for t in run.trials)
+    total += sum(r.seconds * len(r.accs) for r in search.train_shorter)
+    if search.fidelity is not None:
+        total += sum(r.seconds for r in search.fidelity.runs)
+    return total
 
 
 def _best_header(summary: Summary) -> str:

@@ -115,9 +115,24 @@ def test_the_report_states_the_search_economics(tmp_path):
     e = summary.economics
     assert (e.search_seconds, e.dense_seconds, e.full_epochs, e.speedup) == (3723.0, 100.0, 300, 1.5)
     text = report_text(summary)
-    assert "Search cost 1h02m03s = 37.2 dense proxy runs" in text
+    assert "Search cost 1h02m03s wall = 37.2 dense proxy runs" in text
     assert "one 300-epoch run (~50m00s dense" in text and "saves ~16m40s" in text
     assert "the search's cost is recovered after 3.7 full runs" in text
+
+
+def test_the_economics_count_every_run_s_training_when_runs_were_parallel(tmp_path):
+    # Trials 76 s of training (tests/test_reports.py), 2 extra dense seeds at 100 s, finalist "a" 2 seeds
+    # at 100 / 1.5 s, train-shorter 2 runs x 3 seeds, a fidelity check of 2 runs: 669.3 s against 100 s wall.
+    run_dir = make_run(tmp_path / "r", wall_seconds=100.0, finalist_accs={"a": [0.79, 0.80]},
+                       train_shorter=[{"epochs": 5, "seconds": 50.0, "accs": [0.7, 0.7, 0.7]},
+                                      {"epochs": 3, "seconds": 30.0, "accs": [0.6, 0.6, 0.6]}],
+                       fidelity=fidelity([("base", 0.80, 0.85), ("a", 0.798, 0.847)]))
+    e = summarize(load_run(run_dir)).economics
+    assert e.training_seconds == pytest.approx(76 + 200 + 2 * 100 / 1.5 + 150 + 90 + 20)
+    assert e.cost_seconds == e.training_seconds and e.dense_runs == pytest.approx(e.training_seconds / 100)
+    assert e.runs_to_pay == pytest.approx(e.training_seconds / e.saving_seconds)
+    assert "Search cost 1m40s wall, 11m09s of training summed over its parallel runs = 6.7 dense proxy runs" \
+        in report_text(summarize(load_run(run_dir)))
 
 
 def test_fidelity_flags():
