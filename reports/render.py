@@ -236,7 +236,8 @@ def _print_fidelity(console: Console, summary: Summary, sym: dict) -> None:
     v, search = summary.fidelity, summary.run.search
     check = v.check
     if check.skipped:
-        console.print(Text(f"Fidelity check ({check.factor:g}x the epochs) skipped: {check.skipped}.", style="dim"))
+        factor = f" ({check.factor:g}x the epochs)" if check.factor else ""
+        console.print(Text(f"Fidelity check{factor} skipped: {check.skipped}.", style="dim"))
         return
     if not check.runs:
         return

@@ -667,8 +667,8 @@ def _fidelity_check(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
     `fidelity_max_share` of the training time the trials took. Runs already measured are kept
     (resume); an interrupted check raises KeyboardInterrupt with the finished runs saved.
     """
-    if not opts.fidelity:
-        return info.fidelity  # off for this resume: a check already recorded stays
+    if not opts.fidelity:  # a check already recorded stays (off for this resume); else the report says it is off
+        return info.fidelity or FidelityCheck(0.0, 0, opts.run.seed, skipped="turned off (--fidelity off)")
 
     from trilevel.core.run_store import load_run
     from trilevel.reports.selection import choose_finalists

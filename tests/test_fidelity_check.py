@@ -205,6 +205,11 @@ def test_the_runner_skips_a_check_that_costs_too_much_and_says_why(fidelity_setu
     opts.fidelity = 0  # off on a resume: whatever was recorded stays
     info.fidelity = check
     assert _fidelity_check(opts, run_dir, info, None, space, 1, said.append) is check
+    info.fidelity = None  # off from the start: recorded as skipped, so the report says so
+    off = _fidelity_check(opts, run_dir, info, None, space, 1, said.append)
+    assert off.runs == [] and off.skipped == "turned off (--fidelity off)"
+    text = report_text(summarize(load_run(make_run(run_dir.parent / "off", fidelity=off.to_dict()))))
+    assert "Fidelity check skipped: turned off (--fidelity off)." in text
 
 
 def test_the_runner_trains_dense_the_pick_and_its_rivals_longer_and_resumes(fidelity_setup, monkeypatch):
