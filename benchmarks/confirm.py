@@ -30,6 +30,16 @@ from pathlib import Path
 from trilevel.core import RunConfig, SparsityConfig, train
 
 
+def load_pick(run_dir: Path) -> RunConfig:
+    """best.yaml, which must hold a sparse configuration: when the search recommends dense trained
+    shorter instead, there is no pick to confirm against dense."""
+    best = RunConfig.load(run_dir / "best.yaml")
+    if best.sparsity.is_dense:
+        raise SystemExit(f"{run_dir / 'best.yaml'} is dense (the search recommends training dense for "
+                         f"{best.epochs} epochs instead of a sparse pick): nothing sparse to confirm")
+    return best
+
+
 def run(config: RunConfig) -> dict:
     m = train(config)
     if m["status"] != "completed":
@@ -58,7 +68,7 @@ def main() -> None:
         alternatives(args)
         return
 
-    best = RunConfig.load(args.run_dir / "best.yaml")
+    best = load_pick(args.run_dir)
     epochs = args.epochs or best.epochs
     best = best.replace(epochs=epochs, output=None)
     dense = best.replace(sparsity=SparsityConfig())
@@ -115,7 +125,7 @@ def alternatives(args) -> None:
     if args.alternatives not in grid.PAPER_SETTINGS:
         raise SystemExit(f"unknown paper setting {args.alternatives!r}; one of {sorted(grid.PAPER_SETTINGS)}")
     values, source = grid.PAPER_SETTINGS[args.alternatives]
-    best = RunConfig.load(args.run_dir / "best.yaml")
+    best = load_pick(args.run_dir)
     epochs = args.epochs or best.epochs
     best = best.replace(epochs=epochs, output=None)
     configs = {"dense": best.replace(sparsity=SparsityConfig()), "pick": best,

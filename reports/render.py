@@ -285,10 +285,17 @@ def _economics_line(summary: Summary, sym: dict) -> Text:
                     "training time.", style="yellow")
     verdict = ("search pays for itself on the first full run" if e.pays else
                f"search's cost is recovered after {e.runs_to_pay:.1f} full runs (goal: at most {PAYS_SHARE:g} of one run's saving)")
+    caveat = ""
+    if summary.instead is None and summary.selection.kind != "within":
+        caveat = (f" The pick is not within {summary.max_acc_drop:g} points of dense: this saving comes with its "
+                  "accuracy loss.")
+    elif summary.fidelity is not None and summary.fidelity.holds is False:
+        caveat = " The fidelity check did not confirm the pick: this saving rests on it."
     return Text(
         f"{cost}. At {e.speedup:.2f}{sym['x']} one {e.full_epochs}-epoch run (~{fmt.duration(e.full_run_seconds)} dense at "
         f"the proxy's seconds per epoch) saves ~{fmt.duration(e.saving_seconds)}: the {verdict}. "
-        "Estimate for the search's model, data and image size on this hardware.", style="green" if e.pays else "yellow")
+        f"Estimate for the search's model, data and image size on this hardware.{caveat}",
+        style="green" if e.pays and not caveat else "yellow")
 
 
 def _pick_vs_shorter(summary: Summary, sym: dict) -> Text | None:

@@ -159,12 +159,19 @@ class SearchResult:
 
     @property
     def pick(self):
-        """The recommended `TrialRecord` (see `summary.selection` for why), or None."""
+        """The sparse `TrialRecord` the pick rule chose (see `summary.selection` for why), or None.
+        When it is below the train-shorter curve, what is recommended is `instead` (best.yaml)."""
         return self.summary.best if self.summary is not None else None
 
     @property
+    def instead(self):
+        """The measured dense-shorter run (`ShorterRun`) recommended in place of the pick, or None."""
+        return self.summary.instead if self.summary is not None else None
+
+    @property
     def best_config(self) -> RunConfig | None:
-        """The pick as a full run config (what best.yaml holds), or None."""
+        """What best.yaml holds: the pick as a full run config, or dense at the shorter length when
+        `instead` is set; None when nothing is recommended."""
         return self.summary.best_run_config() if self.summary is not None else None
 
 

@@ -44,8 +44,9 @@ def test_the_pick_does_not_hold_when_a_faster_rival_catches_up(tmp_path):
     v = summarize(load_run(run_dir)).fidelity
     assert v.holds is False and v.chosen == "b" and v.margin_pts == pytest.approx(1.5)  # 0.83 vs 0.85 - 0.5 pts
     assert v.spearman == pytest.approx(0.5)  # ranks (3, 2, 1) against (3, 1, 2): 1 - 6 x 2 / (3 x 8)
-    assert "the pick does NOT hold: the same rule on the longer runs chooses trial b (1.5 points)" in report_text(
-        summarize(load_run(run_dir)))
+    text = report_text(summarize(load_run(run_dir)))
+    assert "the pick does NOT hold: the same rule on the longer runs chooses trial b (1.5 points)" in text
+    assert "The fidelity check did not confirm the pick: this saving rests on it." in text  # economics line
     # The same margin inside the seeds' resolution is no evidence against the pick.
     noisy = make_run(tmp_path / "n", resolution_pts=4.8,
                      fidelity=fidelity([("base", 0.80, 0.85), ("a", 0.798, 0.83), ("b", 0.79, 0.848)]))
@@ -68,6 +69,8 @@ def test_a_closest_pick_holds_on_a_tie(tmp_path):
     assert summary.selection.kind == "closest" and summary.best.trial_id == "a"
     v = summary.fidelity
     assert v.holds is True and v.chosen == "a" and v.margin_pts == 0.0  # b is as accurate and faster: a tie
+    assert "The pick is not within 0.5 points of dense: this saving comes with its accuracy loss." in report_text(
+        summary)
 
 
 def test_a_skipped_check_says_why(tmp_path):
