@@ -187,3 +187,19 @@ def test_syne_tune_moasha_on_the_hand_made_table(table):
     assert stopped_somewhere  # its own rungs are in effect
     a, b = (replay(table, strategy, seed=2, budget_epochs=45) for _ in range(2))
     assert a.trials == b.trials and a.found == b.found
+
+
+def test_confirm_refuses_a_dense_best_yaml(tmp_path):
+    """When the search recommends dense trained shorter, best.yaml is dense: confirm.py has no sparse
+    pick to train against dense, and says so instead of timing dense against itself."""
+    import subprocess
+
+    import yaml
+
+    from trilevel.core.config import RunConfig
+
+    (tmp_path / "best.yaml").write_text(yaml.safe_dump(RunConfig(epochs=3).to_dict()))
+    for extra in ([], ["--alternatives", "InfoBatch r = 0.5"]):
+        proc = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "benchmarks" / "confirm.py"),
+                               str(tmp_path), *extra], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and "nothing sparse to confirm" in proc.stderr, proc.stderr[-2000:]
