@@ -21,8 +21,19 @@ def _axis_label(objective: str) -> str:
 
 
 def plot_png(summary: "Summary", path: str | Path) -> Path:
-    """Draw all trials faded, early-stopped ones as crosses, the front as a step line, the dense
-    baseline and the selected trial marked, and the dense seed spread as a horizontal band."""
+    """Write `figure(summary)` as a PNG (atomically)."""
+    fig = figure(summary)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+def figure(summary: "Summary"):
+    """Draw all trials faded, early-stopped ones as crosses, the front as a step line (one search run
+    each), the dense seed spread as a horizontal band, and what the verdicts rest on: dense, the
+    finalists and the pick at their mean over seeds (finalists with their min..max), beside the
+    train-shorter curve (also means over the same seeds)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -64,17 +75,26 @@ def plot_png(summary: "Summary", path: str | Path) -> Path:
         ax.plot(sx, [a * 100 for a in sy], color="tab:red", ls=":", lw=1.5, marker="s", ms=5,
                 label="dense trained shorter (mean of seeds)")
 
+    finalists = [t for t in front if t.seed_accs and not t.is_baseline]
+    if finalists:  # what the pick rule compares: each finalist's mean over the dense seeds
+        fx = [t.speed(objective) for t in finalists]
+        fy = [t.mean_acc * 100 for t in finalists]
+        err = [[y - min(t.accs) * 100 for t, y in zip(finalists, fy)], [max(t.accs) * 100 - y for t, y in zip(finalists, fy)]]
+        ax.errorbar(fx, fy, yerr=err, fmt="o", mfc="none", color="tab:purple", capsize=3, zorder=4,
+                    label=f"finalists: mean (min..max) of {len(finalists[0].accs)} seeds")
+
     base = run.baseline
-    if base is not None and base.val_acc is not None and base.speed(objective) is not None:
-        ax.scatter([base.speed(objective)], [base.val_acc * 100], s=90, marker="D", color="black",
-                   zorder=4, label="dense baseline")
+    if base is not None and ref.acc is not None and base.speed(objective) is not None:
+        seeds = f" (mean of {len(ref.seeds)} seeds)" if len(ref.seeds) >= 2 else ""
+        ax.scatter([base.speed(objective)], [ref.acc * 100], s=90, marker="D", color="black",
+                   zorder=4, label=f"dense{seeds}")
     best = summary.selection.trial
     if best is not None:
         label = {"within": "best (within budget)", "closest": "closest finalist (none within budget)"}.get(
             summary.selection.kind, "knee (none within budget)")
         if summary.instead is not None:
             label = "pick, below dense trained shorter"
-        ax.scatter([best.speed(objective)], [best.val_acc * 100], s=260, marker="*", color="gold",
+        ax.scatter([best.speed(objective)], [best.mean_acc * 100], s=260, marker="*", color="gold",
                    edgecolors="black", linewidths=0.8, zorder=5, label=label)
 
     ax.set_xlabel(_axis_label(objective))
@@ -84,11 +104,7 @@ def plot_png(summary: "Summary", path: str | Path) -> Path:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return path
+    return fig
 
 
 def plotly_available() -> bool:
@@ -127,9 +143,17 @@ def plot_html(summary: "Summary", path: str | Path) -> Path | None:
                         mode="markers", marker_symbol="x", opacity=0.5))
     front = sorted(summary.front, key=lambda t: t.speed(objective))
     fig.add_trace(trace(front, "Pareto front", mode="lines+markers", line_shape="vh"))
-    if summary.selection.trial is not None:
-        fig.add_trace(trace([summary.selection.trial], summary.selection.kind, mode="markers",
-                            marker_symbol="star", marker_size=16))
+    if summary.shorter is not None:
+        sx, sy = zip(*summary.shorter.points)
+        fig.add_trace(go.Scatter(x=list(sx), y=[a * 100 for a in sy], name="dense trained shorter (mean of seeds)",
+                                 mode="lines+markers", line_dash="dot", marker_symbol="square",
+                                 hovertemplate="dense shorter<br>acc %{y:.2f}%<br>speedup %{x:.2f}x<extra></extra>"))
+    pick = summary.selection.trial
+    if pick is not None:  # at its mean over seeds, as the pick rule and the train-shorter verdict see it
+        fig.add_trace(go.Scatter(
+            x=[pick.speed(objective)], y=[pick.mean_acc * 100], name=summary.selection.kind, mode="markers",
+            marker_symbol="star", marker_size=16, text=[f"{pick.trial_id}, mean of {len(pick.accs)} seed(s)"],
+            hovertemplate="%{text}<br>acc %{y:.2f}%<br>speedup %{x:.2f}x<extra></extra>"))
     ref = summary.reference
     if ref.low is not None and len(ref.seeds) >= 2:
         fig.add_hrect(y0=ref.low * 100, y1=ref.high * 100, opacity=0.15, line_width=0,

@@ -324,6 +324,25 @@ def test_pareto_png_is_valid(run_dir):
         assert image.format == "PNG"
 
 
+def test_the_plot_shows_what_the_verdicts_compare(tmp_path):
+    """The pick, dense and the finalists are drawn at their mean over seeds (what the pick rule and
+    the train-shorter verdict compare), beside the train-shorter curve; the front at its search runs."""
+    from trilevel.reports.plot import figure
+
+    run_dir = make_run(tmp_path / "r", finalist_accs={"a": [0.80, 0.79], "b": [0.70, 0.72]},
+                       train_shorter=[{"epochs": 5, "seconds": 50.0, "accs": [0.70, 0.70, 0.70]}])
+    summary = summarize(load_run(run_dir))
+    ax = figure(summary).axes[0]
+    by_label = {c.get_label(): c for c in ax.collections}
+    star = by_label["best (within budget)"].get_offsets()
+    assert summary.best.trial_id == "a" and list(star[0]) == pytest.approx([1.5, 100 * (0.798 + 0.80 + 0.79) / 3])
+    assert list(by_label["dense (mean of 3 seeds)"].get_offsets()[0]) == pytest.approx([1.0, 80.0])
+    lines = {line.get_label(): line for line in ax.lines}
+    assert list(lines["dense trained shorter (mean of seeds)"].get_ydata()) == pytest.approx([80.0, 70.0])
+    finalists = {c.get_label(): c for c in ax.containers}["finalists: mean (min..max) of 3 seeds"]
+    assert sorted(finalists.lines[0].get_ydata()) == pytest.approx([100 * 2.21 / 3, 100 * 2.388 / 3])
+
+
 def test_html_skipped_gracefully_without_plotly(run_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "plotly", None)  # makes `import plotly...` raise ImportError
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
