@@ -35,6 +35,8 @@ PARETO_JSON, PARETO_YAML = "pareto.json", "pareto.yaml"
 BEST_YAML, BEST_JSON = "best.yaml", "best.json"
 PARETO_PNG, PARETO_HTML = "pareto.png", "pareto.html"
 SEARCH_VERSION = 1
+# The full training a search plans for unless told otherwise (`--full-epochs`): DeiT's schedule.
+FULL_EPOCHS = 300
 
 # -- trial statuses -----------------------------------------------------------------------------
 RUNNING, COMPLETED, STOPPED_EARLY, FAILED = "running", "completed", "stopped_early", "failed"
@@ -363,6 +365,8 @@ class SearchInfo:
     train_shorter: list[ShorterRun] = field(default_factory=list)
     # the pick and its rivals trained longer on one seed (None: not reached, or an older search)
     fidelity: FidelityCheck | None = None
+    # epochs of the full training the final command and the economics plan for (None: FULL_EPOCHS)
+    full_epochs: int | None = None
     version: int = SEARCH_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -442,6 +446,7 @@ class SearchInfo:
                 chance_acc=_number(data.get("chance_acc"), "chance_acc"),
                 train_shorter=[ShorterRun.from_dict(r) for r in data.get("train_shorter") or []],
                 fidelity=FidelityCheck.from_dict(data.get("fidelity")),
+                full_epochs=int(data["full_epochs"]) if data.get("full_epochs") is not None else None,
             )
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None

@@ -19,7 +19,7 @@ import yaml
 from trilevel.core.config import RunConfig, SparsityConfig
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
-    BEST_JSON, BEST_YAML, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, Run, ShorterRun, TrialRecord, load_run,
+    BEST_JSON, BEST_YAML, FULL_EPOCHS, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, Run, ShorterRun, TrialRecord, load_run,
 )
 
 from trilevel.core.atomic import atomic_write_text
@@ -36,7 +36,6 @@ from .selection import (
     select_best,
 )
 
-FULL_EPOCHS = 300  # the DeiT schedule the final command suggests; the search ran a short proxy
 
 
 @dataclass
@@ -85,10 +84,12 @@ class Summary:
 
     @property
     def full_epochs(self) -> int:
-        """Epochs the final command trains: DeiT's 300, scaled like the proxy when dense is trained shorter."""
+        """Epochs the final command trains: the search's `--full-epochs` (default DeiT's 300), scaled
+        like the proxy when dense is trained shorter."""
+        full = self.run.search.full_epochs or FULL_EPOCHS
         if self.instead is not None:
-            return max(1, round(FULL_EPOCHS * self.instead.epochs / self.run.search.epochs))
-        return FULL_EPOCHS
+            return max(1, round(full * self.instead.epochs / self.run.search.epochs))
+        return full
 
     @property
     def final_command(self) -> str | None:
@@ -185,7 +186,7 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
         run=run, objective=objective, max_acc_drop=max_acc_drop, reference=reference, front=front,
         selection=selection, hypervolume=front_hypervolume(front, objective),
         wall_seconds=wall, shorter=curve, beats_shorter=beats, instead=instead, fidelity=fidelity,
-        economics=Economics.build(wall, dense_seconds, run.search.epochs, FULL_EPOCHS, speedup,
+        economics=Economics.build(wall, dense_seconds, run.search.epochs, run.search.full_epochs or FULL_EPOCHS, speedup,
                                   _training_seconds(run, dense_seconds)),
     )
 

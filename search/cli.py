@@ -15,6 +15,7 @@ import sys
 from trilevel.core.cli import RUN_FLAGS, OneLineParser, add_run_flags, add_version_flag
 from trilevel.core.config import RunConfig
 from trilevel.core.errors import UserError
+from trilevel.core.run_store import FULL_EPOCHS
 
 from .constants import FIDELITY_FACTOR, FIDELITY_MAX_SHARE, SAMPLERS, TRAIN_SHORTER_FRACTIONS
 
@@ -84,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("--fidelity-max-share", type=float, default=FIDELITY_MAX_SHARE, metavar="S",
                       help="run the fidelity check only if it costs at most this share of the trials' training "
                            f"time (default {FIDELITY_MAX_SHARE:g})")
+    pick.add_argument("--full-epochs", type=int, default=FULL_EPOCHS, metavar="N",
+                      help="epochs of the full training you will run with the result: the report's final command "
+                           f"and its saving estimate plan for it (default {FULL_EPOCHS}, DeiT's)")
     resources = p.add_argument_group("resources and cluster")
     resources.add_argument("--cpus-per-trial", type=float, default=1.0)
     resources.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional allowed, e.g. 0.25")
@@ -114,6 +118,7 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
         grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor,
         max_acc_drop=args.max_acc_drop, baseline_seeds=args.baseline_seeds, finalists=args.finalists,
         train_shorter=tuple(args.train_shorter), fidelity=args.fidelity, fidelity_max_share=args.fidelity_max_share,
+        full_epochs=args.full_epochs,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         concurrency=args.concurrency, address=args.address, output=args.output, name=args.name,
         resume=args.resume, seed=args.seed or 0, live=not args.no_live, keep_checkpoints=args.keep_checkpoints,

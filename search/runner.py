@@ -27,7 +27,7 @@ from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
     COMPLETED, FAILED, MOASHA_STATE, NOT_LEARNED, OBJECTIVE_KEYS, OBJECTIVES, SEARCH_FAILED, SEARCH_FILE,
-    SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_RUNNING, FidelityCheck, FidelityRun, SearchInfo, ShorterRun,
+    FULL_EPOCHS, SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_RUNNING, FidelityCheck, FidelityRun, SearchInfo, ShorterRun,
     finished_trial_ids, load_records,
     mark_lost_trials, read_search, settle_lost_trials, write_search,
 )
@@ -64,6 +64,7 @@ class SearchOptions:
     # ... when that costs at most this share of the training time the trials took (else skipped, said why)
     fidelity_max_share: float = FIDELITY_MAX_SHARE
     keep_checkpoints: bool = False  # keep the trials' checkpoints after the search has finished
+    full_epochs: int = FULL_EPOCHS  # the full training the final command and the economics plan for
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     concurrency: int | None = None
@@ -96,6 +97,8 @@ class SearchOptions:
             raise UserError(f"--train-shorter fractions must be between 0 and 1, got {list(self.train_shorter)}")
         if self.fidelity and self.fidelity <= 1:
             raise UserError(f"--fidelity must be a factor > 1 (e.g. 2: twice the epochs) or off, got {self.fidelity:g}")
+        if self.full_epochs <= 0:
+            raise UserError(f"--full-epochs must be >= 1, got {self.full_epochs}")
         if self.fidelity_max_share <= 0:
             raise UserError(f"--fidelity-max-share must be > 0, got {self.fidelity_max_share:g}")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
@@ -441,6 +444,7 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, grace: int, run_di
         if diffs:
             raise UserError(f"cannot resume {run_dir}: it was a different search ({'; '.join(diffs)})")
         info.status = SEARCH_RUNNING
+        info.full_epochs = opts.full_epochs  # plans only the full training: a resume may change it
         write_search(run_dir, info)
         return info
     if meta_path.exists():
@@ -452,7 +456,7 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, grace: int, run_di
         grace_epochs=grace, reduction_factor=opts.reduction_factor, max_acc_drop=opts.max_acc_drop,
         seed=opts.seed, command=opts.command, started=_now(), finished=None, wall_seconds=None,
         status=SEARCH_RUNNING, run_config=opts.run, baseline_accs=[], varied=sorted(space.params),
-        space_spec=space.describe(), finalists=opts.finalists,
+        space_spec=space.describe(), finalists=opts.finalists, full_epochs=opts.full_epochs,
     )
     write_search(run_dir, info)
     return info

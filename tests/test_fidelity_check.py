@@ -149,6 +149,24 @@ def test_fidelity_flags():
         parser.parse_args(["--fidelity", "1"])
 
 
+def test_the_full_training_length_is_the_users(tmp_path):
+    """`--full-epochs` (e.g. a 30-epoch fine-tune) sets what the final command trains and what the
+    saving is estimated on; an older search.json without it plans DeiT's 300."""
+    from trilevel.search.cli import build_parser, options_from_args
+
+    args = build_parser().parse_args(["--full-epochs", "30"])
+    assert args.full_epochs == 30 and options_from_args(args, []).full_epochs == 30
+    with pytest.raises(UserError, match="--full-epochs must be >= 1"):
+        options_from_args(build_parser().parse_args(["--full-epochs", "0"]), []).validate()
+    summary = summarize(load_run(make_run(tmp_path / "r", full_epochs=30)))
+    assert summary.final_command.endswith("--epochs 30") and summary.economics.full_epochs == 30
+    assert summary.economics.full_run_seconds == pytest.approx(300.0)  # 100 s per 10 proxy epochs
+    assert "one 30-epoch run" in report_text(summary)
+    shorter = [{"epochs": 5, "seconds": 50.0, "accs": [0.80, 0.80, 0.80]}]  # dense at half the epochs instead
+    assert summarize(load_run(make_run(tmp_path / "s", full_epochs=30, train_shorter=shorter))).full_epochs == 15
+    assert summarize(load_run(make_run(tmp_path / "o"))).full_epochs == 300
+
+
 def test_a_knee_pick_is_reported_not_judged(tmp_path):
     # No seeds re-trained and nothing within 0.5 points of a higher dense: the pick is the knee ("b").
     run_dir = make_run(tmp_path / "r", baseline_accs=[0.90, 0.90, 0.90],
