@@ -87,6 +87,9 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
     if summary.shorter is not None:
         table.add_column("vs dense shorter", justify="center")
     table.add_column("trial", no_wrap=True, overflow="fold")
+    if any(t.seed_accs for t in summary.front):
+        table.caption = ("val acc: each trial's search run; the pick and 'vs dense shorter' use the finalists' "
+                         "means over seeds (table below)")
 
     def row(trial, mark: str, mark_style: str = "") -> list:
         delta = None if ref.acc is None or trial.val_acc is None else trial.val_acc - ref.acc

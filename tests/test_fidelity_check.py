@@ -248,6 +248,9 @@ def test_the_runner_trains_dense_the_pick_and_its_rivals_longer_and_resumes(fide
     info.fidelity = FidelityCheck(2.0, 20, 7, runs=[FidelityRun("gone", 0.5, 0.5, 1.0)])  # an earlier check's
     said = []
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    # As the search starts Ray (search/ray_compat.py): token auth, once on, stays on in this process
+    # and breaks every later local Ray start of the test session.
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         check = _fidelity_check(opts, run_dir, info, _stand_in, space, 1, said.append)

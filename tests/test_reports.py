@@ -341,6 +341,9 @@ def test_the_plot_shows_what_the_verdicts_compare(tmp_path):
     assert list(lines["dense trained shorter (mean of seeds)"].get_ydata()) == pytest.approx([80.0, 70.0])
     finalists = {c.get_label(): c for c in ax.containers}["finalists: mean (min..max) of 3 seeds"]
     assert sorted(finalists.lines[0].get_ydata()) == pytest.approx([100 * 2.21 / 3, 100 * 2.388 / 3])
+    # The terminal table says which accuracy is which.
+    assert "val acc: each trial's search run; the pick and 'vs dense shorter' use the finalists' means" in report_text(
+        summary)
 
 
 def test_html_skipped_gracefully_without_plotly(run_dir, monkeypatch):
