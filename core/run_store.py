@@ -255,6 +255,11 @@ class ShorterRun:
     def mean_acc(self) -> float:
         return sum(self.accs) / len(self.accs)
 
+    @property
+    def total_seconds(self) -> float:
+        """Training time of this length over all its seeds (what it cost the search)."""
+        return self.seconds * len(self.accs)
+
     def speed(self, objective: str, dense_seconds: float | None, full_epochs: int) -> float | None:
         """Speedup over full-length dense: measured time, or FLOPs (proportional to epochs)."""
         if objective == "flops":
@@ -365,8 +370,8 @@ class SearchInfo:
     train_shorter: list[ShorterRun] = field(default_factory=list)
     # the pick and its rivals trained longer on one seed (None: not reached, or an older search)
     fidelity: FidelityCheck | None = None
-    # epochs of the full training the final command and the economics plan for (None: FULL_EPOCHS)
-    full_epochs: int | None = None
+    # epochs of the full training the final command and the economics plan for (`--full-epochs`)
+    full_epochs: int = FULL_EPOCHS
     version: int = SEARCH_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -446,7 +451,7 @@ class SearchInfo:
                 chance_acc=_number(data.get("chance_acc"), "chance_acc"),
                 train_shorter=[ShorterRun.from_dict(r) for r in data.get("train_shorter") or []],
                 fidelity=FidelityCheck.from_dict(data.get("fidelity")),
-                full_epochs=int(data["full_epochs"]) if data.get("full_epochs") is not None else None,
+                full_epochs=int(data.get("full_epochs") or FULL_EPOCHS),  # older searches: DeiT's
             )
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None

@@ -3,11 +3,11 @@
 The search costs the larger of its wall time and the training time of all its runs summed (trials,
 dense seeds, finalists' seeds, train-shorter and fidelity runs): with trials in parallel the sum is
 the compute spent, in the same currency as one full run on one trial's share of the machine; with
-one trial at a time the wall time also counts the overhead between runs. The pick saves (1 - 1/speedup) of every full training run it is
-used for. Here both are in the proxy's own currency: one full run of `full_epochs` epochs takes
-the dense proxy's measured seconds per epoch times `full_epochs`; the saving is that times
-(1 - 1/speedup). The goal stated to users: the search costs at most half of one full run's saving,
-so it pays for itself on the first run.
+one trial at a time the wall time also counts the overhead between runs. The pick saves
+(1 - 1/speedup) of every full training run it is used for. Here both are in the proxy's own
+currency: one full run of `full_epochs` epochs takes the dense proxy's measured seconds per epoch
+times `full_epochs`; the saving is that times (1 - 1/speedup). The goal stated to users: the
+search costs at most half of one full run's saving, so it pays for itself on the first run.
 
 The estimate holds for a full run on the same model, data and image size as the proxy (the
 default: a search runs on the training set the user will train on). A full recipe's augmentation,

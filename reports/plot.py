@@ -79,7 +79,8 @@ def figure(summary: "Summary"):
     if finalists:  # what the pick rule compares: each finalist's mean over the dense seeds
         fx = [t.speed(objective) for t in finalists]
         fy = [t.mean_acc * 100 for t in finalists]
-        err = [[y - min(t.accs) * 100 for t, y in zip(finalists, fy)], [max(t.accs) * 100 - y for t, y in zip(finalists, fy)]]
+        err = [[y - min(t.accs) * 100 for t, y in zip(finalists, fy)],
+               [max(t.accs) * 100 - y for t, y in zip(finalists, fy)]]
         ax.errorbar(fx, fy, yerr=err, fmt="o", mfc="none", color="tab:purple", capsize=3, zorder=4,
                     label=f"finalists: mean (min..max) of {len(finalists[0].accs)} seeds")
 

@@ -341,7 +341,7 @@ def _shorter_table(summary: Summary, sym: dict) -> Table:
         spread = f" {sym['pm']} {statistics.stdev(r.accs) * 100:.2f}" if len(r.accs) > 1 else ""
         table.add_row(f"{r.epochs} of {search.epochs}", fmt.speed(r.speed(summary.objective, dense_seconds, search.epochs), ""),
                       f"{r.mean_acc * 100:.2f}{spread}", str(len(r.accs)), f"{r.seconds:.0f}")
-    cost = sum(r.seconds * len(r.accs) for r in summary.shorter.runs)
+    cost = sum(r.total_seconds for r in summary.shorter.runs)
     dense_runs = f" = {cost / dense_seconds:.1f} dense runs" if dense_seconds else ""
     table.caption = f"cost of this check: {cost:.0f} s of training{dense_runs}"
     return table

@@ -19,7 +19,7 @@ import yaml
 from trilevel.core.config import RunConfig, SparsityConfig
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
-    BEST_JSON, BEST_YAML, FULL_EPOCHS, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, Run, ShorterRun, TrialRecord, load_run,
+    BEST_JSON, BEST_YAML, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, Run, ShorterRun, TrialRecord, load_run,
 )
 
 from trilevel.core.atomic import atomic_write_text
@@ -35,7 +35,6 @@ from .selection import (
     pareto_front,
     select_best,
 )
-
 
 
 @dataclass
@@ -86,7 +85,7 @@ class Summary:
     def full_epochs(self) -> int:
         """Epochs the final command trains: the search's `--full-epochs` (default DeiT's 300), scaled
         like the proxy when dense is trained shorter."""
-        full = self.run.search.full_epochs or FULL_EPOCHS
+        full = self.run.search.full_epochs
         if self.instead is not None:
             return max(1, round(full * self.instead.epochs / self.run.search.epochs))
         return full
@@ -186,7 +185,7 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
         run=run, objective=objective, max_acc_drop=max_acc_drop, reference=reference, front=front,
         selection=selection, hypervolume=front_hypervolume(front, objective),
         wall_seconds=wall, shorter=curve, beats_shorter=beats, instead=instead, fidelity=fidelity,
-        economics=Economics.build(wall, dense_seconds, run.search.epochs, run.search.full_epochs or FULL_EPOCHS, speedup,
+        economics=Economics.build(wall, dense_seconds, run.search.epochs, run.search.full_epochs, speedup,
                                   _training_seconds(run, dense_seconds)),
     )
 
@@ -199,7 +198,7 @@ def _training_seconds(run: Run, dense_seconds: float | None) -> float:
     total = sum(t.train_seconds or 0.0 for t in run.trials)
     total += max(len(search.dense_seed_accs), len(search.baseline_accs) - 1) * (dense_seconds or 0.0)
     total += sum(len(t.seed_accs) * (t.projected_seconds or 0.0) for t in run.trials)
-    total += sum(r.seconds * len(r.accs) for r in search.train_shorter)
+    total += sum(r.total_seconds for r in search.train_shorter)
     if search.fidelity is not None:
         total += sum(r.seconds for r in search.fidelity.runs)
     return total

@@ -528,7 +528,6 @@ def _dense_seeds(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict, 
     """Dense accuracy on the extra seeds (seed+1 .. seed+baseline_seeds-1), trained before the
     sampled trials: the validity check and the noise level need them first. The search's own dense
     trial (on `seed`) is the first seed. Records chance_acc, num_train and num_val in `info`."""
-
     seeds = [opts.run.seed + 1 + i for i in range(opts.baseline_seeds - 1)]
     done = {int(k): v for k, v in info.dense_seed_accs.items()}
     if len(info.baseline_accs) >= opts.baseline_seeds:  # a search from before this order
@@ -560,7 +559,6 @@ def _train_shorter(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict
     """Dense with its whole schedule compressed to `opts.train_shorter` fractions of the epochs, on
     every dense seed (the search's seed and the extra ones: paired with dense and the finalists).
     A length already measured (resume) is kept; an interrupted phase raises KeyboardInterrupt."""
-
     from trilevel.reports.shorter import shorter_epochs
 
     lengths = shorter_epochs(opts.run.epochs, opts.train_shorter)
@@ -640,7 +638,6 @@ def _finalist_seeds(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
     best.yaml is then chosen on accuracy averaged over the same seeds as dense (a paired
     comparison), not on one lucky short run. Returns trial_id -> accuracies on those seeds.
     """
-
     from trilevel.core.run_store import load_run
     from trilevel.reports.selection import choose_finalists
     from trilevel.reports.summary import summarize
