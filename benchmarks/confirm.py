@@ -15,13 +15,20 @@ of searching (issue 14): dense trained shorter to the time the pick takes (its w
 compressed to round(epochs x pick seconds / dense seconds) epochs, measured on the first seed's pair),
 and one of the papers' hand-set settings (`benchmarks/tabular_grid.py` PAPER_SETTINGS). Each gets
 its paired difference to dense and to the pick with a 90 % t interval over the seeds
-(`trilevel.reports.noise.paired_delta`).
+(`trilevel.reports.noise.paired_delta`). Every finished run goes to `--json` at once and is not
+trained again, so a benchmark longer than one sitting continues with the same command; speedups
+are only taken from seeds whose runs were all timed on one boot of one machine with no other
+process taking the CPUs. `--train-subset` / `--val-subset` confirm on more data than the search saw:
+
+    python benchmarks/confirm.py RUN_DIR --seeds 3 --first-seed 20 --alternatives "PSS cyclic 0.8 to 0, magnitude" \
+        --train-subset 10000 --val-subset 0 --json benchmarks/results/alternatives_cifar.json --stop-after 5400
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import statistics
 import time
 from pathlib import Path
@@ -63,9 +70,31 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="write results here")
     p.add_argument("--alternatives", metavar="PAPER",
                    help="also train dense shorter at the pick's time and this hand-set paper setting")
+    alt = p.add_argument_group("--alternatives only", "resumable through --json; data overrides for a "
+                               "confirmation on more data than the search's proxy saw")
+    alt.add_argument("--data", help="dataset path instead of best.yaml's")
+    alt.add_argument("--train-subset", type=int, help="training images instead of best.yaml's")
+    alt.add_argument("--val-subset", type=int, help="validation images instead of best.yaml's (0: all)")
+    alt.add_argument("--retries", type=int, default=2,
+                     help="wait for a quiet machine before each run and re-run a contended one up to this "
+                          "many times (0: neither; the CPU share of other processes is recorded either way)")
+    alt.add_argument("--stop-after", type=float, metavar="SECONDS",
+                     help="start no run after this many seconds; the same command continues")
     args = p.parse_args()
+    if not args.alternatives:
+        given = [f for f in ("data", "train_subset", "val_subset", "stop_after") if getattr(args, f) is not None]
+        if given:
+            p.error(f"--{given[0].replace('_', '-')} is for --alternatives only")
+    if args.retries < 0 or (args.train_subset is not None and args.train_subset < 1) \
+            or (args.val_subset is not None and args.val_subset < 0):
+        p.error("--retries and --val-subset must be >= 0, --train-subset >= 1")
     if args.alternatives:
-        alternatives(args)
+        from trilevel.core.errors import UserError
+
+        try:
+            alternatives(args)
+        except UserError as e:
+            raise SystemExit(f"confirm.py: {e}") from None
         return
 
     best = load_pick(args.run_dir)
@@ -113,57 +142,189 @@ def main() -> None:
         print(f"wrote {args.json}")
 
 
-def alternatives(args) -> None:
-    """The pick against dense, dense trained shorter to the pick's time, and a paper's setting."""
-    import importlib.util
+ALTERNATIVES = ("dense", "pick", "paper", "shorter")  # trained in this order on each seed
 
-    from trilevel.reports.noise import paired_delta
+
+def _tabular_grid():
+    """benchmarks/tabular_grid.py as a module: PAPER_SETTINGS and its quiet-machine guard."""
+    import importlib.util
 
     spec = importlib.util.spec_from_file_location("tabular_grid", Path(__file__).with_name("tabular_grid.py"))
     grid = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(grid)
+    return grid
+
+
+def machine_id() -> str:
+    """This boot of this machine: times measured under different ids are not compared."""
+    boot = Path("/proc/sys/kernel/random/boot_id")
+    return f"{platform.node()}/{boot.read_text().strip() if boot.exists() else 'unknown'}"
+
+
+def measured_run(config: RunConfig, grid, retries: int) -> dict:
+    """`run`, plus the CPU share other processes took meanwhile. With `retries`, first wait for a
+    quiet machine and re-run a contended run (up to `retries` times; on CPU the accuracy of a seed
+    is reproducible, so only the timing changes). Only CPU runs are checked: on a GPU the data
+    loader's own worker processes would count as "other processes"."""
+    from trilevel.core.trainer import resolve_device
+
+    on_cpu = resolve_device(config.device).type == "cpu"
+    spent = 0.0
+    for attempt in range(retries + 1):
+        if retries and on_cpu:
+            grid.wait_quiet()
+        meter, began = grid.CpuMeter(), time.perf_counter()
+        result = run(config)
+        spent += time.perf_counter() - began
+        result["wall_seconds"] = spent  # every attempt: what the benchmark cost
+        result["others_cpu"] = meter.others() if on_cpu else None
+        result["contended"] = on_cpu and result["others_cpu"] >= grid.QUIET
+        if not result["contended"] or attempt == retries:
+            return result
+        print(f"contended ({result['others_cpu']:.0%} of the CPUs taken by other processes): re-running", flush=True)
+    raise AssertionError("unreachable: the last attempt returns")
+
+
+def _differences(stored: dict, header: dict) -> list[str]:
+    """'key: stored != now' for every field (one level into dicts) that differs."""
+    out = []
+    for key, now in header.items():
+        was = stored.get(key)
+        if isinstance(now, dict) and isinstance(was, dict):
+            out += [f"{key}.{k}: {was.get(k)!r} != {now.get(k)!r}" for k in sorted(set(was) | set(now))
+                    if was.get(k) != now.get(k)]
+        elif was != now:
+            out.append(f"{key}: {was!r} != {now!r}")
+    return out
+
+
+def load_or_start(path: Path | None, header: dict) -> dict:
+    """The stored benchmark to continue (refusing one that trained something else), or a new one."""
+    if path is not None and path.exists():
+        stored = json.loads(path.read_text())
+        if "base" not in stored or not isinstance(stored.get("runs"), dict) or "dense" not in stored["runs"]:
+            raise SystemExit(f"{path} was written by an earlier confirm.py that could not continue a benchmark; "
+                             f"move it away or pick another --json")
+        differ = _differences(stored, header)
+        if differ:
+            raise SystemExit(f"{path} holds a different benchmark ({'; '.join(differ[:3])}); "
+                             f"move it away or pick another --json")
+        return stored
+    return {**header, "shorter_epochs": None, "runs": {name: [] for name in ALTERNATIVES},
+            "summary": None, "wall_seconds": 0.0}
+
+
+def save(path: Path | None, result: dict) -> None:
+    if path is not None:
+        from trilevel.core.atomic import atomic_write_text
+
+        atomic_write_text(path, json.dumps(result, indent=2))
+
+
+def comparable(rows: list[dict]) -> bool:
+    """Whether these runs' times may be compared: one boot of one machine, none contended."""
+    return len({r["machine"] for r in rows}) == 1 and not any(r["contended"] for r in rows)
+
+
+def shorter_length(result: dict, epochs: int) -> int:
+    """Dense trained shorter gets the pick's measured time: the epochs scaled by pick / dense seconds
+    of the first seed whose pair is comparable (else, with a warning, of the first pair)."""
+    picks = {r["seed"]: r for r in result["runs"]["pick"]}
+    pairs = [(d, picks[d["seed"]]) for d in result["runs"]["dense"] if d["seed"] in picks]
+    good = [pair for pair in pairs if comparable(list(pair))]
+    if not good:
+        print("warning: no dense/pick pair was timed on one quiet machine; dense trained shorter gets "
+              "the first pair's ratio", flush=True)
+    dense, pick = (good or pairs)[0]
+    return min(epochs, max(1, round(epochs * pick["train_seconds"] / dense["train_seconds"])))
+
+
+def summarize(result: dict) -> dict:
+    """Accuracy and paired differences over the seeds with all four runs; speedups only over the
+    seeds whose four runs were timed on one boot of one machine, none of them contended."""
+    from trilevel.reports.noise import paired_delta
+
+    by_seed = {name: {r["seed"]: r for r in rows} for name, rows in result["runs"].items()}
+    seeds = sorted(set.intersection(*(set(rows) for rows in by_seed.values())))
+    timed = [s for s in seeds if comparable([by_seed[n][s] for n in ALTERNATIVES])]
+    accs = {n: [by_seed[n][s]["val_acc"] for s in seeds] for n in ALTERNATIVES}
+    summary = {"seeds": seeds, "timed_seeds": timed, "rows": {}}
+    for name in ALTERNATIVES:
+        d_dense, d_pick = paired_delta(accs[name], accs["dense"]), paired_delta(accs[name], accs["pick"])
+        speedups = [by_seed["dense"][s]["train_seconds"] / by_seed[name][s]["train_seconds"] for s in timed]
+        summary["rows"][name] = {
+            "acc_pct": spread([100 * a for a in accs[name]]) if seeds else None,
+            "speedup": statistics.fmean(speedups) if speedups else None,
+            "vs_dense_pts": [d_dense.delta_pts, *d_dense.ci_pts] if name != "dense" and d_dense else None,
+            "vs_pick_pts": [d_pick.delta_pts, *d_pick.ci_pts] if name != "pick" and d_pick else None,
+        }
+    return summary
+
+
+def alternatives(args) -> None:
+    """The pick against dense, dense trained shorter to the pick's time, and a paper's setting.
+
+    Every finished run is written to `--json` at once, and a run already there is not trained
+    again: a benchmark too long for one sitting (a CIFAR-10 subset on a CPU) continues with the
+    same command. `--stop-after` stops starting runs after that many seconds."""
+    grid = _tabular_grid()
     if args.alternatives not in grid.PAPER_SETTINGS:
         raise SystemExit(f"unknown paper setting {args.alternatives!r}; one of {sorted(grid.PAPER_SETTINGS)}")
     values, source = grid.PAPER_SETTINGS[args.alternatives]
     best = load_pick(args.run_dir)
     epochs = args.epochs or best.epochs
-    best = best.replace(epochs=epochs, output=None)
+    data = {k: v for k, v in (("data", args.data), ("train_subset", args.train_subset),
+                              ("val_subset", args.val_subset)) if v is not None}
+    if data.get("val_subset") == 0:
+        data["val_subset"] = None  # the whole validation set
+    best = best.replace(epochs=epochs, output=None, **data)
     configs = {"dense": best.replace(sparsity=SparsityConfig()), "pick": best,
                "paper": best.replace(sparsity=SparsityConfig(**values))}
-    started = time.time()
-    rows: dict[str, list[dict]] = {name: [] for name in (*configs, "shorter")}
-    shorter_epochs = None
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
-        for name, config in configs.items():
-            rows[name].append(run(config.replace(seed=seed)))
-        if shorter_epochs is None:  # the pick's measured time, from the first seed's side-by-side pair
-            ratio = rows["pick"][0]["train_seconds"] / rows["dense"][0]["train_seconds"]
-            shorter_epochs = min(epochs, max(1, round(epochs * ratio)))
-        rows["shorter"].append(run(configs["dense"].replace(seed=seed, epochs=shorter_epochs)))
-        print(f"seed {seed}: " + " | ".join(f"{n} {100 * r[-1]['val_acc']:.2f}% {r[-1]['train_seconds']:.0f}s"
-                                            for n, r in rows.items()), flush=True)
-    accs = {n: [r["val_acc"] for r in rs] for n, rs in rows.items()}
-    secs = {n: [r["train_seconds"] for r in rs] for n, rs in rows.items()}
-    summary = {}
-    for name in rows:
-        d_dense, d_pick = paired_delta(accs[name], accs["dense"]), paired_delta(accs[name], accs["pick"])
-        summary[name] = {
-            "acc_pct": spread([100 * a for a in accs[name]]),
-            "speedup": statistics.fmean(d / s for d, s in zip(secs["dense"], secs[name])),
-            "vs_dense_pts": [d_dense.delta_pts, *d_dense.ci_pts] if name != "dense" else None,
-            "vs_pick_pts": [d_pick.delta_pts, *d_pick.ci_pts] if name != "pick" else None,
-        }
-        print(f"{name:8s} acc {summary[name]['acc_pct']} %, speedup {summary[name]['speedup']:.2f}x"
-              + (f", vs dense {d_dense.delta_pts:+.2f} [{d_dense.ci_pts[0]:+.2f}, {d_dense.ci_pts[1]:+.2f}] pts"
-                 if name != "dense" else "")
-              + (f", vs pick {d_pick.delta_pts:+.2f} [{d_pick.ci_pts[0]:+.2f}, {d_pick.ci_pts[1]:+.2f}] pts"
-                 if name != "pick" else ""))
-    result = {"run_dir": str(args.run_dir), "epochs": epochs, "shorter_epochs": shorter_epochs,
-              "seeds": list(range(args.first_seed, args.first_seed + args.seeds)), "pick": best.sparsity.to_dict(),
-              "paper": {"name": args.alternatives, "source": source, "sparsity": configs["paper"].sparsity.to_dict()},
-              "runs": rows, "summary": summary, "wall_seconds": time.time() - started}
+    base = configs["dense"].replace(seed=0).to_dict()
+    header = {"epochs": epochs, "base": base, "pick": best.sparsity.to_dict(),
+              "paper": {"name": args.alternatives, "source": source, "sparsity": configs["paper"].sparsity.to_dict()}}
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+    result = load_or_start(args.json, header)
+    result["run_dir"] = str(args.run_dir)  # where the pick came from; not part of what is compared
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    started, deadline = time.time(), (time.time() + args.stop_after if args.stop_after is not None else None)
+    stopped = False
+    for seed in seeds:
+        for name in ALTERNATIVES:
+            rows = result["runs"][name]
+            if any(r["seed"] == seed for r in rows):
+                continue
+            if deadline is not None and time.time() >= deadline:
+                stopped = True
+                break
+            if name == "shorter" and result["shorter_epochs"] is None:
+                result["shorter_epochs"] = shorter_length(result, epochs)
+            config = (configs["dense"].replace(epochs=result["shorter_epochs"]) if name == "shorter"
+                      else configs[name])
+            row = measured_run(config.replace(seed=seed), grid, args.retries)
+            rows.append({"seed": seed, "machine": machine_id(), **row})
+            result["wall_seconds"] += row["wall_seconds"]
+            save(args.json, result)
+            print(f"seed {seed} {name}: {100 * row['val_acc']:.2f}% {row['train_seconds']:.0f}s"
+                  + (" (contended)" if row["contended"] else ""), flush=True)
+        if stopped:
+            print("stopping: --stop-after reached; the same command continues", flush=True)
+            break
+    result["summary"] = summary = summarize(result)
+    save(args.json, result)
+    print(f"{len(summary['seeds'])} complete seeds ({len(summary['timed_seeds'])} timed on one quiet machine), "
+          f"dense trained shorter: {result['shorter_epochs']} of {epochs} epochs")
+    for name, row in summary["rows"].items() if summary["seeds"] else ():
+        line = f"{name:8s} acc {row['acc_pct']} %"
+        if row["speedup"] is not None:
+            line += f", speedup {row['speedup']:.2f}x"
+        for key, label in (("vs_dense_pts", "vs dense"), ("vs_pick_pts", "vs pick")):
+            if row[key]:
+                line += f", {label} {row[key][0]:+.2f} [{row[key][1]:+.2f}, {row[key][2]:+.2f}] pts"
+        print(line)
+    print(f"this invocation: {time.time() - started:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
         print(f"wrote {args.json}")
 
 

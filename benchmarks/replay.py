@@ -147,6 +147,7 @@ class Table:
         self.extras: list[Extra] = []
         self.reference: tuple[float, float] | None = None  # (acc, seconds) of dense trained beside the extras
         self.seeds: list[int] = []
+        self.rescaled: dict[str, float] = {}  # CPU -> the factor its rows' seconds were scaled by
 
     @classmethod
     def load(cls, path: str | Path, seed: int | str | None = None) -> "Table":
@@ -160,7 +161,10 @@ class Table:
             seed = seeds[0] if len(seeds) == 1 else "mean"
         if seed != "mean" and int(seed) not in seeds:
             raise SystemExit(f"{path} has seeds {seeds}, not {seed}")
-        table = cls(_select(data["configs"], seed, default, key=lambda r: tuple(sorted(r["params"].items()))))
+        cpu = data.get("machine", {}).get("cpu", "unknown")
+        configs, rescaled = _on_one_cpu(data["configs"], data.get("extras", []), cpu)
+        table = cls(_select(configs, seed, default, key=lambda r: tuple(sorted(r["params"].items()))))
+        table.rescaled = rescaled
         extras = _select(data.get("extras", []), seed, default, key=lambda r: r["name"])
         # Extras are timed against the dense run trained beside them (kind "reference"), if there is
         # one: the grid may have been trained on another day. Their accuracy is compared with the
@@ -226,6 +230,35 @@ class Extra:
     source: str  # where the setting comes from (a repository file) or how it was derived
     acc: float
     speedup: float
+
+
+def _on_one_cpu(rows: list[dict], extras: list[dict], default_cpu: str) -> tuple[list[dict], dict[str, float]]:
+    """Grid rows timed on another CPU model, with their seconds rescaled to the CPU the grid's dense
+    rows were timed on, and the factors ({cpu: factor}; empty when there was one CPU).
+
+    A table built over several sessions may have been trained on different machines: the 125-point
+    search grid's last 42 rows ran on an Intel Xeon whose epochs took 1.5x those of the AMD EPYC
+    that trained the rest. A speedup is only meaningful against dense on the same CPU, so each CPU's
+    rows are scaled by (dense seconds on the grid's CPU) / (dense seconds on theirs), dense on
+    theirs being a grid dense row or the extras' dense reference trained there. Rows without a
+    `cpu` were timed on the table's `machine`."""
+    def cpu(r: dict) -> str:
+        return r.get("cpu", default_cpu)
+
+    is_dense = [r for r in rows if all(v == 1.0 for v in r["params"].values())]
+    dense_seconds: dict[str, list[float]] = {}
+    for r in is_dense + [r for r in extras if r.get("kind") == "reference"]:
+        dense_seconds.setdefault(cpu(r), []).append(float(sum(r["train_seconds"])))
+    cpus = {cpu(r) for r in rows}
+    if len(cpus) == 1 or not is_dense:
+        return rows, {}
+    base = cpu(is_dense[0])
+    missing = sorted(cpus - set(dense_seconds))
+    if missing:
+        raise SystemExit(f"rows timed on {missing[0]} have no dense run on that CPU to be timed against")
+    scale = {c: float(np.mean(dense_seconds[base]) / np.mean(dense_seconds[c])) for c in sorted(cpus)}
+    return ([{**r, "train_seconds": [t * scale[cpu(r)] for t in r["train_seconds"]]} for r in rows],
+            {c: f for c, f in scale.items() if c != base})
 
 
 def _select(rows: list[dict], seed: int | str, default: int, key) -> list[dict]:
@@ -601,12 +634,16 @@ def main() -> None:
     if table.extras:
         sections.append("### Fixed settings, no search (same measures)\n\n" + extras_markdown(table))
     table_md = "\n\n".join(sections) + "\n\n" + verdict(results, table, grid_epochs)
+    if table.rescaled:
+        table_md += "\n- Timed on several CPUs: " + ", ".join(
+            f"{c}'s seconds x {f:.3f}" for c, f in table.rescaled.items()) + " (dense on each CPU as the yardstick)."
     every = [table.point(k) for k in table.acc]
     payload = {
         "table": str(args.table), "table_seeds": table.seeds, "seeds": args.seeds, "workers": args.workers,
         "budget_epochs": budget, "grid_epochs": grid_epochs, "checkpoints": at, "weight": args.weight,
         "grace_period": args.grace_period, "reduction_factor": args.reduction_factor,
         "dense_acc": table.dense_acc, "deltas": list(DELTAS), "hv_below_dense": HV_BELOW_DENSE,
+        "rescaled_cpus": table.rescaled,
         "table_best": {m: (table.best_within(every, float(m.split()[1])) if m.startswith("within") else None)
                        for m in measures},
         "grid_points": [dict(params=dict(zip(table.names, k)), acc=table.point(k)[0], speedup=table.point(k)[1])

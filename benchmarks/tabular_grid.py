@@ -237,6 +237,7 @@ def train_one(proxy: dict, params: dict[str, float], seed: int, extra: dict | No
         "expected_train_flops": metrics["expected_train_flops"],
         "others_cpu": others,
         "contended": max(others) >= QUIET,
+        "cpu": machine()["cpu"],  # a table built over several sessions may span machines (replay.py rescales)
         "wall_seconds": time.perf_counter() - started,
     }
 

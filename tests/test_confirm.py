@@ -1,0 +1,122 @@
+"""benchmarks/confirm.py: the pick confirmed against dense, and against what a user would do instead
+(`--alternatives`), run by run into a JSON file that an interrupted benchmark continues from."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from trilevel.core.config import RunConfig, SparsityConfig
+
+CONFIRM = Path(__file__).resolve().parents[1] / "benchmarks" / "confirm.py"
+PAPER = "InfoBatch r = 0.5"
+
+
+def confirm(*args, timeout=300):
+    return subprocess.run([sys.executable, str(CONFIRM), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_confirm_refuses_a_dense_best_yaml(tmp_path):
+    """When the search recommends dense trained shorter, best.yaml is dense: confirm.py has no sparse
+    pick to train against dense, and says so instead of timing dense against itself."""
+    (tmp_path / "best.yaml").write_text(yaml.safe_dump(RunConfig(epochs=3).to_dict()))
+    for extra in ([], ["--alternatives", PAPER]):
+        proc = confirm(tmp_path, *extra, timeout=120)
+        assert proc.returncode == 1 and "nothing sparse to confirm" in proc.stderr, proc.stderr[-2000:]
+
+
+def _tiny_pick(run_dir: Path) -> None:
+    pick = RunConfig(model="vit_t", model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2}, img_size=16,
+                     patch_size=4, epochs=3, batch_size=32, lr=2e-3, warmup=0.0, drop_path=0.0, augment=False,
+                     train_subset=200, val_subset=100, device="cpu",
+                     sparsity=SparsityConfig(example_keep=0.7, token_keep=0.5))
+    (run_dir / "best.yaml").write_text(pick.to_yaml())
+
+
+def test_alternatives_resume_run_by_run_and_refuse_another_benchmark(tmp_path):
+    """Seed by seed: dense, the pick, the paper's setting, dense shorter. A second invocation with
+    one more seed trains only that seed's four runs and keeps the first seed's rows as they were;
+    `--stop-after 0` starts nothing; another epoch count is refused, not mixed in."""
+    _tiny_pick(tmp_path)
+    out = tmp_path / "alt.json"
+    common = ["--alternatives", PAPER, "--json", out, "--retries", "0", "--train-subset", 120]
+    first = confirm(tmp_path, "--seeds", 1, *common)
+    assert first.returncode == 0, first.stderr[-3000:]
+    stored = json.loads(out.read_text())
+    assert stored["base"]["train_subset"] == 120 and stored["base"]["val_subset"] == 100
+    assert stored["pick"]["example_keep"] == 0.7 and stored["paper"]["sparsity"]["example_criterion"] == "loss"
+    assert {n: [r["seed"] for r in rows] for n, rows in stored["runs"].items()} == {
+        "dense": [0], "pick": [0], "paper": [0], "shorter": [0]}
+    assert 1 <= stored["shorter_epochs"] <= 3
+    assert stored["summary"]["seeds"] == [0]
+
+    second = confirm(tmp_path, "--seeds", 2, *common)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "seed 0" not in second.stdout and second.stdout.count("seed 1 ") == 4, second.stdout
+    again = json.loads(out.read_text())
+    for name, rows in again["runs"].items():
+        assert [r["seed"] for r in rows] == [0, 1]
+        assert rows[0] == stored["runs"][name][0]  # the first seed's run was not trained again
+    summary = again["summary"]
+    # Timed seeds: those no other process disturbed (a busy test machine may disturb some).
+    assert summary["seeds"] == [0, 1] and set(summary["timed_seeds"]) <= {0, 1}
+    assert summary["rows"]["dense"]["speedup"] in (None, 1.0) and summary["rows"]["pick"]["vs_dense_pts"] is not None
+    # Shorter at the pick's time: its epochs never change once measured.
+    assert again["shorter_epochs"] == stored["shorter_epochs"]
+
+    stopped = confirm(tmp_path, "--seeds", 3, "--stop-after", 0, *common)
+    assert stopped.returncode == 0 and "--stop-after reached" in stopped.stdout, stopped.stdout + stopped.stderr
+    assert [r["seed"] for r in json.loads(out.read_text())["runs"]["dense"]] == [0, 1]
+
+    other = confirm(tmp_path, "--seeds", 1, "--epochs", 2, *common)
+    assert other.returncode == 1 and "holds a different benchmark (epochs: 3 != 2" in other.stderr, other.stderr
+    assert "Traceback" not in other.stderr
+
+
+def test_alternatives_refuse_bad_input_before_training(tmp_path):
+    """One line and a non-zero exit, before any training: data overrides without --alternatives, a
+    results file from before confirm.py could continue one, a subset the data loader would refuse."""
+    _tiny_pick(tmp_path)
+    proc = confirm(tmp_path, "--train-subset", 100, timeout=120)
+    assert proc.returncode == 2 and "--train-subset is for --alternatives only" in proc.stderr, proc.stderr
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"runs": {"dense": [{"val_acc": 0.9}]}, "summary": {}}))
+    proc = confirm(tmp_path, "--alternatives", PAPER, "--json", old, timeout=120)
+    assert proc.returncode == 1 and "written by an earlier confirm.py" in proc.stderr, proc.stderr
+    proc = confirm(tmp_path, "--alternatives", PAPER, "--val-subset", -1, timeout=120)
+    assert proc.returncode == 2 and "must be >= 0" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_speedups_only_from_seeds_timed_on_one_quiet_machine():
+    """A seed whose runs span two boots (a benchmark continued in another session) or include a
+    contended run keeps its accuracies but not its speedups."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("confirm", CONFIRM)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def row(seed, acc, seconds, machine="a", contended=False):
+        return {"seed": seed, "val_acc": acc, "train_seconds": seconds, "machine": machine, "contended": contended}
+
+    result = {"runs": {
+        "dense": [row(0, 0.90, 100), row(1, 0.92, 100), row(2, 0.91, 100)],
+        "pick": [row(0, 0.89, 50), row(1, 0.91, 50, machine="b"), row(2, 0.90, 50)],
+        "paper": [row(0, 0.85, 80), row(1, 0.86, 80), row(2, 0.85, 80, contended=True)],
+        "shorter": [row(0, 0.80, 50), row(1, 0.82, 50)],
+    }}
+    summary = mod.summarize(result)
+    # Dense trained shorter takes the pick's time from the first comparable pair: seed 0's (50 / 100).
+    assert mod.shorter_length(result, 9) == 4  # round(9 x 0.5)
+    result["runs"]["dense"][0]["contended"] = True
+    assert mod.shorter_length(result, 9) == 4 and mod.summarize(result)["timed_seeds"] == []
+    result["runs"]["dense"][2]["train_seconds"] = 75.0  # seed 2: 50 / 75 is the first comparable pair now
+    assert mod.shorter_length(result, 9) == 6
+    result["runs"]["dense"][0]["contended"] = False
+    assert summary["seeds"] == [0, 1]  # seed 2 lacks its shorter run
+    assert summary["timed_seeds"] == [0]  # seed 1 spans machines a and b
+    assert summary["rows"]["pick"]["speedup"] == 2.0
+    assert abs(summary["rows"]["pick"]["vs_dense_pts"][0] - (-1.0)) < 1e-9  # accuracies use both seeds
