@@ -45,7 +45,9 @@ Timings are only kept from runs during which other processes used < 10 % of the 
 epoch is checked; see `CpuMeter`): a contended configuration is re-run after the machine is
 quiet again. The file is rewritten atomically after every configuration and configurations
 already in it are skipped, so an interrupted run continues where it stopped with the same
-command.
+command. A table continued in another session may be trained on another machine: each row records
+its `cpu`, and `replay.py` times rows from each CPU against dense on that CPU (the 125-point search
+table's last 42 rows ran on an Intel Xeon 1.5x slower than the AMD EPYC that trained the rest).
 """
 
 from __future__ import annotations

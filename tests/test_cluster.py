@@ -38,6 +38,9 @@ def cluster(monkeypatch):
     address_file = ray_compat.RAY_ADDRESS_FILE  # Cluster writes its address there
     previous = address_file.read_text() if address_file.exists() else None
     temp_dir = tempfile.mkdtemp(prefix="trl-ray-", dir="/tmp")  # short: Ray's socket paths have a limit
+    # Ray writes the address file into its default temp dir even when the head node uses another;
+    # on a machine where Ray never ran, that folder does not exist yet.
+    address_file.parent.mkdir(parents=True, exist_ok=True)
     nodes = None
     try:
         nodes = Cluster(initialize_head=True, head_node_args=dict(
