@@ -46,6 +46,27 @@ within a configuration being what no strategy can act on. A table's `extras` (ha
 of the papers, dense trained shorter; `tabular_grid.py --extras`) are fixed points, scored by the
 same measures and listed beside the strategies: what a user gets without any search.
 
+**Cross-seed score** (`--cross-seed`, the primary score since issue 23): a strategy searches one
+training seed's rows of the table, and the configuration it would export, the pick its constrained
+measure scores (the fastest completed configuration within delta points of dense on the searched
+seed, `Table.pick`), is scored on the other seed's rows: its speedup there over that seed's best
+within delta, 0 when it is no longer within delta of that seed's dense (`Table.score_pick`). That
+is what a user gets when the pick is trained again. Both directions (search seed 0, score on 1,
+and 1 on 0) and their mean (per search seed, then over search seeds) at 10 / 25 / 50% of the
+table's epochs, with the seed-mean replay as the secondary score. References: the exhaustive
+search of the searched seed (its best within delta, scored on the other seed), dense without
+search, and the fixed settings (extras) on the scored seed. "X beats Y" only where X's mean
+exceeds Y's by more than two standard errors of the difference in EACH direction; otherwise
+within noise. The standard errors are over search seeds: a table has 2 training seeds, so the
+directions, not the errors, carry the training noise. With `--cross-seed` the replay follows the
+live search's rules also in two things the replays before it did not: each epoch reports the live
+search's `projected_seconds` (seconds so far x planned FLOPs / FLOPs so far,
+`Table.projected_seconds`; `--cost full` for the full-length seconds), and MO-ASHA ties accuracies
+within the live search's epsilon (`reports.noise.run_sd` of dense on the table's other seeds,
+floored by the binomial error of the validation set, as `search/runner.py` `_rung_epsilon`;
+`--rung-epsilon none` to turn it off). Without `--cross-seed` both default to the earlier rules,
+so the commands below reproduce their stored results.
+
 Syne Tune's MOASHA (`syne_tune.optimizer.schedulers.multiobjective.moasha.MOASHA`, installed by the `bench`
 extra) is driven as shipped: its own random suggestions and its own rungs, over the same grid
 values (`syne_tune.config_space.choice`), minimising (1 - accuracy, full seconds). Two things are
@@ -58,6 +79,8 @@ replay seeds per seed.
     python benchmarks/replay.py --seeds 20 --grace-period 1 --out benchmarks/results/replay_digits
     python benchmarks/replay.py --table benchmarks/data/grid5_digits.json --seeds 20 \
         --out benchmarks/results/replay_grid5_digits
+    python benchmarks/replay.py --table benchmarks/data/grid5_search_digits.json --seeds 20 --cross-seed \
+        --out benchmarks/results/replay_grid5_cross_seed
 
 The default grace period is the search's own `--grace-epochs auto` (epoch 3 of 9 for the
 tri-level space: its keep schedule has settled by then). Before that a rung compares
@@ -75,7 +98,7 @@ import math
 import statistics
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -84,6 +107,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 
 from trilevel.core.run_store import COMPLETED, OBJECTIVE_KEYS, STOPPED_EARLY, TrialRecord
+from trilevel.reports.noise import run_sd
 from trilevel.reports.selection import hypervolume
 from trilevel.search.pareto import hypervolume_2d
 from trilevel.search.moasha import MOASHAScheduler
@@ -130,11 +154,14 @@ class Table:
         self.choices = {n: sorted({r["params"][n] for r in rows}) for n in self.names}
         self.acc: dict[tuple, list[float]] = {}
         self.seconds: dict[tuple, list[float]] = {}
+        self.flops: dict[tuple, list[float]] = {}  # per-epoch training FLOPs, where the rows have them
         for r in rows:
             key = self.key(r["params"])
             if key in self.acc:
                 raise ValueError(f"configuration {r['params']} appears twice")
             self.acc[key], self.seconds[key] = list(r["val_acc"]), list(r["train_seconds"])
+            if r.get("train_flops"):
+                self.flops[key] = [float(f) for f in r["train_flops"]]
         self.epochs = len(rows[0]["val_acc"])
         if any(len(a) != self.epochs or len(self.seconds[k]) != self.epochs for k, a in self.acc.items()):
             raise ValueError("every configuration needs the same number of epochs of val_acc and seconds")
@@ -148,6 +175,10 @@ class Table:
         self.reference: tuple[float, float] | None = None  # (acc, seconds) of dense trained beside the extras
         self.seeds: list[int] = []
         self.rescaled: dict[str, float] = {}  # CPU -> the factor its rows' seconds were scaled by
+        # Dense's final accuracy on every training seed of the file (not only those loaded), and the
+        # validation set's size read off the accuracies: what the live search's rung epsilon needs.
+        self.dense_seed_accs: dict[int, float] = {}
+        self.num_val: int | None = num_val(a for curve in self.acc.values() for a in curve)
 
     @classmethod
     def load(cls, path: str | Path, seed: int | str | None = None) -> "Table":
@@ -165,6 +196,9 @@ class Table:
         configs, rescaled = _on_one_cpu(data["configs"], data.get("extras", []), cpu)
         table = cls(_select(configs, seed, default, key=lambda r: tuple(sorted(r["params"].items()))))
         table.rescaled = rescaled
+        table.dense_seed_accs = {int(r.get("seed", default)): float(r["val_acc"][-1]) for r in data["configs"]
+                                 if all(v == 1.0 for v in r["params"].values())}
+        table.num_val = num_val(a for r in data["configs"] for a in r["val_acc"])
         extras = _select(data.get("extras", []), seed, default, key=lambda r: r["name"])
         # Extras are timed against the dense run trained beside them (kind "reference"), if there is
         # one: the grid may have been trained on another day. Their accuracy is compared with the
@@ -183,6 +217,56 @@ class Table:
 
     def full_seconds(self, key: tuple) -> float:
         return float(sum(self.seconds[key]))
+
+    def projected_seconds(self, key: tuple, epochs: int) -> float:
+        """What the live search reports as `projected_seconds` after `epochs` epochs: the seconds
+        measured so far x the run's planned FLOPs / the FLOPs trained so far (core/trainer.py
+        `metrics`). The planned FLOPs are the row's trained ones (the plan is exact for the
+        `forgetting` criterion the tables use, so at full length this is the full seconds). Rows
+        without FLOPs report their full seconds at every epoch."""
+        flops = self.flops.get(key)
+        if not flops:
+            return self.full_seconds(key)
+        done = sum(flops[:epochs])
+        return float(sum(self.seconds[key][:epochs]) * sum(flops) / done) if done > 0 else self.full_seconds(key)
+
+    def rung_epsilon(self) -> float | None:
+        """The live search's MO-ASHA epsilon on val_acc (search/runner.py `_rung_epsilon`): one run's
+        spread, `reports.noise.run_sd` of dense's accuracy on the extra seeds, floored by the
+        validation set's binomial error. A search on one training seed of the table has the file's
+        other seeds as its extra dense seeds; a search on the mean has all of them. None (no ties)
+        when there is no other seed, as the live search with one baseline seed."""
+        others = [a for s, a in sorted(self.dense_seed_accs.items()) if len(self.seeds) != 1 or s not in self.seeds]
+        sd = run_sd(others, self.num_val)
+        return sd if sd > 0 else None
+
+    def score_pick(self, key: tuple | None, delta: float) -> float:
+        """A pick exported from a search (elsewhere) trained again on this table: its best speedup
+        within `delta` points of this table's dense over this table's best (0: outside delta, or
+        no pick)."""
+        if key is None:
+            return 0.0
+        best = self.table_best(delta)
+        return self.best_within([self.point(key)], delta) / best if best > 0 else 0.0
+
+    def table_best(self, delta: float) -> float:
+        """The best speedup within `delta` points of dense over the whole table (cached)."""
+        cache = self.__dict__.setdefault("_table_best", {})
+        if delta not in cache:
+            cache[delta] = self.best_within([self.point(k) for k in self.acc], delta)
+        return cache[delta]
+
+    def pick(self, keys, delta: float) -> tuple | None:
+        """The configuration a search that completed `keys` (in that order) exports under the replay's
+        constrained measure: the fastest within `delta` points of dense (the first such on a tie;
+        None when none is)."""
+        floor = self.dense_acc - delta / 100 - 1e-12
+        best = None
+        for key in keys:
+            acc, speed = self.point(key)
+            if acc >= floor and (best is None or speed > self.point(best)[1]):
+                best = key
+        return best
 
     def point(self, key: tuple) -> tuple[float, float]:
         """(final accuracy, speedup over dense) of a full-length run."""
@@ -219,6 +303,21 @@ class Table:
         out["HV, user reference"] = lambda pts, full=self.user_hypervolume(every): ratio(self.user_hypervolume(pts), full)
         out["HV, (0, 0)"] = lambda pts, full=hypervolume(every): ratio(hypervolume(pts), full)
         return out
+
+
+def num_val(accs, limit: int = 100_000) -> int | None:
+    """The validation set's size, read off accuracies measured on it: the least common denominator
+    of the values as fractions (each accuracy is correct / num_val). None when no denominator up to
+    `limit` fits them all (e.g. averaged curves)."""
+    import fractions
+
+    values = {round(float(a), 9) for a in accs}
+    n = 1
+    for a in values:
+        n = math.lcm(n, fractions.Fraction(a).limit_denominator(limit).denominator)
+        if n > limit:
+            return None
+    return n if all(abs(a * n - round(a * n)) < 1e-6 for a in values) else None
 
 
 @dataclass(frozen=True)
@@ -303,6 +402,7 @@ class Replay:
     budget: int
     trials: list[Trial]
     repeats: int  # proposals of an already-tried configuration, told its outcome, not trained
+    keys: list[tuple] = field(default_factory=list)  # the table key of each `found` point, same order
 
     def curve(self, measure: Callable[[list], float]) -> list[float]:
         """measure(points completed within k epochs) for k = 0 .. budget."""
@@ -316,6 +416,17 @@ class Replay:
             if changed:
                 value = measure(points)
             out.append(value)
+        return out
+
+    def picks(self, table: Table, delta: float) -> list[tuple | None]:
+        """The configuration the search would export after k epochs, k = 0 .. budget: the fastest
+        completed one within `delta` points of dense on the searched `table` (`Table.pick`)."""
+        out, best, i = [], None, 0
+        for k in range(self.budget + 1):
+            while i < len(self.found) and self.found[i][0] <= k:
+                best = table.pick([self.keys[i]] if best is None else [best, self.keys[i]], delta)
+                i += 1
+            out.append(best)
         return out
 
     @property
@@ -358,26 +469,41 @@ class _SyneTuneProposer:
             self.repeats += 1
         return None
 
-    def result(self, number: int, key: tuple, epochs: int, complete: bool) -> bool:
-        """Report one epoch; True when the trial is to stop early."""
+    def result(self, number: int, key: tuple, epochs: int, complete: bool, cost: float) -> bool:
+        """Report one epoch (`cost`: the harness's cost after it); True when the trial is to stop early."""
         if number not in self.trials:  # dense: run by the harness
             return False
-        result = {"epoch": epochs, "error": 1.0 - self.table.acc[key][epochs - 1], COST: self.table.full_seconds(key)}
+        result = {"epoch": epochs, "error": 1.0 - self.table.acc[key][epochs - 1], COST: cost}
         if complete:
             self.scheduler.on_trial_complete(self.trials[number], result)
             return False
         return self.scheduler.on_trial_result(self.trials[number], result) == "STOP"
 
 
+COSTS = ("full", "projected")  # what a trial reports as its cost at each epoch (see `replay`)
+
+
 def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, workers: int = 2,
-           grace_period: int = 1, reduction_factor: int = 3, weight: float = 0.1) -> Replay:
-    """One simulated search of `budget_epochs` epochs; deterministic for (table, strategy, seed)."""
+           grace_period: int = 1, reduction_factor: int = 3, weight: float = 0.1, cost: str = "full",
+           rung_epsilon: float | None = None) -> Replay:
+    """One simulated search of `budget_epochs` epochs; deterministic for (table, strategy, seed).
+
+    `cost`: what each epoch's report gives as the cost, "full" (the configuration's full-length
+    seconds from the table, at every epoch) or "projected" (what the live search reports:
+    `Table.projected_seconds`, the seconds so far projected by FLOPs). `rung_epsilon`: accuracy ties
+    (fraction) for the MO-ASHA strategies without an epsilon of their own (`Table.rung_epsilon` is
+    the live search's); a strategy's own `epsilon` takes precedence."""
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
     dense_seconds = table.full_seconds(table.dense)
     single = strategy.stopping == "asha_ws"
     syne = _SyneTuneProposer(table, seed, grace_period, reduction_factor) if strategy.stopping == "synetune" else None
 
-    def score(key: tuple, acc: float) -> float:
-        return acc - weight * table.full_seconds(key) / dense_seconds
+    def seconds(key: tuple, epochs: int) -> float:
+        return table.projected_seconds(key, epochs) if cost == "projected" else table.full_seconds(key)
+
+    def score(key: tuple, acc: float, epochs: int) -> float:
+        return acc - weight * seconds(key, epochs) / dense_seconds
 
     metric, mode = (["score"], ["max"]) if single else (["val_acc", COST], ["max", "min"])
     records: dict[str, ScoredRecord] = {}  # what the live search keeps in trials.jsonl, simulated
@@ -389,7 +515,8 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
     scheduler = None
     if strategy.stopping in ("moasha", "asha_ws"):
         objectives = {"score": "max"} if single else {"val_acc": "max", COST: "min"}
-        epsilon = {"val_acc": strategy.epsilon / 100} if strategy.epsilon and not single else None
+        ties = strategy.epsilon / 100 if strategy.epsilon else rung_epsilon
+        epsilon = {"val_acc": ties} if ties and not single else None
         scheduler = MOASHAScheduler(objectives, table.epochs, grace_period, reduction_factor, time_attr="epoch",
                                     protected_config=dict(zip(table.names, table.dense)), epsilon=epsilon)
     events: list[tuple[float, int]] = []  # (finish time of the trial's next epoch, trial number)
@@ -398,9 +525,9 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
     finished = False
 
     def outcome(key: tuple, epochs: int) -> dict:
-        """What the trial reports after `epochs` epochs (cost: the full-length projection)."""
+        """What the trial reports after `epochs` epochs (cost: its full-length seconds or the projection)."""
         acc = table.acc[key][epochs - 1]
-        values = {"score": score(key, acc)} if single else {"val_acc": acc, COST: table.full_seconds(key)}
+        values = {"score": score(key, acc, epochs)} if single else {"val_acc": acc, COST: seconds(key, epochs)}
         return {"epoch": epochs, **values}
 
     def start(now: float) -> None:
@@ -422,6 +549,7 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
     for _ in range(workers):
         start(0.0)
     found: list[tuple[int, tuple[float, float]]] = []
+    keys: list[tuple] = []
     consumed = 0
     while consumed < budget_epochs and events:
         now, number = heapq.heappop(events)  # equal times: the earlier-started trial first
@@ -432,7 +560,7 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
         reported = outcome(key, record.epochs)
         tune_trial = _TuneTrial(str(number), record.params)
         if syne is not None:
-            stop = syne.result(number, key, record.epochs, complete)
+            stop = syne.result(number, key, record.epochs, complete, seconds(key, record.epochs))
         elif scheduler is not None:
             stop = scheduler.on_trial_result(None, tune_trial, reported) == MOASHAScheduler.STOP
         else:
@@ -442,6 +570,7 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
             if scheduler is not None:
                 scheduler.on_trial_complete(None, tune_trial, reported)
             found.append((consumed, table.point(key)))
+            keys.append(key)
         elif stop:
             record.state = "pruned"
         else:
@@ -456,7 +585,7 @@ def replay(table: Table, strategy: Strategy, seed: int, budget_epochs: int, work
         del live[number]
         if not finished:
             start(now)
-    return Replay(found, budget_epochs, trials, syne.repeats if syne else searcher.repeats)
+    return Replay(found, budget_epochs, trials, syne.repeats if syne else searcher.repeats, keys)
 
 
 def summarise(ratios: np.ndarray, at: list[int]) -> dict:
@@ -581,6 +710,247 @@ def plot(results: dict, grid_epochs: int, path: Path, title: str, table: Table) 
     plt.close(fig)
 
 
+OURS = "MO-ASHA + TPE"
+
+
+# --- Cross-seed scoring (issue 23): the pick exported from one training seed, trained again -------
+
+def pick_scores(runs: list[Replay], searched: Table, scored: Table, delta: float, at: list[int]) -> dict:
+    """Per search run and epoch count in `at`: the configuration the search on `searched` exports
+    (`Replay.picks`), its score on `scored` (`Table.score_pick`), whether it is still within `delta`
+    there, and its speedup there. Arrays of shape (runs, len(at)); picks as table keys (None: none)."""
+    picks = [[every[k] for k in at] for every in (r.picks(searched, delta) for r in runs)]
+    floor = scored.dense_acc - delta / 100 - 1e-12
+    return {
+        "score": np.array([[scored.score_pick(key, delta) for key in row] for row in picks]),
+        "held": np.array([[key is not None and scored.point(key)[0] >= floor for key in row] for row in picks]),
+        "speedup": np.array([[scored.point(key)[1] if key is not None else np.nan for key in row] for row in picks]),
+        "picks": picks,
+    }
+
+
+def stats(values: np.ndarray, at: list[int]) -> dict:
+    """Mean, sample sd and standard error over runs (rows) at each epoch count (columns), with the values."""
+    n = len(values)
+    out = {}
+    for j, k in enumerate(at):
+        col = values[:, j]
+        sd = float(col.std(ddof=1)) if n > 1 else 0.0
+        out[str(k)] = {"mean": float(col.mean()), "sd": sd, "se": sd / math.sqrt(n) if n else 0.0,
+                       "values": np.round(col, 4).tolist()}
+    return out
+
+
+def constant_stats(value: float, at: list[int]) -> dict:
+    """A fixed setting's or a deterministic reference's value: no spread over search seeds."""
+    return {str(k): {"mean": float(value), "sd": 0.0, "se": 0.0, "values": [float(value)]} for k in at}
+
+
+def direction(a: int, b: int) -> str:
+    return f"{a}->{b}"
+
+
+def cross_seed(tables: dict[int, Table], runs: dict[str, dict[int, list[Replay]]], at: list[int]) -> dict:
+    """The cross-seed scores of every strategy (`runs[name][searched seed]`) and the references, on
+    each constrained measure: per direction (search seed a -> score on seed b), the mean of the
+    directions (per search seed, then over seeds), the same-seed score (search and score on a),
+    the share of picks still within delta on the other seed and their speedup there."""
+    seeds = sorted(tables)
+    pairs = [(a, b) for a in seeds for b in seeds if a != b]
+    out: dict = {"directions": [direction(a, b) for a, b in pairs], "checkpoints": at,
+                 "names": list(next(iter(tables.values())).names), "measures": {}}
+    for delta in DELTAS:
+        measure = f"within {delta:g}"
+        rows: dict[str, dict] = {}
+        for name, by_seed in runs.items():
+            row: dict = {"cross": {}, "same_seed": {}, "held": {}, "speedup_on_scored": {}, "picks": {}}
+            per_direction = []
+            for a, b in pairs:
+                scored = pick_scores(by_seed[a], tables[a], tables[b], delta, at)
+                per_direction.append(scored["score"])
+                row["cross"][direction(a, b)] = stats(scored["score"], at)
+                row["held"][direction(a, b)] = {str(k): float(scored["held"][:, j].mean()) for j, k in enumerate(at)}
+                row["speedup_on_scored"][direction(a, b)] = {
+                    str(k): (float(np.nanmean(col)) if not np.all(np.isnan(col)) else None)
+                    for k, col in zip(map(str, at), scored["speedup"].T)}
+                row["picks"][direction(a, b)] = [[list(key) if key is not None else None for key in r]
+                                                 for r in scored["picks"]]
+            row["cross"]["mean"] = stats(np.mean(per_direction, axis=0), at)
+            for a in seeds:
+                same = pick_scores(by_seed[a], tables[a], tables[a], delta, at)
+                row["same_seed"][str(a)] = stats(same["score"], at)
+            rows[name] = row
+        references: dict[str, dict] = {}
+        exhaustive, dense = {}, {}
+        for a, b in pairs:
+            whole = tables[a].pick(list(tables[a].acc), delta)
+            exhaustive[direction(a, b)] = constant_stats(tables[b].score_pick(whole, delta), at)
+            dense[direction(a, b)] = constant_stats(tables[b].score_pick(tables[b].dense, delta), at)
+        references["exhaustive: every configuration of the searched seed"] = exhaustive
+        references["dense (no search)"] = dense
+        extra_names = [e.name for e in tables[seeds[0]].extras]
+        for e_name in extra_names:
+            by_dir = {}
+            for a, b in pairs:
+                e = next((x for x in tables[b].extras if x.name == e_name), None)
+                value = tables[b].measures()[measure]([(e.acc, e.speedup)]) if e is not None else float("nan")
+                by_dir[direction(a, b)] = constant_stats(value, at)
+            references[e_name] = by_dir
+        for ref in references.values():
+            ref["mean"] = {k: {"mean": float(np.mean([ref[d][k]["mean"] for d in out["directions"]])), "sd": 0.0,
+                               "se": 0.0, "values": []} for k in map(str, at)}
+        out["measures"][measure] = {
+            "strategies": rows,
+            "references": {n: {"cross": r} for n, r in references.items()},
+            "table_best": {str(s): tables[s].best_within([tables[s].point(k) for k in tables[s].acc], delta)
+                           for s in seeds},
+            "beats": {str(k): beats_pairs({**{n: r["cross"] for n, r in rows.items()}, **references},
+                                          out["directions"], str(k)) for k in at},
+        }
+    return out
+
+
+def beats(x: dict, y: dict, directions: list[str], k: str) -> bool:
+    """X beats Y at epoch count `k` only where X's mean exceeds Y's by more than 2 standard errors
+    of the difference (sqrt(se_x^2 + se_y^2), over the search seeds) in EACH direction."""
+    return all(x[d][k]["mean"] - y[d][k]["mean"] > 2 * math.sqrt(x[d][k]["se"] ** 2 + y[d][k]["se"] ** 2)
+               for d in directions)
+
+
+def beats_pairs(rows: dict[str, dict], directions: list[str], k: str) -> list[list[str]]:
+    """Every [winner, loser] pair for which `beats` holds (everything else: within noise)."""
+    return [[x, y] for x in rows for y in rows if x != y and beats(rows[x], rows[y], directions, k)]
+
+
+def compare(x: str, y: str, rows: dict[str, dict], directions: list[str], k: str) -> str:
+    """'ahead', 'behind' or 'within noise': `beats` both ways."""
+    if beats(rows[x], rows[y], directions, k):
+        return "ahead"
+    if beats(rows[y], rows[x], directions, k):
+        return "behind"
+    return "within noise"
+
+
+def _pm(cell: dict) -> str:
+    return f"{cell['mean']:.3f} ± {cell['se']:.3f}" if cell["se"] > 0 else f"{cell['mean']:.3f}"
+
+
+def cross_markdown(cross: dict, at: list[int], grid_epochs: int, n: int, tables: dict[int, Table]) -> str:
+    """The cross-seed tables and verdicts (primary), one section per constrained measure."""
+    dirs = cross["directions"]
+    fractions = [k for k in (int(f * grid_epochs) for f in CHECKPOINTS) if k in at]
+    head = [f"{round(100 * k / grid_epochs)}%: {d.replace('->', '→')}" for k in fractions for d in [*dirs, "mean"]]
+    sections = []
+    for measure, block in cross["measures"].items():
+        delta = measure.split()[1]
+        best = ", ".join(f"seed {s} {v:.2f}x" for s, v in block["table_best"].items())
+        lines = [f"### Cross-seed (primary), {measure} point(s): the pick of a search on one training seed, "
+                 f"scored on the other seed's rows",
+                 "",
+                 f"The pick: the fastest completed configuration within {delta} point(s) of dense on the searched "
+                 f"seed. Its score: its speedup over the scored seed's dense, if it is within {delta} point(s) of that "
+                 f"dense (else 0), over the scored seed's best within {delta} ({best}). Mean ± standard error over "
+                 f"{n} search seeds; a → b = searched on seed a, scored on seed b; mean = both directions averaged "
+                 "per search seed.",
+                 "",
+                 "| strategy | " + " | ".join(head) + " |",
+                 "|---" * (len(head) + 1) + "|"]
+        rows = {**block["strategies"], **{f"*{name}*": r for name, r in block["references"].items()}}
+        for name, r in rows.items():
+            cells = [_pm(r["cross"][d][str(k)]) for k in fractions for d in [*dirs, "mean"]]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        k25 = str(int(TARGET_AT * grid_epochs))
+        lines += ["", f"At {TARGET_AT:.0%} of the epochs ({k25}): the same pick scored on the seed it was searched on "
+                  "(same seed), the share of picks still within delta on the other seed, and their mean speedup there:",
+                  "",
+                  "| strategy | " + " | ".join(f"same seed {s}" for s in sorted(tables))
+                  + " | " + " | ".join(f"still within, {d.replace('->', '→')}" for d in dirs)
+                  + " | " + " | ".join(f"speedup on the scored seed, {d.replace('->', '→')}" for d in dirs) + " |",
+                  "|---" * (1 + len(tables) + 2 * len(dirs)) + "|"]
+        for name, r in block["strategies"].items():
+            same = [_pm(r["same_seed"][str(s)][k25]) for s in sorted(tables)]
+            held = [f"{r['held'][d][k25]:.2f}" for d in dirs]
+            speed = [f"{v:.2f}x" if (v := r["speedup_on_scored"][d][k25]) is not None else "-" for d in dirs]
+            lines.append(f"| {name} | " + " | ".join(same + held + speed) + " |")
+        comparable = {**{n: r["cross"] for n, r in block["strategies"].items()},
+                      **{n: r["cross"] for n, r in block["references"].items()}}
+        lines.append("")
+        for k in fractions:
+            verdicts: dict[str, list[str]] = {"ahead": [], "within noise": [], "behind": []}
+            if OURS in comparable:
+                for name in comparable:
+                    if name != OURS:
+                        verdicts[compare(OURS, name, comparable, dirs, str(k))].append(name)
+            pairs = [f"{a} > {b}" for a, b in block["beats"][str(k)] if a in block["strategies"] and b in block["strategies"]]
+            lines.append(
+                f"- {round(100 * k / grid_epochs)}% ({k} epochs): {OURS} is ahead (by > 2 standard errors in each direction) "
+                f"of: {', '.join(verdicts['ahead']) or 'none'}; within noise of: {', '.join(verdicts['within noise']) or 'none'}; "
+                f"behind: {', '.join(verdicts['behind']) or 'none'}. Among the strategies, every pair that holds in both "
+                f"directions: {'; '.join(pairs) or 'none'}.")
+        sections.append("\n".join(lines))
+    return "\n\n".join(sections)
+
+
+def cross_plot(cross: dict, grid_epochs: int, path: Path, title: str, curves: dict) -> None:
+    """Mean over directions of the cross-seed score after k epochs, per strategy (± sd over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measures = list(cross["measures"])
+    fig, axes = plt.subplots(1, len(measures), figsize=(6 * len(measures), 5), sharey=True)
+    for ax, measure in zip(np.atleast_1d(axes), measures):
+        for name, c in curves[measure].items():
+            x = np.arange(c.shape[1])
+            mean, sd = c.mean(0), c.std(0, ddof=1) if len(c) > 1 else np.zeros(c.shape[1])
+            ax.plot(x, mean, label=name)
+            ax.fill_between(x, mean - sd, mean + sd, alpha=0.12)
+        ref = cross["measures"][measure]["references"]["exhaustive: every configuration of the searched seed"]
+        value = next(iter(ref["cross"]["mean"].values()))["mean"]
+        ax.axhline(value, color="grey", lw=0.8, ls="-.")
+        ax.annotate("exhaustive search of the searched seed", (grid_epochs * 0.98, value), fontsize=6, ha="right",
+                    va="bottom")
+        for frac in CHECKPOINTS:
+            ax.axvline(frac * grid_epochs, color="grey", lw=0.6, ls=":")
+        ax.set_xlabel(f"epochs consumed (full grid = {grid_epochs})")
+        ax.set_title(f"cross-seed, {measure} points: pick's speedup on the other seed / its best", fontsize=9)
+        ax.set_ylim(0, 1.05)
+    np.atleast_1d(axes)[0].set_ylabel("mean of both directions")
+    np.atleast_1d(axes)[-1].legend(loc="lower right", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def strategy_result(table: Table, strategy: Strategy, runs: list[Replay], at: list[int]) -> dict:
+    """A strategy's replays on one table, scored on that table (every measure, curves included)."""
+    curves = {m: np.array([r.curve(fn) for r in runs]) for m, fn in table.measures().items()}
+    return {
+        "sampler": strategy.sampler, "stopping": strategy.stopping,
+        "measures": {m: {"summary": summarise(c, at), "epochs_to_target": epochs_to_target(c),
+                         "curve": np.round(c, 4).tolist()} for m, c in curves.items()},
+        "trials": [len(r.trials) for r in runs],
+        "complete": [sum(t.state == "complete" for t in r.trials) for r in runs],
+        "repeats": [r.repeats for r in runs],
+    }
+
+
+def same_table_markdown(table: Table, results: dict, at: list[int], grid_epochs: int) -> str:
+    """Every measure on the replayed table itself, the fixed settings and the verdict."""
+    sections = [f"### {m}" + (" points of dense: best speedup found / the table's best" if m.startswith("within")
+                              else " / the whole table's") + "\n\n" + markdown(results, at, grid_epochs, m)
+                for m in table.measures()]
+    if table.extras:
+        sections.append("### Fixed settings, no search (same measures)\n\n" + extras_markdown(table))
+    md = "\n\n".join(sections) + "\n\n" + verdict(results, table, grid_epochs)
+    if table.rescaled:
+        md += "\n- Timed on several CPUs: " + ", ".join(
+            f"{c}'s seconds x {f:.3f}" for c, f in table.rescaled.items()) + " (dense on each CPU as the yardstick)."
+    return md
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--table", type=Path, default=Path("benchmarks/data/grid_digits.json"))
@@ -589,6 +959,15 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--table-seed", default=None,
                    help="which training seed's curves, or 'mean' (default: the only seed, or the mean of several)")
+    p.add_argument("--cross-seed", action="store_true",
+                   help="primary score cross-seed: search each training seed of the table, score the exported pick "
+                        "on the other seed(s); the seed-mean replay as secondary (needs a table with >= 2 seeds)")
+    p.add_argument("--cost", choices=COSTS, default=None,
+                   help="each epoch's reported cost: the full seconds from the table, or the live search's projected "
+                        "seconds (default: projected with --cross-seed, else full, as the replays before it)")
+    p.add_argument("--rung-epsilon", choices=("none", "live"), default=None,
+                   help="MO-ASHA accuracy ties: none, or the live search's (Table.rung_epsilon) "
+                        "(default: live with --cross-seed, else none)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--budget-epochs", type=int, default=None, help="default: the grid's total epochs")
     p.add_argument("--weight", type=float, default=0.1, help="ASHA weighted sum: acc - w x time/dense")
@@ -599,6 +978,8 @@ def main() -> None:
                    help="also replay MO-ASHA + TPE with accuracy ties within these many points")
     p.add_argument("--only", help="comma-separated strategy names to replay (default: all)")
     args = p.parse_args()
+    args.cost = args.cost or ("projected" if args.cross_seed else "full")
+    args.rung_epsilon = args.rung_epsilon or ("live" if args.cross_seed else "none")
     strategies = dict(STRATEGIES)
     for eps in args.epsilon:
         strategies[f"MO-ASHA (ties within {eps:g} pts) + TPE"] = Strategy("tpe", "moasha", eps)
@@ -606,58 +987,79 @@ def main() -> None:
         strategies = {n: strategies[n] for n in args.only.split(",")}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    table = Table.load(args.table, args.table_seed)
+    if args.cross_seed and args.table_seed is not None:
+        p.error("--cross-seed searches every training seed of the table; leave out --table-seed")
+    table = Table.load(args.table, "mean" if args.cross_seed else args.table_seed)
+    tables = {s: Table.load(args.table, s) for s in table.seeds} if args.cross_seed else {}
+    if args.cross_seed and len(tables) < 2:
+        p.error(f"--cross-seed needs a table trained on at least 2 seeds; {args.table} has {table.seeds}")
     if args.grace_period is None:  # what `trilevel-search --grace-epochs auto` would use on this grid
         args.grace_period = auto_grace(load_space("tri-level").settled_at(), table.epochs, args.reduction_factor)
     grid_epochs = table.total_epochs
     budget = args.budget_epochs or grid_epochs
     at = [int(f * grid_epochs) for f in CHECKPOINTS if f * grid_epochs <= budget] + [budget]
-    measures = table.measures()
+
+    def eps(t: Table) -> float | None:
+        return t.rung_epsilon() if args.rung_epsilon == "live" else None
+
+    def run_all(t: Table, strategy: Strategy) -> list[Replay]:
+        return [replay(t, strategy, seed, budget, args.workers, args.grace_period, args.reduction_factor,
+                       args.weight, args.cost, eps(t)) for seed in range(args.seeds)]
+
     started = time.perf_counter()
-    results = {}
+    results, per_seed_runs = {}, {}
     for name, strategy in strategies.items():
-        runs = [replay(table, strategy, seed, budget, args.workers, args.grace_period, args.reduction_factor,
-                       args.weight) for seed in range(args.seeds)]
-        curves = {m: np.array([r.curve(fn) for r in runs]) for m, fn in measures.items()}
-        results[name] = {
-            "sampler": strategy.sampler, "stopping": strategy.stopping,
-            "measures": {m: {"summary": summarise(c, at), "epochs_to_target": epochs_to_target(c),
-                             "curve": np.round(c, 4).tolist()} for m, c in curves.items()},
-            "trials": [len(r.trials) for r in runs],
-            "complete": [sum(t.state == "complete" for t in r.trials) for r in runs],
-            "repeats": [r.repeats for r in runs],
-        }
+        results[name] = strategy_result(table, strategy, run_all(table, strategy), at)
+        if args.cross_seed:
+            per_seed_runs[name] = {s: run_all(t, strategy) for s, t in tables.items()}
         print(f"{name}: {time.perf_counter() - started:.0f}s", flush=True)
-    sections = [f"### {m}" + (" points of dense: best speedup found / the table's best" if m.startswith("within")
-                              else " / the whole table's") + "\n\n" + markdown(results, at, grid_epochs, m)
-                for m in measures]
-    if table.extras:
-        sections.append("### Fixed settings, no search (same measures)\n\n" + extras_markdown(table))
-    table_md = "\n\n".join(sections) + "\n\n" + verdict(results, table, grid_epochs)
-    if table.rescaled:
-        table_md += "\n- Timed on several CPUs: " + ", ".join(
-            f"{c}'s seconds x {f:.3f}" for c, f in table.rescaled.items()) + " (dense on each CPU as the yardstick)."
+    same_md = same_table_markdown(table, results, at, grid_epochs)
     every = [table.point(k) for k in table.acc]
     payload = {
         "table": str(args.table), "table_seeds": table.seeds, "seeds": args.seeds, "workers": args.workers,
         "budget_epochs": budget, "grid_epochs": grid_epochs, "checkpoints": at, "weight": args.weight,
         "grace_period": args.grace_period, "reduction_factor": args.reduction_factor,
+        "cost": args.cost, "rung_epsilon": args.rung_epsilon,
         "dense_acc": table.dense_acc, "deltas": list(DELTAS), "hv_below_dense": HV_BELOW_DENSE,
         "rescaled_cpus": table.rescaled,
         "table_best": {m: (table.best_within(every, float(m.split()[1])) if m.startswith("within") else None)
-                       for m in measures},
+                       for m in table.measures()},
         "grid_points": [dict(params=dict(zip(table.names, k)), acc=table.point(k)[0], speedup=table.point(k)[1])
                         for k in table.acc],
         "extras": [e.__dict__ for e in table.extras],
         "target": {"ratio": TARGET_RATIO, "at_fraction": TARGET_AT},
-        "markdown": table_md, "replay_seconds": time.perf_counter() - started, "strategies": results,
     }
+    title = (f"{args.table.name} (table seeds {table.seeds}; {args.seeds} search seeds, {args.workers} workers, "
+             f"grace {args.grace_period}, eta {args.reduction_factor}, cost {args.cost}, rung epsilon {args.rung_epsilon})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.cross_seed:
+        cross = cross_seed(tables, per_seed_runs, at)
+        epsilons = {str(s): t.rung_epsilon() for s, t in tables.items()} | {"mean": table.rung_epsilon()}
+        settings = (f"Rules as the live search: each epoch reports the {args.cost} seconds; MO-ASHA ties accuracies within "
+                    + (", ".join(f"{100 * v:.2f} pts (searching {s})" for s, v in epsilons.items() if v)
+                       if args.rung_epsilon == "live" else "nothing")
+                    + f" (num_val {table.num_val}); grace {args.grace_period}, eta {args.reduction_factor}, "
+                      f"{args.workers} workers, {args.seeds} search seeds per table seed.")
+        table_md = (settings + "\n\n" + cross_markdown(cross, at, grid_epochs, args.seeds, tables)
+                    + "\n\n## Seed mean (secondary): searched and scored on the mean of the training seeds\n\n"
+                    + same_md)
+        payload |= {"mode": "cross-seed", "rung_epsilons": epsilons, "num_val": table.num_val, "cross_seed": cross,
+                    "markdown": table_md, "replay_seconds": time.perf_counter() - started, "strategies": results}
+        curves = {}
+        for measure, block in cross["measures"].items():
+            delta = float(measure.split()[1])
+            pairs = [(a, b) for a in tables for b in tables if a != b]
+            curves[measure] = {
+                name: np.mean([[[tables[b].score_pick(key, delta) for key in r.picks(tables[a], delta)]
+                                for r in by_seed[a]] for a, b in pairs], axis=0)
+                for name, by_seed in per_seed_runs.items()}
+        cross_plot(cross, grid_epochs, args.out.with_suffix(".png"), "Cross-seed replay on " + title, curves)
+    else:
+        table_md = same_md
+        payload |= {"markdown": table_md, "replay_seconds": time.perf_counter() - started, "strategies": results}
+        plot(results, grid_epochs, args.out.with_suffix(".png"), "Replayed searches on " + title, table)
     args.out.with_suffix(".json").write_text(json.dumps(payload))
     args.out.with_suffix(".md").write_text(table_md + "\n")
-    plot(results, grid_epochs, args.out.with_suffix(".png"),
-         f"Replayed searches on {args.table.name} (table seeds {table.seeds}; {args.seeds} search seeds, "
-         f"{args.workers} workers, grace {args.grace_period}, eta {args.reduction_factor})", table)
     print(table_md)
 
 

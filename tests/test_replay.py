@@ -2,6 +2,7 @@
 early-stopped trials never reach the front (the bug Ray's OptunaSearch has, see search/searcher)."""
 
 import importlib.util
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -105,9 +106,14 @@ def test_early_stopped_trials_never_enter_the_front(table):
     assert trap_pruned_only > 0 and leaky_seen > 0  # both situations were exercised
 
 
+SYNE_TUNE_MISSING = "Syne Tune is the `bench` extra: pip install -e '.[bench]'"
+
+
 @pytest.mark.parametrize("name", list(STRATEGIES))
 def test_replay_is_deterministic_for_a_seed(table, name):
     strategy = STRATEGIES[name]
+    if strategy.stopping == "synetune":
+        pytest.importorskip("syne_tune", reason=SYNE_TUNE_MISSING)
     a, b = (replay(table, strategy, seed=3, budget_epochs=60) for _ in range(2))
     assert a.hv == b.hv and a.trials == b.trials
     c = replay(table, strategy, seed=4, budget_epochs=60)
@@ -195,7 +201,7 @@ def test_rows_timed_on_another_cpu_are_rescaled_by_dense_there(tmp_path):
 # --- Syne Tune's MOASHA, driven as shipped (the `bench` extra; CI installs it) ---------------------
 
 def test_syne_tune_moasha_on_the_hand_made_table(table):
-    pytest.importorskip("syne_tune", reason="Syne Tune is the `bench` extra: pip install -e '.[bench]'")
+    pytest.importorskip("syne_tune", reason=SYNE_TUNE_MISSING)
     strategy = STRATEGIES["Syne Tune MOASHA"]
     stopped_somewhere = False
     for seed in range(8):
@@ -211,3 +217,145 @@ def test_syne_tune_moasha_on_the_hand_made_table(table):
     a, b = (replay(table, strategy, seed=2, budget_epochs=45) for _ in range(2))
     assert a.trials == b.trials and a.found == b.found
 
+
+
+# --- Cross-seed scoring (issue 23): the exported pick trained again on another seed ---------------
+
+def _seed_rows(seed, acc_b, acc_f):
+    """ROWS with B (1.0, 0.75) and F (0.5, 0.5) at the given final accuracies; F at 2 s per epoch (2x)."""
+    rows = []
+    for r in ROWS:
+        key = (r["params"]["example_keep"], r["params"]["token_keep"])
+        acc = list(r["val_acc"])
+        if key == (1.0, 0.75):
+            acc[-1] = acc_b
+        if key == TRAP:
+            acc[-1] = acc_f
+        seconds = [2.0] * 3 if key == TRAP else r["train_seconds"]
+        rows.append({**r, "seed": seed, "val_acc": acc, "train_seconds": seconds, "train_flops": [3.0, 2.0, 1.0]})
+    return rows
+
+
+# Dense is 0.80 on both seeds. Seed 0: F 0.90 at 2x (the best within 0.5 points), B 0.78 (out).
+# Seed 1: F 0.60 (out), B 0.80 at 4/3 (the best within 0.5 points).
+CROSS_ROWS = _seed_rows(0, acc_b=0.78, acc_f=0.90) + _seed_rows(1, acc_b=0.80, acc_f=0.60)
+B = (1.0, 0.75)
+
+
+@pytest.fixture()
+def seed_tables(tmp_path):
+    import json
+
+    path = tmp_path / "two_seeds.json"
+    path.write_text(json.dumps({"proxy": {}, "configs": CROSS_ROWS, "extras": []}))
+    return path, {s: Table.load(path, s) for s in (0, 1)}
+
+
+def test_a_pick_best_on_its_seed_but_bad_on_the_other_scores_zero_there(seed_tables):
+    _, tables = seed_tables
+    t0, t1 = tables[0], tables[1]
+    assert t0.pick(list(t0.acc), 0.5) == TRAP and t1.pick(list(t1.acc), 0.5) == B
+    assert t0.pick([], 0.5) is None and t0.pick([(1.0, 0.5)], 0.5) is None  # C: fast, 10 points below
+    assert t0.pick([(1.0, 1.0), (1.0, 0.5)], 0.5) == (1.0, 1.0)  # dense is always within
+    assert t0.score_pick(TRAP, 0.5) == pytest.approx(1.0)  # the same seed: the table's best
+    assert t1.score_pick(TRAP, 0.5) == 0.0  # trained again on seed 1 it is 20 points below dense
+    assert t0.score_pick(B, 0.5) == 0.0  # seed 1's best is 2 points below dense on seed 0
+    assert t0.score_pick(B, 2.0) == pytest.approx((4 / 3) / 2)  # within 2 points it holds: 4/3 of the best 2x
+    assert t1.score_pick((1.0, 1.0), 0.5) == pytest.approx(3 / 4) and t0.score_pick(None, 0.5) == 0.0
+
+
+def test_cross_seed_scores_the_exported_pick_on_the_other_seed(seed_tables):
+    _, tables = seed_tables
+    strategy = Strategy("random", None)  # no early stopping: every configuration completes
+    runs = {"random": {s: [replay(t, strategy, seed=i, budget_epochs=30) for i in range(3)] for s, t in tables.items()}}
+    at = [0, 30]
+    cross = replay_mod.cross_seed(tables, runs, at)
+    assert cross["directions"] == ["0->1", "1->0"]
+    block = cross["measures"]["within 0.5"]
+    row = block["strategies"]["random"]
+    for d in ("0->1", "1->0"):
+        assert row["cross"][d]["0"]["mean"] == 0.0  # nothing has completed yet: no pick
+    # After the whole grid: seed 0's pick F is 20 points below dense on seed 1 (0); seed 1's pick B
+    # is 2 points below dense on seed 0 (0) -- both directions lose what the searched seed promised.
+    assert row["same_seed"]["0"]["30"]["mean"] == pytest.approx(1.0)
+    assert row["same_seed"]["1"]["30"]["mean"] == pytest.approx(1.0)
+    assert row["cross"]["0->1"]["30"]["mean"] == 0.0 and row["cross"]["1->0"]["30"]["mean"] == 0.0
+    assert row["held"]["0->1"]["30"] == 0.0 and row["speedup_on_scored"]["0->1"]["30"] == pytest.approx(2.0)
+    assert row["picks"]["0->1"][0][-1] == list(TRAP) and row["picks"]["1->0"][0][-1] == list(B)
+    refs = block["references"]
+    assert refs["exhaustive: every configuration of the searched seed"]["cross"]["mean"]["30"]["mean"] == 0.0
+    dense = refs["dense (no search)"]["cross"]
+    assert dense["0->1"]["30"]["mean"] == pytest.approx(3 / 4) and dense["1->0"]["30"]["mean"] == pytest.approx(1 / 2)
+    assert ["dense (no search)", "random"] in block["beats"]["30"]  # not searching beats searching, both ways
+    assert set(cross["measures"]) == {"within 0.5", "within 1"}  # the replay's DELTAS
+    # The mean of the directions is taken per search seed, then over the seeds.
+    assert row["cross"]["mean"]["30"]["mean"] == pytest.approx(0.0) and row["cross"]["mean"]["30"]["se"] == 0.0
+
+
+def test_beats_needs_two_standard_errors_in_each_direction():
+    def rows(**means):  # name -> ((mean 0->1, se), (mean 1->0, se))
+        return {n: {"0->1": {"k": {"mean": a, "se": sa}}, "1->0": {"k": {"mean": b, "se": sb}}}
+                for n, ((a, sa), (b, sb)) in means.items()}
+
+    dirs = ["0->1", "1->0"]
+    r = rows(x=((0.9, 0.01), (0.5, 0.01)), y=((0.5, 0.01), (0.9, 0.01)))  # reversed on the other seed
+    assert replay_mod.compare("x", "y", r, dirs, "k") == "within noise" and replay_mod.beats_pairs(r, dirs, "k") == []
+    r = rows(x=((0.9, 0.01), (0.9, 0.01)), y=((0.8, 0.01), (0.85, 0.01)))  # ahead in both, 0.05 > 2 x 0.014
+    assert replay_mod.compare("x", "y", r, dirs, "k") == "ahead" and replay_mod.compare("y", "x", r, dirs, "k") == "behind"
+    r = rows(x=((0.9, 0.02), (0.9, 0.02)), y=((0.8, 0.02), (0.85, 0.02)))  # 0.05 < 2 x sqrt(2) x 0.02
+    assert replay_mod.compare("x", "y", r, dirs, "k") == "within noise"
+
+
+def test_projected_seconds_as_the_live_search_reports_them():
+    rows = [{**r, "train_flops": [3.0, 2.0, 1.0]} for r in ROWS]
+    t = Table(rows)
+    dense = (1.0, 1.0)  # 4 s per epoch; FLOPs 3, 2, 1 of 6: seconds so far x 6 / FLOPs so far
+    assert [t.projected_seconds(dense, e) for e in (1, 2, 3)] == pytest.approx([8.0, 9.6, 12.0])
+    assert Table(ROWS).projected_seconds(dense, 1) == 12.0  # no FLOPs in the rows: the full seconds
+    # The replay reports the projection where asked, and completed points are the same either way.
+    full = replay(t, Strategy("tpe", "moasha"), seed=1, budget_epochs=30)
+    projected = replay(t, Strategy("tpe", "moasha"), seed=1, budget_epochs=30, cost="projected")
+    assert set(p for _, p in projected.found) <= {t.point(k) for k in t.acc}
+    assert full.found[0] == projected.found[0]  # dense, never stopped
+    with pytest.raises(ValueError, match="cost"):
+        replay(t, Strategy("tpe", "moasha"), seed=1, budget_epochs=30, cost="wall")
+
+
+def test_rung_epsilon_is_the_live_searchs_noise_rule(seed_tables, monkeypatch):
+    from trilevel.reports.noise import run_sd
+
+    path, tables = seed_tables
+    assert replay_mod.num_val([0.5, 1 / 3, 0.25]) == 12 and replay_mod.num_val([math.pi / 4, math.e / 3]) is None
+    assert tables[0].num_val == 100  # ROWS' accuracies are hundredths
+    # Searching seed 0, the other seed's dense is the extra seed (run_sd floors its sd of 0 by the binomial error).
+    assert tables[0].rung_epsilon() == pytest.approx(run_sd([0.80], 100))
+    assert Table.load(path, "mean").rung_epsilon() == pytest.approx(run_sd([0.80, 0.80], 100))
+    assert Table(ROWS).rung_epsilon() is None  # one seed: no extra dense seed, no ties (as the live search)
+    seen = []
+
+    class Spy(replay_mod.MOASHAScheduler):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs.get("epsilon"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(replay_mod, "MOASHAScheduler", Spy)
+    replay(tables[0], Strategy("tpe", "moasha"), seed=0, budget_epochs=9, rung_epsilon=0.04)
+    replay(tables[0], Strategy("tpe", "moasha", epsilon=1.0), seed=0, budget_epochs=9, rung_epsilon=0.04)
+    replay(tables[0], Strategy("tpe", "asha_ws"), seed=0, budget_epochs=9, rung_epsilon=0.04)
+    assert seen == [{"val_acc": 0.04}, {"val_acc": 0.01}, None]  # a strategy's own epsilon first; none for one objective
+
+
+def test_cross_seed_cli_writes_both_scores(seed_tables, tmp_path, monkeypatch):
+    import json
+
+    path, _ = seed_tables
+    out = tmp_path / "cross"
+    monkeypatch.setattr(sys, "argv", ["replay.py", "--table", str(path), "--cross-seed", "--seeds", "2",
+                                      "--only", "MO-ASHA + TPE,MO-ASHA + random", "--out", str(out)])
+    replay_mod.main()
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data["mode"] == "cross-seed" and data["cost"] == "projected" and data["rung_epsilon"] == "live"
+    assert set(data["cross_seed"]["measures"]) == {"within 0.5", "within 1"}
+    assert set(data["strategies"]) == {"MO-ASHA + TPE", "MO-ASHA + random"}  # the seed-mean score, secondary
+    md = out.with_suffix(".md").read_text()
+    assert "Cross-seed (primary)" in md and "Seed mean (secondary)" in md and "0→1" in md and "1→0" in md
