@@ -221,6 +221,8 @@ class RunConfig:
     # for GPUs without bf16) or float32 (off). CPU runs in float32 whatever is set.
     amp_dtype: str = "bfloat16"
     workers: int | None = None  # data loader processes; None: automatic (core/trainer.py `loader_workers`)
+    # Paired speed (core/paired.py): timed (this run, dense) step pairs at each new keep; 0 = off.
+    speed_pairs: int = 4
     val_fraction: float = 0.1
     train_subset: int | None = None
     val_subset: int | None = None
@@ -302,6 +304,8 @@ class RunConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UserError(f"{name} must be an integer >= 0, got {value!r}")
+        if isinstance(self.speed_pairs, bool) or not isinstance(self.speed_pairs, int) or self.speed_pairs < 0:
+            raise UserError(f"speed_pairs must be an integer >= 0 (0 = no paired speed), got {self.speed_pairs!r}")
         if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
                                          or self.workers < 0):
             raise UserError(f"workers must be an integer >= 0 (or unset: automatic), got {self.workers!r}")

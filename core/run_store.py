@@ -49,7 +49,9 @@ SEARCH_RUNNING, SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_FAILED = "running", 
 NOT_LEARNED = "not_learned"  # dense did not learn: nothing ranked or exported
 
 # -- objectives: the search's cost -> the result key that measures it ------------------------------
-OBJECTIVE_KEYS = {"time": "projected_seconds", "flops": "expected_train_flops"}
+# time: the full run's cost against dense's, timed in pairs inside the trial (core/paired.py), which
+# the machine's other work does not move; wall-clock seconds stay recorded beside it.
+OBJECTIVE_KEYS = {"time": "paired_cost", "flops": "expected_train_flops"}
 OBJECTIVES = tuple(OBJECTIVE_KEYS)
 ACCURACY_KEY = "val_acc"
 EPOCH_KEY = "epoch"
@@ -60,8 +62,9 @@ class EpochReport:
     """What a trial reports to Ray Tune after each epoch (the keys of its result dict).
 
     `val_acc`, `train_seconds` etc. are for the run so far; `epoch_seconds` and `epoch_val_acc`
-    for this epoch alone. `projected_seconds` and `expected_train_flops` are the run's full-length
-    cost, the search's objectives (`OBJECTIVE_KEYS`).
+    for this epoch alone. `paired_cost` (a fraction of dense's) and `expected_train_flops` are the
+    run's full-length cost, the search's objectives (`OBJECTIVE_KEYS`); `projected_seconds` is the
+    wall-clock projection beside them.
     """
 
     epoch: int
@@ -73,6 +76,8 @@ class EpochReport:
     flops_per_image: float | None = None
     expected_train_flops: float | None = None
     flops_speedup: float | None = None
+    paired_cost: float | None = None
+    paired_speedup: float | None = None
     images_per_second: float | None = None
     epoch_seconds: float | None = None
     epoch_val_acc: float | None = None
@@ -91,6 +96,7 @@ class EpochReport:
             projected_seconds=metrics["projected_seconds"], train_flops=metrics["train_flops"],
             planned_train_flops=metrics["planned_train_flops"], flops_per_image=metrics["flops_per_image"],
             expected_train_flops=metrics["expected_train_flops"], flops_speedup=metrics["flops_speedup"],
+            paired_cost=metrics.get("paired_cost"), paired_speedup=metrics.get("paired_speedup"),
             images_per_second=metrics["images_per_second"], epoch_seconds=last["train_seconds"],
             epoch_val_acc=last["val_acc"], active_examples=last["active_examples"], resumed_from=resumed_from,
             chance_acc=metrics["chance_acc"], num_train=metrics["num_train"], num_val=metrics["num_val"],
@@ -128,7 +134,12 @@ class TrialRecord:
     val_acc: float | None = None  # fraction 0..1
     train_seconds: float | None = 0.0
     projected_seconds: float | None = None
+    # The speed the reports show: the paired speedup (measured inside the trial against dense, see
+    # core/paired.py), or the wall-clock ratio to dense's projected seconds when a trial has none.
     speedup: float | None = None
+    wall_speedup: float | None = None  # dense's projected seconds / this trial's, always recorded
+    paired_cost: float | None = None  # the full run's cost as a fraction of dense's (time objective)
+    paired_speedup: float | None = None
     flops_per_image: float | None = None
     train_flops: float | None = None
     planned_train_flops: float | None = None
@@ -177,7 +188,7 @@ class TrialRecord:
         self.status = RUNNING
         self.epochs = report.epoch
         for name in ("val_acc", "train_seconds", "projected_seconds", "flops_per_image", "train_flops",
-                     "planned_train_flops", "expected_train_flops", "flops_speedup"):
+                     "planned_train_flops", "expected_train_flops", "flops_speedup", "paired_cost", "paired_speedup"):
             setattr(self, name, getattr(report, name))
         for name in ("chance_acc", "num_train", "num_val"):
             if getattr(report, name) is not None:
@@ -224,6 +235,9 @@ class TrialRecord:
             train_seconds=_number(data.get("train_seconds"), "train_seconds"),
             projected_seconds=_number(data.get("projected_seconds"), "projected_seconds"),
             speedup=_number(data.get("speedup"), "speedup"),
+            wall_speedup=_number(data.get("wall_speedup"), "wall_speedup"),
+            paired_cost=_number(data.get("paired_cost"), "paired_cost"),
+            paired_speedup=_number(data.get("paired_speedup"), "paired_speedup"),
             flops_per_image=_number(data.get("flops_per_image"), "flops_per_image"),
             train_flops=_number(data.get("train_flops"), "train_flops"),
             planned_train_flops=_number(data.get("planned_train_flops"), "planned_train_flops"),
@@ -260,11 +274,11 @@ class ShorterRun:
         """Training time of this length over all its seeds (what it cost the search)."""
         return self.seconds * len(self.accs)
 
-    def speed(self, objective: str, dense_seconds: float | None, full_epochs: int) -> float | None:
-        """Speedup over full-length dense: measured time, or FLOPs (proportional to epochs)."""
-        if objective == "flops":
-            return full_epochs / self.epochs
-        return dense_seconds / self.seconds if dense_seconds and self.seconds else None
+    def speed(self, search_epochs: int) -> float:
+        """Speedup over full-length dense: `search_epochs / epochs`. This is its paired speed (dense's
+        step against itself, every example visited: the cost is exactly proportional to the epochs)
+        and its FLOPs speedup alike; the measured wall seconds stay in `seconds`."""
+        return search_epochs / self.epochs
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "seconds": self.seconds, "accs": list(self.accs)}

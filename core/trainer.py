@@ -38,6 +38,7 @@ from .data import build_datasets, dataset_info
 from .errors import UserError
 from .examples import ExamplePruner
 from .models import build_model, default_patch_size
+from .paired import PairedTimer, keep_key
 from .patch import set_keep, sparsify
 from .schedules import epoch_keep_points, keep_at
 
@@ -160,7 +161,8 @@ class Trainer:
             pretrained=config.pretrained, initial_checkpoint=config.initial_checkpoint, **config.model_kwargs,
         )
         self.model = sparsify(model, config.sparsity).to(self.device)
-        self.flop_model = copy.deepcopy(self.model)  # FLOPs are counted on a copy, outside DDP
+        # A copy outside DDP, never trained: FLOPs are counted on it and the paired speed timed on it.
+        self.flop_model = copy.deepcopy(self.model)
         self.net = self.model
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -170,10 +172,7 @@ class Trainer:
         # generators, seeded like timm's train.py does (`random_seed(seed, rank)`).
         random.seed(config.seed + 1000 * self.rank)
         np.random.seed(config.seed + 1000 * self.rank)
-        self.optimizer = create_optimizer_v2(
-            self.model, "adamw", lr=config.lr, weight_decay=config.weight_decay,
-            layer_decay=config.layer_decay if 0 < config.layer_decay < 1 else None,
-        )
+        self.optimizer = self._make_optimizer(self.model)
         # timm's Mixup/CutMix: soft targets (label smoothing folded in), paired with the reversed batch.
         self.mixup = (Mixup(mixup_alpha=config.mixup, cutmix_alpha=config.cutmix,
                             label_smoothing=config.label_smoothing, num_classes=self.info.num_classes)
@@ -181,6 +180,9 @@ class Trainer:
         # Mixed precision on a GPU only; float16 needs loss scaling (torch's GradScaler), bfloat16 does not.
         self.amp_dtype = getattr(torch, config.amp_dtype) if self.device.type == "cuda" else torch.float32
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        # This run's step time against dense's, timed in pairs on the shadow copy (core/paired.py).
+        self.paired = PairedTimer(self.flop_model, self._make_optimizer, self.device, self.amp_dtype,
+                                  lambda: _sync(self.device), pairs=config.speed_pairs)
         # Repeated augmentation spreads an image's copies over ranks; timm uses it under DDP only.
         self.aug_repeats = config.aug_repeats if self.world > 1 and config.aug_repeats > 1 else 0
         # timm's EMA of the weights, validated instead of the raw weights when the recipe asks for it.
@@ -201,6 +203,12 @@ class Trainer:
         self._plan = _PlanBatches()
         self._train_loader: DataLoader | None = None  # built at the first epoch, kept for the run
         self._val_loader: DataLoader | None = None
+
+    def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        """timm's AdamW with the run's weight decay and layer-wise lr decay (also the shadow's)."""
+        cfg = self.config
+        return create_optimizer_v2(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                   layer_decay=cfg.layer_decay if 0 < cfg.layer_decay < 1 else None)
 
     def _loader(self, dataset: Dataset, **kw) -> DataLoader:
         """Pinned memory on a GPU; with worker processes, kept alive across epochs and prefetching."""
@@ -225,15 +233,17 @@ class Trainer:
 
     # -- measurement ----------------------------------------------------------------------------
     def flops_per_image(self, token_keep: float, attention_keep: float) -> float:
-        """Forward + backward FLOPs of one training image at these keeps (FlopCounterMode)."""
+        """Forward + backward FLOPs of one training image at these keeps (FlopCounterMode). Inside
+        `fork_rng`: counting draws random inputs and dropout, and must not move training's generators."""
         key = (round(token_keep, 4), round(attention_keep, 4))
         if key not in self._flops_cache:
             model = self.flop_model
             set_keep(model, *key)
             model.train()
-            x = torch.randn(2, self.info.in_chans, self.img_size, self.img_size, device=self.device)
-            with FlopCounterMode(display=False) as counter:
-                model(x).sum().backward()
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                x = torch.randn(2, self.info.in_chans, self.img_size, self.img_size, device=self.device)
+                with FlopCounterMode(display=False) as counter:
+                    model(x).sum().backward()
             model.zero_grad(set_to_none=True)
             self._flops_cache[key] = counter.get_total_flops() / 2
         return self._flops_cache[key]
@@ -266,6 +276,36 @@ class Trainer:
         if epoch < len(self.history):
             return self.history[epoch]["active_examples"]
         return self.pruner.expected_active(epoch)
+
+    def epoch_time_ratio(self, epoch: int) -> float | None:
+        """The epoch's training step time relative to dense's (the mean over its keep points):
+        measured in pairs where the keeps were reached, else the FLOPs ratio scaled by the latest
+        measured time/FLOPs ratio (see core/paired.py). None when the paired timing is off."""
+        if not self.paired.enabled:
+            return None
+        dense = self.flops_per_image(1.0, 1.0)
+        values = []
+        for keeps in self.epoch_keeps(epoch):
+            measured = self.paired.ratio(keep_key(*keeps))
+            values.append(measured if measured is not None else self._time_per_flop() * self.flops_per_image(*keeps) / dense)
+        return sum(values) / len(values)
+
+    def _time_per_flop(self) -> float:
+        """The latest measured keep's time ratio over its FLOPs ratio (1.0 before any measurement)."""
+        dense = self.flops_per_image(1.0, 1.0)
+        for key in reversed(list(self.paired.ratios)):
+            flops = self.flops_per_image(*key) / dense
+            if flops > 0:
+                return self.paired.ratio(key) / flops
+        return 1.0
+
+    def paired_cost(self) -> float | None:
+        """The full run's training cost as a fraction of dense's at the same length on every example:
+        examples visited (counted, then planned) x each epoch's paired step-time ratio."""
+        if not self.paired.enabled:
+            return None
+        epochs, total = self.config.epochs, len(self.train_set)
+        return sum(self._expected_active(e) / total * self.epoch_time_ratio(e) for e in range(epochs)) / epochs
 
     # -- training -------------------------------------------------------------------------------
     def fit(self) -> dict:
@@ -302,7 +342,14 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         images = timed_images = 0
         timed_start = None
+        measuring = 0.0  # seconds of paired timing in this epoch: not training time
         for step, (x, y, idx) in enumerate(loader):
+            if step == 0:
+                missing = self.paired.needs(self.epoch_keeps(epoch))
+                if missing:
+                    before = self.paired.seconds
+                    self.paired.measure(x, y, missing)
+                    measuring = self.paired.seconds - before
             if len(self.history) == 0 and step == WARMUP_STEPS:
                 _sync(self.device)
                 timed_start = time.perf_counter()
@@ -318,12 +365,14 @@ class Trainer:
                 raise TrainingDiverged(f"loss is {loss_sum.item()} at epoch {epoch + 1}, step {step + 1}")
         _sync(self.device)
         timed_seconds = time.perf_counter() - timed_start if timed_start is not None else 0.0
+        if len(self.history) > 0:  # timed from the epoch's start, so across the measurement
+            timed_seconds -= measuring
         if not self._finite(loss_sum):
             raise TrainingDiverged(f"loss is {loss_sum.item()} at epoch {epoch + 1}")
         example_info = self.pruner.end_epoch(epoch)
         in_sync = self._examples_in_sync()
         _sync(self.device)
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start - measuring
         total_images = images * self.world
         keeps = self.epoch_keeps(epoch)
         token_keep = sum(k[0] for k in keeps) / len(keeps)
@@ -343,6 +392,8 @@ class Trainer:
             "examples_in_sync": in_sync,
             "flops_per_image": flops_per_image,
             "train_flops": flops_per_image * total_images,
+            "time_ratio": self.epoch_time_ratio(epoch),  # step time vs dense's, paired (core/paired.py)
+            "paired_seconds": measuring,
             "lr": lr_at(cfg, (epoch + 1) / cfg.epochs),
         }
 
@@ -444,6 +495,7 @@ class Trainer:
         rates = [r["images_per_second"] for r in h if r["images_per_second"]]
         planned = self.planned_train_flops()
         expected = self.expected_train_flops()
+        paired_cost = self.paired_cost()
         return {
             "status": status,
             "epochs": len(h),
@@ -456,6 +508,11 @@ class Trainer:
             "planned_train_flops": planned,
             "expected_train_flops": expected,
             "flops_speedup": self.expected_train_flops(dense=True) / expected,
+            # the full run's cost against dense's, timed in pairs inside this run (core/paired.py)
+            "paired_cost": paired_cost,
+            "paired_speedup": 1.0 / paired_cost if paired_cost else None,
+            "paired_seconds": self.paired.seconds,  # spent measuring, not in train_seconds
+            "paired_ratios": {f"{k[0]:g}/{k[1]:g}": self.paired.ratio(k) for k in self.paired.ratios},
             "peak_memory_mb": _peak_memory_mb(self.device),
             "world_size": self.world,
             "device": str(self.device),
@@ -513,6 +570,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "steps_done": self.steps_done,
+            "paired": self.paired.state_dict(),
             "epoch": self.epoch,
             "history": self.history,
             "rng": torch.get_rng_state(),  # rank 0's torch CPU state, as checkpoints before rng_states held
@@ -530,7 +588,7 @@ class Trainer:
             raise UserError(f"cannot resume from {path}: not a valid checkpoint ({type(exc).__name__})") from None
         stored, current = state.get("config") or {}, self.config.to_dict()
         # A key missing from the stored config is a field added since (its old behaviour is its "off" value).
-        changed = [k for k in current if k not in ("epochs", "device", "workers", "output")
+        changed = [k for k in current if k not in ("epochs", "device", "workers", "output", "speed_pairs")
                    and stored.get(k, current[k]) != current[k]]
         if changed:
             raise UserError(f"cannot resume from {path}: it is a different run ({', '.join(changed)} differ)")
@@ -543,6 +601,7 @@ class Trainer:
             if self.scaler is not None and state.get("scaler"):
                 self.scaler.load_state_dict(state["scaler"])
             self.steps_done = int(state.get("steps_done", 0))
+            self.paired.load_state_dict(state.get("paired"))
             self.epoch = int(state["epoch"])
             self.history = list(state["history"])
             rng_states = state.get("rng_states")

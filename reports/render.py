@@ -339,7 +339,7 @@ def _shorter_table(summary: Summary, sym: dict) -> Table:
         table.add_column(title, justify="right")
     for r in sorted(summary.shorter.runs, key=lambda r: -r.epochs):
         spread = f" {sym['pm']} {statistics.stdev(r.accs) * 100:.2f}" if len(r.accs) > 1 else ""
-        table.add_row(f"{r.epochs} of {search.epochs}", fmt.speed(r.speed(summary.objective, dense_seconds, search.epochs), ""),
+        table.add_row(f"{r.epochs} of {search.epochs}", fmt.speed(r.speed(search.epochs), ""),
                       f"{r.mean_acc * 100:.2f}{spread}", str(len(r.accs)), f"{r.seconds:.0f}")
     cost = sum(r.total_seconds for r in summary.shorter.runs)
     dense_runs = f" = {cost / dense_seconds:.1f} dense runs" if dense_seconds else ""

@@ -37,18 +37,17 @@ class ShorterCurve:
     speeds: list[float | None]  # each run's speedup over dense, in `runs` order
 
     @classmethod
-    def build(cls, runs: Sequence[ShorterRun], dense_acc: float | None, objective: str,
-              dense_seconds: float | None, full_epochs: int) -> "ShorterCurve | None":
+    def build(cls, runs: Sequence[ShorterRun], dense_acc: float | None, full_epochs: int) -> "ShorterCurve | None":
         if dense_acc is None or not runs:
             return None
         points = [(1.0, dense_acc)]
         for run in runs:
-            speed = run.speed(objective, dense_seconds, full_epochs)
-            if speed is not None and speed > 1.0:
+            speed = run.speed(full_epochs)
+            if speed > 1.0:
                 points.append((speed, run.mean_acc))
         if len(points) < 2:
             return None
-        return cls(sorted(points), list(runs), [r.speed(objective, dense_seconds, full_epochs) for r in runs])
+        return cls(sorted(points), list(runs), [r.speed(full_epochs) for r in runs])
 
     @property
     def max_speed(self) -> float:

@@ -168,7 +168,7 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
     selection = select_best(front, reference, max_acc_drop, objective, min_acc=floor)
     base = run.baseline
     dense_seconds = base.projected_seconds if base is not None else None
-    curve = ShorterCurve.build(run.search.train_shorter, reference.acc, objective, dense_seconds, run.search.epochs)
+    curve = ShorterCurve.build(run.search.train_shorter, reference.acc, run.search.epochs)
     beats = {t.trial_id: curve.beats(t.mean_acc, t.speed(objective)) for t in front} if curve else {}
     pick = selection.trial
     instead = None
@@ -177,7 +177,7 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
     fidelity = FidelityVerdict.build(run.search.fidelity, pick, base, {t.trial_id: t.speed(objective) for t in run.trials},
                                      max_acc_drop, selection.kind)
     if instead is not None:  # the economics are always in measured time: what a user waits for
-        speedup = instead.speed("time", dense_seconds, run.search.epochs)
+        speedup = instead.speed(run.search.epochs)
     else:
         speedup = pick.speed("time") if pick is not None and not pick.is_baseline else None
     wall = _wall_seconds(run)

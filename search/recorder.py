@@ -127,7 +127,8 @@ class RunRecorder(Callback, Stopper):
         base = self.baseline()
         reference = base.projected_seconds if base else None
         for r in self.records.values():  # the baseline may report after others: refresh all
-            r.speedup = reference / r.projected_seconds if reference and r.projected_seconds else None
+            r.wall_speedup = reference / r.projected_seconds if reference and r.projected_seconds else None
+            r.speedup = r.paired_speedup if r.paired_speedup is not None else r.wall_speedup
         self.write()
         live = self.live
         if live is not None:

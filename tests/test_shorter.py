@@ -21,18 +21,18 @@ def test_shorter_epochs_are_distinct_whole_counts_below_the_full_length():
 
 
 def test_curve_interpolates_in_speed_and_refuses_to_extrapolate():
-    runs = [ShorterRun(5, 50.0, [0.80, 0.78]), ShorterRun(2, 25.0, [0.60, 0.60])]
-    curve = ShorterCurve.build(runs, dense_acc=0.80, objective="time", dense_seconds=100.0, full_epochs=10)
+    runs = [ShorterRun(4, 50.0, [0.80, 0.78]), ShorterRun(2, 25.0, [0.60, 0.60])]
+    # speed = full / shorter epochs (the paired and the FLOPs speed of dense alike), whatever the seconds
+    curve = ShorterCurve.build(runs, dense_acc=0.80, full_epochs=8)
     assert curve.points == [(1.0, 0.80), (2.0, pytest.approx(0.79)), (4.0, pytest.approx(0.60))]
     assert curve.acc_at(3.0) == pytest.approx(0.695)  # halfway between 2x and 4x
     assert curve.acc_at(0.8) == 0.80  # slower than dense: dense itself
     assert curve.acc_at(4.5) is None  # faster than any run measured
     assert curve.beats(0.70, 3.0) is True and curve.beats(0.69, 3.0) is False
     assert curve.beats(0.99, 5.0) is None and curve.beats(None, 2.0) is None
-    flops = ShorterCurve.build(runs, 0.80, "flops", None, 10)  # FLOPs: speed = full / shorter epochs
-    assert flops.points[-1] == (5.0, pytest.approx(0.60))
-    assert ShorterCurve.build([], 0.8, "time", 100.0, 10) is None
-    assert ShorterCurve.build(runs, None, "time", 100.0, 10) is None
+    assert ShorterCurve.build(runs, 0.80, 10).points[-1] == (5.0, pytest.approx(0.60))
+    assert ShorterCurve.build([], 0.8, 10) is None
+    assert ShorterCurve.build(runs, None, 10) is None
 
 
 SHORTER_BEATS_PICK = [  # pick "a" is 0.798 at 1.5x; dense at 5 of 10 epochs is 2x at 0.80

@@ -1,0 +1,143 @@
+"""Speed as a paired ratio measured inside the run: this run's training step against dense's, timed
+alternately in the same process, on the same device, on the same batch, at the same moment.
+
+Why: wall-clock seconds of two trials are only comparable when the machine did the same other work
+during both. On a shared laptop, a busy node or a cluster with mixed GPU types they are not (a digits
+trial run beside other work reported 7.66x for keeps 0.77 / 0.71). Anything that slows the machine
+down slows both halves of a pair alike, so their ratio stays; the ratio of two runs' seconds does
+not.
+
+How: whenever the run reaches keep ratios it has not measured yet (a few points of the keep
+schedule: each distinct (token, attention) keep, to `KEY_STEP`), it times a short burst of training
+steps on the epoch's first batch: one untimed warm-up at the new keeps, then `pairs` pairs of one
+step at the current keeps and one step dense, the order alternating (ABBA) so a drift in machine
+load hits both sides alike. The keeps' step-time ratio is the median of the pairs' ratios.
+
+The steps run on a *shadow* of the model (the trainer's own copy, also used for FLOP counting) with
+its own optimizer of the same kind at learning rate 0 (the same arithmetic, weights unchanged), and
+inside `torch.random.fork_rng`, so the trained model, its optimizer and every random generator are
+exactly as they would be without the measurement: training is bit-identical with or without it
+(tests/test_paired.py). A step's cost does not depend on the weights' values: top-k keeps a fixed
+count, masks are dense booleans.
+
+A run's `paired_cost` is its training cost as a fraction of dense's at the same length on the full
+training set: the sum over epochs of (examples visited / all examples) x the epoch's step-time ratio,
+over the number of epochs. Epochs not yet trained use the pruner's plan; keeps not yet measured use
+the FLOPs ratio scaled by the last measured time/FLOPs ratio (the search's early-stopping rungs sit
+after the schedule has settled, where every keep is measured). `paired_speedup` = 1 / `paired_cost`.
+
+What it leaves out, by design: data loading (the same per image for both, so example pruning's
+saving is counted through the examples visited), evaluation, and under data parallelism the gradient
+all-reduce (the shadow is not wrapped in DDP).
+
+Written by hand: no library times two model variants against each other inside a training run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .patch import set_keep
+
+KEY_STEP = 0.02  # keeps closer than this share one measurement
+
+
+def keep_key(token_keep: float, attention_keep: float) -> tuple[float, float]:
+    """The measurement a keep pair falls in (rounded to KEY_STEP; 1.0 stays 1.0)."""
+    return (round(round(token_keep / KEY_STEP) * KEY_STEP, 4), round(round(attention_keep / KEY_STEP) * KEY_STEP, 4))
+
+
+@dataclass
+class PairedTimer:
+    """Times training steps of `shadow` at given keeps against dense, in pairs (see the module).
+
+    `make_optimizer(model)` builds the run's optimizer kind for the shadow; `sync()` waits for the
+    device (a GPU's queued kernels) before a clock is read.
+    """
+
+    shadow: nn.Module
+    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
+    device: torch.device
+    amp_dtype: torch.dtype
+    sync: Callable[[], None]
+    pairs: int = 4  # RunConfig.speed_pairs
+    ratios: dict[tuple[float, float], list[float]] = field(default_factory=dict)  # key -> pair ratios
+    seconds: float = 0.0  # time spent measuring (not training)
+    _optimizer: torch.optim.Optimizer | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.pairs > 0
+
+    def ratio(self, key: tuple[float, float]) -> float | None:
+        """Measured step-time ratio (this keep / dense) for a key; exactly 1.0 for dense."""
+        if key == (1.0, 1.0):
+            return 1.0
+        values = self.ratios.get(key)
+        return statistics.median(values) if values else None
+
+    def needs(self, keeps: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        """The distinct keeps among `keeps` whose key has no measurement yet."""
+        out, seen = [], set()
+        for k in keeps:
+            key = keep_key(*k)
+            if key != (1.0, 1.0) and key not in self.ratios and key not in seen:
+                seen.add(key)
+                out.append(k)
+        return out
+
+    def measure(self, x: torch.Tensor, y: torch.Tensor, keeps: list[tuple[float, float]]) -> None:
+        """Measure every keep in `keeps` on the batch (x, y), leaving all training state untouched."""
+        if not self.enabled or not keeps:
+            return
+        start = time.perf_counter()
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            self.shadow.train()
+            if self._optimizer is None:  # first measurement: the shadow's optimizer, dense warmed up
+                self._optimizer = self.make_optimizer(self.shadow)
+                for group in self._optimizer.param_groups:
+                    group["lr"] = 0.0  # the same arithmetic as training, the shadow's weights unchanged
+                self._step(x, y, (1.0, 1.0))
+            for keep in keeps:
+                self._step(x, y, keep)  # warm-up: the allocator and kernels for the new shapes
+                values = []
+                for i in range(self.pairs):
+                    order = (keep, (1.0, 1.0)) if i % 2 == 0 else ((1.0, 1.0), keep)
+                    times = {k: self._step(x, y, k) for k in order}
+                    values.append(times[keep] / times[(1.0, 1.0)])
+                self.ratios[keep_key(*keep)] = values
+        self.seconds += time.perf_counter() - start
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor, keep: tuple[float, float]) -> float:
+        """One timed training step of the shadow at `keep`: forward, loss, backward, optimizer step."""
+        set_keep(self.shadow, *keep)
+        self.sync()
+        start = time.perf_counter()
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32):
+            loss = F.cross_entropy(self.shadow(x).float(), y)
+        self._optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._optimizer.step()
+        self.sync()
+        return time.perf_counter() - start
+
+    def state_dict(self) -> dict:
+        return {"ratios": {f"{k[0]},{k[1]}": list(v) for k, v in self.ratios.items()}, "seconds": self.seconds}
+
+    def load_state_dict(self, state: dict | None) -> None:
+        """Measurements of an earlier attempt of the run (a resumed run keeps them)."""
+        if not state:
+            return
+        self.ratios = {tuple(float(p) for p in k.split(",")): [float(r) for r in v]
+                       for k, v in (state.get("ratios") or {}).items()}
+        self.seconds = float(state.get("seconds") or 0.0)
