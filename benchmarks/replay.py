@@ -850,8 +850,10 @@ def cross_markdown(cross: dict, at: list[int], grid_epochs: int, n: int, tables:
                  f"The pick: the fastest completed configuration within {delta} point(s) of dense on the searched "
                  f"seed. Its score: its speedup over the scored seed's dense, if it is within {delta} point(s) of that "
                  f"dense (else 0), over the scored seed's best within {delta} ({best}). Mean ± standard error over "
-                 f"{n} search seeds; a → b = searched on seed a, scored on seed b; mean = both directions averaged "
-                 "per search seed.",
+                 f"{n} search seeds (a value without ± is the same for every search seed); a → b = searched on "
+                 "seed a, scored on seed b; mean = both directions averaged per search seed. Rows in italics are "
+                 "references, not searches: the exhaustive search of the searched seed, dense, the fixed settings "
+                 "(scored on the scored seed).",
                  "",
                  "| strategy | " + " | ".join(head) + " |",
                  "|---" * (len(head) + 1) + "|"]
