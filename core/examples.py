@@ -9,7 +9,9 @@ Three criteria behind one small interface (`epoch_plan`, `record`, `end_epoch`):
   swap, so a removal reflects the last interval's behaviour, not time spent in the pool. A window
   holds at least 2 presentations (the interval is at least 2 epochs): after a single presentation
   every score is 0 or "never learned", and the choice would be random among examples correct once.
-  Never-learned examples count as maximally forgotten.
+  Never-learned examples count as maximally forgotten. Examples tied at the removal cutoff are
+  chosen by a seeded random key; the reference takes them in numpy's `argsort` order (not a stable
+  sort), so only the choice within that tie can differ (tests/test_reference_ports.py).
 - `loss` (InfoBatch, `infobatch.py`): every example whose last loss is below the mean of all
   examples' losses is a candidate; a random `int(r * candidates)` of them is kept, r = max(0.1,
   `example_keep`) (InfoBatch's keep_ratio = 1 - prune_ratio, floored at 0.1), the rest skipped for
@@ -19,6 +21,14 @@ Three criteria behind one small interface (`epoch_plan`, `record`, `end_epoch`):
   records the examples actually visited and its FLOPs and time use those. Pruning is off in the first
   epoch (no losses yet) and once (epoch + 1) > (1 - `example_anneal`) x epochs (InfoBatch's
   delta = 0.875).
+  Annealing differs from the packaged reference (infobatch/infobatch.py, commit 8bbb012) when
+  delta x epochs is not an integer: its `IBSampler.reset` restores weight 1 only when
+  `iterations == stop_prune + 1`, a float equality that then never holds, so the examples kept in
+  the last pruned epoch stay weighted 1/r through every annealing epoch (300 epochs x 0.875 =
+  262.5: the last 38 epochs of a DeiT run). Here every example has weight 1 once pruning stops,
+  which is what the reference does when delta x epochs is an integer (its CIFAR example: 200 x
+  0.875 = 175), what its research/infobatch.py does always (`<=` there), and what annealing is for:
+  the full data with the unscaled gradient at the end of training.
 - `random`: a fresh random `keep` of the examples every epoch.
 
 All statistics are tensors on the training device, updated with vectorized index operations from
