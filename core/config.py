@@ -98,6 +98,10 @@ class SparsityConfig:
     schedule_cycles: int | None = None  # cyclic: r -> 1.0 -> r triangles over the run; None = one per epoch (PSS)
     schedule_cooldown: float = 10 / 300  # linear/cosine/cyclic: dense for this final fraction (PSS's cooldown epochs)
     schedule_step: float = 0.0  # round the scheduled drop ratio to multiples of this (PSS: 0.2); 0 = off
+    # linear/cosine/cyclic: the drop ratio the schedule moves towards (PSS's end drop ratio). Below 0
+    # the interpolation passes 1.0 and is clamped there: the steps around each cyclic triangle's top
+    # are dense (PSS's DeiT scripts use -0.1). 0 = the ramp ends exactly at dense.
+    schedule_end_drop: float = 0.0
 
     @property
     def fuse_mode(self) -> str | None:
@@ -123,6 +127,10 @@ class SparsityConfig:
         self.schedule_decay = _check_fraction("schedule_decay", self.schedule_decay)
         self.schedule_step = _check_fraction("schedule_step", self.schedule_step)
         self.schedule_cooldown = _check_fraction("schedule_cooldown", self.schedule_cooldown)
+        if isinstance(self.schedule_end_drop, bool) or not isinstance(self.schedule_end_drop, (int, float)) \
+                or not -1.0 <= self.schedule_end_drop < 1.0:
+            raise UserError(f"schedule_end_drop must be a drop ratio in [-1, 1), got {self.schedule_end_drop!r}")
+        self.schedule_end_drop = float(self.schedule_end_drop)
         if self.schedule_cooldown >= 1.0:
             raise UserError("schedule_cooldown must be < 1")
         for name in ("example_max_swaps", "schedule_cycles"):

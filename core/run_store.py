@@ -48,6 +48,9 @@ LOST_ERROR = "lost: the search driver died before Ray saved this trial (not re-r
 SEARCH_RUNNING, SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_FAILED = "running", "finished", "interrupted", "failed"
 NOT_LEARNED = "not_learned"  # dense did not learn: nothing ranked or exported
 
+# -- where a trial's configuration came from (TrialRecord.origin) -------------------------------------
+ORIGIN_DENSE, ORIGIN_SAMPLER, ORIGIN_PAPER = "dense", "sampler", "paper:"  # paper:<name> (spaces/papers.py)
+
 # -- objectives: the search's cost -> the result key that measures it ------------------------------
 # time: the full run's cost against dense's, timed in pairs inside the trial (core/paired.py), which
 # the machine's other work does not move; wall-clock seconds stay recorded beside it.
@@ -146,6 +149,8 @@ class TrialRecord:
     expected_train_flops: float | None = None
     flops_speedup: float | None = None
     is_baseline: bool = False
+    # dense | paper:<name> (a paper's setting, tried right after dense) | sampler; None: an older record
+    origin: str | None = None
     error: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # per epoch: epoch, val_acc, train_seconds
     chance_acc: float | None = None
@@ -171,6 +176,11 @@ class TrialRecord:
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def paper(self) -> str | None:
+        """The paper setting's name when this trial is one (origin `paper:<name>`), else None."""
+        return self.origin[len(ORIGIN_PAPER):] if self.origin and self.origin.startswith(ORIGIN_PAPER) else None
 
     @property
     def accs(self) -> list[float]:
@@ -244,6 +254,7 @@ class TrialRecord:
             expected_train_flops=_number(data.get("expected_train_flops"), "expected_train_flops"),
             flops_speedup=_number(data.get("flops_speedup"), "flops_speedup"),
             is_baseline=bool(data.get("is_baseline", False)),
+            origin=None if data.get("origin") is None else str(data["origin"]),
             error=data.get("error"),
             history=history,
             chance_acc=_number(data.get("chance_acc"), "chance_acc"),
@@ -386,6 +397,8 @@ class SearchInfo:
     fidelity: FidelityCheck | None = None
     # epochs of the full training the final command and the economics plan for (`--full-epochs`)
     full_epochs: int = FULL_EPOCHS
+    # the papers' settings tried right after dense: name -> searched point (`--papers first`)
+    papers: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: int = SEARCH_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -466,6 +479,7 @@ class SearchInfo:
                 train_shorter=[ShorterRun.from_dict(r) for r in data.get("train_shorter") or []],
                 fidelity=FidelityCheck.from_dict(data.get("fidelity")),
                 full_epochs=int(data.get("full_epochs") or FULL_EPOCHS),  # older searches: DeiT's
+                papers={str(k): dict(v) for k, v in (_mapping(data.get("papers"), "papers") or {}).items()},
             )
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None

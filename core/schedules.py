@@ -4,10 +4,12 @@ Two families, both moving between 1.0 (dense) and the target keep r:
 - `warmup_cosine` (Tri-Level E-ViT): 1.0 during warm-up, cosine 1.0 -> r, then r. Ends sparse, and
   the model is evaluated at r.
 - `linear`, `cosine`, `cyclic` (Patch Sampling Schedule, as PSS's `patch_scheduler.py`): linear
-  and cosine ramp from r up to 1.0; cyclic is a triangle r -> 1.0 -> r within every epoch (PSS's
-  `CyclicPatchScheduler`; `schedule_cycles` sets another number of triangles over the run). All
-  three are dense for the last `schedule_cooldown` of training (PSS's cooldown epochs), and the
-  model is evaluated on all tokens.
+  and cosine ramp from r up to 1 - `schedule_end_drop`; cyclic is a triangle r -> 1 - end drop -> r
+  within every epoch (PSS's `CyclicPatchScheduler`; `schedule_cycles` sets another number of
+  triangles over the run). As PSS, the drop ratio is interpolated between its start (1 - r) and end
+  values, clamped to [0, 1] and only then rounded: an end drop below 0 (PSS's DeiT scripts: -0.1)
+  makes the steps around each triangle's top dense. All three are dense for the last
+  `schedule_cooldown` of training (PSS's cooldown epochs), and the model is evaluated on all tokens.
 - `constant`: r throughout.
 
 `schedule_step` rounds as PSS does: the *drop* ratio 1 - keep to the nearest multiple of the step,
@@ -35,11 +37,15 @@ def keep_at(config: SparsityConfig, target: float, progress: float, epochs: int 
     p = min(max(progress, 0.0), 1.0)
     name = config.schedule
     ramp = p  # progress through the scheduled part (the PSS family ends with a dense cooldown)
+    top = 1.0  # the keep the schedule moves towards (above 1.0: clamped, PSS's negative end drop)
     if name in PSS_FAMILY:
         active = 1.0 - config.schedule_cooldown
-        if p >= active:
+        # The cooldown starts at PSS's iteration (epochs - cooldown) x steps: in floats, 2/3 of
+        # training can fall just below 1 - 1/3, which would leave its first step sparse.
+        if p >= active - 1e-9:
             return 1.0
         ramp = p / active
+        top = 1.0 - config.schedule_end_drop
     if name == "constant":
         value = target
     elif name == "warmup_cosine":
@@ -52,9 +58,9 @@ def keep_at(config: SparsityConfig, target: float, progress: float, epochs: int 
             t = (p - warmup) / decay
             value = target + (1.0 - target) * 0.5 * (1.0 + math.cos(math.pi * t))
     elif name == "linear":
-        value = target + (1.0 - target) * ramp
+        value = target + (top - target) * ramp
     elif name == "cosine":
-        value = target + (1.0 - target) * 0.5 * (1.0 - math.cos(math.pi * ramp))
+        value = target + (top - target) * 0.5 * (1.0 - math.cos(math.pi * ramp))
     elif name == "cyclic":
         if config.schedule_cycles:
             phase = (ramp * config.schedule_cycles) % 1.0
@@ -62,9 +68,10 @@ def keep_at(config: SparsityConfig, target: float, progress: float, epochs: int 
             phase = (p * epochs) % 1.0  # one triangle per epoch, as PSS's CyclicPatchScheduler
         else:
             phase = ramp
-        value = target + (1.0 - target) * (1.0 - abs(2.0 * phase - 1.0))
+        value = target + (top - target) * (1.0 - abs(2.0 * phase - 1.0))
     else:  # validated in SparsityConfig
         raise ValueError(name)
+    value = min(1.0, max(value, 0.0))  # PSS clamps the drop ratio to [0, 1] before rounding it
     step = config.schedule_step
     if step > 0:
         per = 1.0 / step  # 5.0 for PSS's 0.2: round(drop * 5) / 5 exactly as its code

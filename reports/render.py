@@ -112,7 +112,7 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
     for trial in summary.front:
         if trial.is_baseline:
             continue
-        mark, style = "", ""
+        mark, style = (f"paper: {trial.paper}", "cyan") if trial.paper else ("", "")
         if trial is pick:
             mark, style = (f"{sym['star']} best", "bold green") if sel.kind == "within" else (f"{sym['star']} {sel.kind}", "bold yellow")
         table.add_row(*row(trial, mark, style))
@@ -160,6 +160,8 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
         console.print(shorter_line)
     if summary.fidelity is not None:
         _print_fidelity(console, summary, sym)
+    if summary.papers:
+        console.print(_papers_table(summary, sym))
     console.print(Text(f"Pick rule: {PICK_RULE}", style="dim"))
     if pick is None and sel.kind == "none" and summary.front:
         console.print(Text(f"No pick: {sel.note}.", style="bold yellow"))
@@ -370,6 +372,25 @@ def _finalists_table(finalists, summary: Summary, sym: dict) -> Table:
             _interval(summary.run.search.finalist_deltas.get(t.trial_id)),
             fmt.speed(t.speed(summary.objective), ""),
         )
+    return table
+
+
+def _papers_table(summary: Summary, sym: dict) -> Table:
+    """The papers' own settings, tried right after dense, against the pick (reports/papers.py)."""
+    table = Table(title="The papers' settings, tried first: does the pick beat them?", title_justify="left",
+                  header_style="bold")
+    for title in ("paper", "example / token / attention keep", "mean acc (%)", f"speedup ({sym['x']})",
+                  f"pick {sym['delta']} (pts)", "paired 90% interval (pts)", "verdict"):
+        table.add_column(title, justify="left" if title in ("paper", "verdict") else "right")
+    styles = {"beats": "green", "beaten": "red", "trade-off": "yellow", "within noise": "yellow"}
+    for c in summary.papers:
+        t, d = c.trial, c.delta
+        keeps = " / ".join(fmt.keep(k) for k in (t.config.example_keep, t.config.token_keep, t.config.attention_keep))
+        acc = f"{t.mean_acc * 100:.2f} ({len(t.accs)} seed{'s' if len(t.accs) > 1 else ''})" if t.mean_acc is not None else "-"
+        table.add_row(c.name, keeps, acc, fmt.speed(t.speed(summary.objective), ""),
+                      fmt.points(d.delta_pts / 100) if d else "-",
+                      f"[{fmt.points(d.ci_pts[0] / 100)}, {fmt.points(d.ci_pts[1] / 100)}]" if d else "-",
+                      Text(f"{c.verdict}: {c.why}", style=styles.get(c.verdict, "dim")))
     return table
 
 

@@ -26,6 +26,7 @@ from trilevel.core.atomic import atomic_write_text
 from .economics import Economics
 from .fidelity import FidelityVerdict
 from .noise import learned
+from .papers import PaperComparison, compare_papers
 from .shorter import ShorterCurve
 from .selection import (
     DenseReference,
@@ -57,6 +58,7 @@ class Summary:
     instead: ShorterRun | None = None
     fidelity: FidelityVerdict | None = None  # the pick and its rivals trained longer (reports/fidelity.py)
     economics: Economics | None = None  # the search's cost against the pick's saving (reports/economics.py)
+    papers: list[PaperComparison] = field(default_factory=list)  # the pick against each paper's setting
 
     @property
     def resolution_pts(self) -> float | None:
@@ -187,6 +189,7 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
         wall_seconds=wall, shorter=curve, beats_shorter=beats, instead=instead, fidelity=fidelity,
         economics=Economics.build(wall, dense_seconds, run.search.epochs, run.search.full_epochs, speedup,
                                   _training_seconds(run, dense_seconds)),
+        papers=compare_papers(run, pick, objective, max_acc_drop),
     )
 
 

@@ -17,7 +17,7 @@ from trilevel.core.config import RunConfig
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import FULL_EPOCHS
 
-from .constants import FIDELITY_FACTOR, FIDELITY_MAX_SHARE, SAMPLERS, TRAIN_SHORTER_FRACTIONS
+from .constants import FIDELITY_FACTOR, FIDELITY_MAX_SHARE, PAPERS_MODES, SAMPLERS, TRAIN_SHORTER_FRACTIONS
 
 def _grace(text: str) -> int | None:
     if text == "auto":
@@ -65,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--space", default="tri-level", help="tri-level (default), pss, full, or a YAML file")
     search.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)}")
     search.add_argument("--objective", default="time", choices=["time", "flops"],
-                        help="cost to minimise: measured training time (default) or FLOPs (deterministic)")
+                        help="cost to minimise: training time against dense, timed in pairs inside each trial "
+                             "(default; other work on the machine does not move it) or FLOPs (deterministic)")
+    search.add_argument("--papers", default="first", choices=PAPERS_MODES,
+                        help="first (default): try the papers' settings the space holds right after dense "
+                             "(counted in the budget); off: sampled points only")
     search.add_argument("--grace-epochs", type=_grace, default=None, metavar="N|auto",
                         help="epochs before a trial can be stopped (default auto: once the keep schedule settles)")
     search.add_argument("--reduction-factor", type=int, default=3, help="MO-ASHA keeps the top 1/factor per rung")
@@ -118,7 +122,7 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
         grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor,
         max_acc_drop=args.max_acc_drop, baseline_seeds=args.baseline_seeds, finalists=args.finalists,
         train_shorter=tuple(args.train_shorter), fidelity=args.fidelity, fidelity_max_share=args.fidelity_max_share,
-        full_epochs=args.full_epochs,
+        full_epochs=args.full_epochs, papers=args.papers,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         concurrency=args.concurrency, address=args.address, output=args.output, name=args.name,
         resume=args.resume, seed=args.seed or 0, live=not args.no_live, keep_checkpoints=args.keep_checkpoints,

@@ -2,6 +2,8 @@
 the parser and the code that acts on them)."""
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random")  # Optuna samplers by short name (searcher.make_sampler)
+# --papers: the papers' settings the space holds tried right after dense (first), or not (off)
+PAPERS_MODES = ("first", "off")
 # Dense trained with the schedule compressed to these fractions of the epochs, on the dense seeds:
 # the baseline every speedup must beat (reports/shorter.py).
 TRAIN_SHORTER_FRACTIONS = (1 / 3, 1 / 2, 2 / 3)

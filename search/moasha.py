@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -329,13 +329,19 @@ class MOASHAScheduler(FIFOScheduler):
         tie_break: str = "crowding",
         time_attr: str = "training_iteration",
         state_path: str | os.PathLike | None = None,
-        protected_config: Mapping[str, Any] | None = None,
+        protected_config: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         epsilon: Mapping[str, float] | None = None,
     ):
         super().__init__()
-        # The reference trial (e.g. the dense baseline every speedup is measured against) always
-        # runs to max_t and is not ranked: stopping it would leave speedups extrapolated.
-        self._protected = dict(protected_config) if protected_config is not None else None
+        # Reference trials (the dense baseline every speedup is measured against; the papers'
+        # settings the pick is compared with) always run to max_t and are not ranked: stopping one
+        # would leave its comparison extrapolated. One mapping or a list of them.
+        if protected_config is None:
+            self._protected: list[dict[str, Any]] = []
+        elif isinstance(protected_config, Mapping):
+            self._protected = [dict(protected_config)]
+        else:
+            self._protected = [dict(c) for c in protected_config]
         self._moasha = MOASHA(objectives, max_t, grace_period, reduction_factor, tie_break, epsilon)
         self._time_attr = time_attr
         self._state_path = os.fspath(state_path) if state_path is not None else None
@@ -360,7 +366,7 @@ class MOASHAScheduler(FIFOScheduler):
         return True
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        if self._protected is not None and dict(trial.config) == self._protected:
+        if self._protected and dict(trial.config) in self._protected:
             return TrialScheduler.CONTINUE
         values = self._values(trial.trial_id, result)
         if values is None:

@@ -14,7 +14,8 @@ from ray.tune import Callback, Stopper
 
 from trilevel.core.config import SparsityConfig
 from trilevel.core.run_store import (
-    COMPLETED, FAILED, RUNNING, STOPPED_EARLY, EpochReport, TrialRecord, load_records, write_trials,
+    COMPLETED, FAILED, ORIGIN_DENSE, ORIGIN_PAPER, ORIGIN_SAMPLER, RUNNING, STOPPED_EARLY, EpochReport, TrialRecord,
+    load_records, write_trials,
 )
 from trilevel.reports.noise import check_learned
 
@@ -34,11 +35,13 @@ class RunRecorder(Callback, Stopper):
     the whole search stops (`baseline_error` says why).
     """
 
-    def __init__(self, run_dir: str | Path, max_epochs: int, fixed: dict, dense_point: dict):
+    def __init__(self, run_dir: str | Path, max_epochs: int, fixed: dict, dense_point: dict,
+                 papers: dict[str, dict] | None = None):
         self.run_dir = str(Path(run_dir).resolve())
         self.max_epochs = max_epochs
         self.fixed = dict(fixed)
         self.dense_point = dict(dense_point)
+        self.papers = {name: dict(point) for name, point in (papers or {}).items()}  # enqueued after dense
         self.records: dict[str, TrialRecord] = {}
         self.baseline_error: str | None = None
 
@@ -113,9 +116,12 @@ class RunRecorder(Callback, Stopper):
             params = dict(trial.config)
             seedless = {k: v for k, v in params.items() if k != "seed"}
             is_baseline = seedless == self.dense_point and not any(r.is_baseline for r in self.records.values())
+            paper = next((name for name, point in self.papers.items() if point == seedless), None)
+            origin = ORIGIN_DENSE if seedless == self.dense_point else (
+                ORIGIN_PAPER + paper if paper is not None else ORIGIN_SAMPLER)
             self.records[trial.trial_id] = TrialRecord(
                 trial_id=trial.trial_id, params=params, config=SparsityConfig(**{**self.fixed, **seedless}),
-                is_baseline=is_baseline,
+                is_baseline=is_baseline, origin=origin,
             )
         return self.records[trial.trial_id]
 

@@ -32,11 +32,11 @@ from trilevel.core.run_store import (
     mark_lost_trials, read_search, settle_lost_trials, write_search,
 )
 from trilevel.reports.noise import (
-    Validity, check_learned, paired_delta, resolution_pts, run_sd,
+    Validity, check_learned, learned, paired_delta, resolution_pts, run_sd,
 )
 from trilevel.spaces import SearchSpace, load_space
 
-from .constants import FIDELITY_FACTOR, FIDELITY_MAX_SHARE, TRAIN_SHORTER_FRACTIONS
+from .constants import FIDELITY_FACTOR, FIDELITY_MAX_SHARE, PAPERS_MODES, TRAIN_SHORTER_FRACTIONS
 
 
 @dataclass
@@ -63,6 +63,9 @@ class SearchOptions:
     fidelity: float = FIDELITY_FACTOR
     # ... when that costs at most this share of the training time the trials took (else skipped, said why)
     fidelity_max_share: float = FIDELITY_MAX_SHARE
+    # first: the papers' settings the space can express (spaces/papers.py) are tried right after dense,
+    # counted in the budget, run to the end and re-trained with the finalists; off: not tried
+    papers: str = "first"
     keep_checkpoints: bool = False  # keep the trials' checkpoints after the search has finished
     full_epochs: int = FULL_EPOCHS  # the full training the final command and the economics plan for
     cpus_per_trial: float = 1.0
@@ -105,6 +108,8 @@ class SearchOptions:
             raise UserError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
         if self.concurrency is not None and self.concurrency <= 0:
             raise UserError(f"--concurrency must be >= 1, got {self.concurrency}")
+        if self.papers not in PAPERS_MODES:
+            raise UserError(f"--papers must be one of {', '.join(PAPERS_MODES)}, got {self.papers!r}")
         if self.objective not in OBJECTIVES:
             raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if isinstance(self.sampler, str):
@@ -259,6 +264,10 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
         concurrency = opts.concurrency or max(1, int(slots))
         base = opts.run.to_dict()
         dense = space.dense_point()
+        if not opts.resume:  # a resumed search keeps what it enqueued when it started
+            info.papers = dict(space.paper_points()) if opts.papers == "first" else {}
+            write_search(run_dir, info)
+        papers = info.papers
         if opts.resume:
             mark_lost_trials(run_dir)
         finished = finished_trial_ids(run_dir) if opts.resume else ()
@@ -294,16 +303,17 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
             except MOASHAStateError as exc:
                 raise UserError(str(exc).splitlines()[0]) from None
         else:
-            recorder = RunRecorder(run_dir, opts.run.epochs, space.fixed, dense)
+            recorder = RunRecorder(run_dir, opts.run.epochs, space.fixed, dense, papers)
             searcher = StudySearcher(
                 space=dict(space.params), metric=["val_acc", cost], mode=["max", "min"],
-                sampler=opts.sampler, seed=opts.seed, study_name=run_dir.name, points_to_evaluate=[dense],
-                max_epochs=opts.run.epochs, run_dir=str(run_dir), budget=opts.budget,
+                sampler=opts.sampler, seed=opts.seed, study_name=run_dir.name,
+                points_to_evaluate=[dense, *papers.values()], max_epochs=opts.run.epochs, run_dir=str(run_dir),
+                budget=opts.budget, snap=space.snap,
             )
             scheduler = MOASHAScheduler(
                 objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
-                grace_period=grace, reduction_factor=opts.reduction_factor,
-                time_attr="epoch", state_path=str(run_dir / MOASHA_STATE), protected_config=dense,
+                grace_period=grace, reduction_factor=opts.reduction_factor, time_attr="epoch",
+                state_path=str(run_dir / MOASHA_STATE), protected_config=[dense, *papers.values()],
                 epsilon=_rung_epsilon(info, extra),
             )
             tuner = tune.Tuner(
@@ -633,10 +643,12 @@ def _finalist_deltas(run_dir: Path, info: SearchInfo) -> dict[str, dict]:
 
 
 def _finalist_seeds(opts, run_dir: Path, info: SearchInfo, trainable, space: SearchSpace) -> dict[str, list[float]]:
-    """Re-train the front's likely picks on the dense baseline's extra seeds.
+    """Re-train the front's likely picks, and the papers' settings that learned, on the dense
+    baseline's extra seeds.
 
     best.yaml is then chosen on accuracy averaged over the same seeds as dense (a paired
-    comparison), not on one lucky short run. Returns trial_id -> accuracies on those seeds.
+    comparison), not on one lucky short run, and the report compares the pick with each paper's
+    setting paired by seed. Returns trial_id -> accuracies on those seeds.
     """
     from trilevel.core.run_store import load_run
     from trilevel.reports.selection import choose_finalists
@@ -648,6 +660,9 @@ def _finalist_seeds(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
         return done
     summary = summarize(load_run(run_dir), opts.max_acc_drop)  # the front the report shows: no chance-level trial
     picks = choose_finalists(summary.front, summary.reference, opts.max_acc_drop, opts.objective, opts.finalists)
+    threshold = info.chance_threshold
+    picks += [t for t in summary.run.trials if t.paper and t.status == COMPLETED and t not in picks
+              and learned(t.val_acc, threshold)]
     todo = {_key(_params(t, space)): t.trial_id for t in picks if len(done.get(t.trial_id, [])) < len(seeds)}
     if not todo:
         return done

@@ -131,7 +131,8 @@ class StudySearcher(Searcher):
                  sampler: str | optuna.samplers.BaseSampler = "tpe", seed: int = 0, study_name: str = "trilevel",
                  points_to_evaluate: list[dict] | None = None, max_epochs: int = 1, epoch_key: str = "epoch",
                  run_dir: str | None = None, budget: int | None = None,
-                 records: Callable[[], Mapping[str, TrialRecord]] | None = None):
+                 records: Callable[[], Mapping[str, TrialRecord]] | None = None,
+                 snap: Callable[[dict], dict] | None = None):
         super().__init__(metric=metric, mode=mode)
         self.space = dict(space)
         self.sampler, self.seed, self.study_name = sampler, seed, study_name
@@ -139,6 +140,7 @@ class StudySearcher(Searcher):
         self.run_dir, self.budget = run_dir, budget
         self.points_to_evaluate = list(points_to_evaluate or [])
         self.records = records
+        self.snap = snap  # e.g. SearchSpace.snap: sampled values next to a range's edge set to it
         self.repeats = 0  # proposals of an already-tried configuration, told its outcome, not run
         self._numbers: dict[str, int] = {}  # Ray trial id -> Optuna trial number, while it runs
         self._study: optuna.Study | None = None
@@ -178,11 +180,12 @@ class StudySearcher(Searcher):
         seen = {_key(r.params): r for r in (records or {}).values()}
         for _ in range(MAX_REPEATS):
             trial = self.study.ask(self.space)
-            record = seen.get(_key(trial.params))
+            params = self.snap(dict(trial.params)) if self.snap is not None else dict(trial.params)
+            record = seen.get(_key(params))
             if record is None:
                 trial.set_user_attr(RAY_TRIAL_ID, trial_id)
                 self._numbers[trial_id] = trial.number
-                return dict(trial.params)
+                return params
             self.repeats += 1
             self._tell_recorded(trial.number, record)  # a repeat: learn its outcome, ask again
         return Searcher.FINISHED

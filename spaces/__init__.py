@@ -3,11 +3,17 @@
 A space is Optuna distributions for the varied `SparsityConfig` fields plus fixed values for the
 rest; every sampled point becomes a valid `SparsityConfig` through `SearchSpace.to_sparsity`.
 
-Built-in spaces:
+Built-in spaces, and the papers' settings (spaces/papers.py) each can express exactly:
 - `tri-level` (default): example keep [0.5, 1], token keep [0.5, 1] at the attentive blocks,
-  attention keep [0.3, 1], the paper's warm-up + cosine schedule.
-- `pss`: input patch dropping (Patch Sampling Schedule) with schedule type, sampling and minimum keep.
-- `full`: the tri-level ratios plus criteria, token mode, fusion and schedule as categorical choices.
+  attention keep [0.1, 1], the paper's warm-up + cosine schedule. Holds Tri-Level's DeiT-T setting.
+- `pss`: input patch dropping (Patch Sampling Schedule) with schedule type, sampling and minimum keep
+  [0.2, 1], PSS's 0.2 rounding and end drop -0.1. Holds PSS's cyclic DeiT setting.
+- `full`: the tri-level ratios (token keep from 0.4) plus criteria, token mode, fusion and schedule as
+  categorical choices. Holds Tri-Level's, EViT's and InfoBatch's settings.
+
+A sampled keep within `SNAP` of its range's edge is set to the edge (`SearchSpace.snap`): a
+continuous sampler essentially never draws an edge exactly, and the edges are where the papers'
+single-level settings live (every other keep at exactly 1.0, InfoBatch's 0.5, PSS's 0.2).
 
 A custom space is a YAML file:
 
@@ -31,6 +37,7 @@ from trilevel.core.config import SparsityConfig, safe_yaml
 from trilevel.core.errors import UserError, suggest
 
 RATIOS = ("example_keep", "token_keep", "attention_keep")
+SNAP = 0.01  # a sampled value this close to its range's low or high end is set to that end
 
 
 @dataclass
@@ -51,6 +58,44 @@ class SearchSpace:
             if key in RATIOS and isinstance(dist, FloatDistribution) and not (0 < dist.low <= dist.high <= 1):
                 raise UserError(f"space {self.name!r}: {key} range must lie in (0, 1], got [{dist.low}, {dist.high}]")
         self.to_sparsity(self.dense_point())  # every fixed value and choice must form a valid config
+
+    def snap(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`params` with every float within `SNAP` of its range's edge set to the edge."""
+        out = dict(params)
+        for key, dist in self.params.items():
+            if isinstance(dist, FloatDistribution) and isinstance(out.get(key), float):
+                if out[key] - dist.low <= SNAP:
+                    out[key] = dist.low
+                elif dist.high - out[key] <= SNAP:
+                    out[key] = dist.high
+        return out
+
+    def paper_points(self) -> list[tuple[str, dict[str, Any]]]:
+        """(name, point) for each paper setting (spaces/papers.py) this space expresses exactly: every
+        field the paper sets is searched here with the paper's value in range, or fixed to it, or left
+        at its default; and every field the space fixes or searches that the paper does not set takes
+        the value the paper runs with (its default)."""
+        from .papers import PAPERS
+
+        default = SparsityConfig().to_dict()
+        out = []
+        for paper in PAPERS:
+            wanted = paper.config().to_dict()
+            point, fits = {}, True
+            for key, value in wanted.items():
+                dist = self.params.get(key)
+                if dist is not None:
+                    inside = (dist.low - 1e-12 <= value <= dist.high + 1e-12 if isinstance(dist, FloatDistribution)
+                              else value in dist.choices)
+                    fits = fits and inside
+                    point[key] = value
+                elif key in self.fixed:
+                    fits = fits and self.fixed[key] == value
+                else:
+                    fits = fits and default[key] == value
+            if fits:
+                out.append((paper.name, point))
+        return out
 
     def to_sparsity(self, params: dict[str, Any]) -> SparsityConfig:
         """The SparsityConfig for one sampled point (fixed values + sampled values)."""
@@ -102,7 +147,7 @@ def _builtin() -> dict[str, SearchSpace]:
     return {
         "tri-level": SearchSpace(
             "tri-level",
-            {"example_keep": _uniform(0.5), "token_keep": _uniform(0.5), "attention_keep": _uniform(0.3)},
+            {"example_keep": _uniform(0.5), "token_keep": _uniform(0.5), "attention_keep": _uniform(0.1)},
             {"example_criterion": "forgetting", "token_mode": "attentive", "schedule": "warmup_cosine"},
         ),
         "pss": SearchSpace(
@@ -112,7 +157,7 @@ def _builtin() -> dict[str, SearchSpace]:
                 "schedule": CategoricalDistribution(["linear", "cosine", "cyclic", "constant"]),
                 "token_sampling": CategoricalDistribution(["random", "magnitude"]),
             },
-            {"token_mode": "input", "schedule_step": 0.2},
+            {"token_mode": "input", "schedule_step": 0.2, "schedule_end_drop": -0.1},
         ),
         "full": SearchSpace(
             "full",
@@ -122,7 +167,7 @@ def _builtin() -> dict[str, SearchSpace]:
                 "token_keep": _uniform(0.4),
                 "token_mode": CategoricalDistribution(["attentive", "input"]),
                 "token_fuse": CategoricalDistribution([False, True]),
-                "attention_keep": _uniform(0.3),
+                "attention_keep": _uniform(0.1),
                 "schedule": CategoricalDistribution(["warmup_cosine", "constant", "linear", "cosine", "cyclic"]),
             },
         ),

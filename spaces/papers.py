@@ -32,14 +32,16 @@ class PaperSetting:
 PAPERS: tuple[PaperSetting, ...] = (
     PaperSetting(
         "tri-level-deit-t", "Tri-Level E-ViT, DeiT-T (Kong et al., AAAI 2023)",
-        "ZLKong/Tri-Level-ViT README.md, DeiT-T command (--keep_ratio 0.9 --attn_ratio 0.1, 20% of the "
-        "examples set aside), commit 2bf7f80a4674eb33ae1ff4b4c45ade61746a76f8",
+        "ZLKong/Tri-Level-ViT README.md DeiT-T command (--keep_ratio 0.9 --attn_ratio 0.1 --remove-n 64058 = "
+        "5% per swap), main.py (20% set aside, swaps every 30 of 300 epochs, at most 5), engine.py (keep 1.0 "
+        "for 10 epochs, cosine over 100), commit 2bf7f80a4674eb33ae1ff4b4c45ade61746a76f8",
         {"example_keep": 0.8, "example_criterion": "forgetting", "token_keep": 0.9, "token_mode": "attentive",
          "attention_keep": 0.1, "schedule": "warmup_cosine"},
     ),
     PaperSetting(
         "evit-0.7", "EViT keep rate 0.7 with the fused token (Liang et al., ICLR 2022)",
-        "youweiliang/evit README.md, DeiT-S --base_keep_rate 0.7 --fuse_token (shrink from epoch 10 over 100)",
+        "youweiliang/evit run_code.sh, DeiT-S --base_keep_rate 0.7 --fuse_token --shrink_start_epoch 10 "
+        "--shrink_epochs 100 (blocks 3, 6, 9; EViT ships no DeiT-T setting), commit 5ca95a7",
         {"token_keep": 0.7, "token_mode": "attentive", "token_fuse": True, "schedule": "warmup_cosine"},
     ),
     PaperSetting(

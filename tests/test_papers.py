@@ -6,7 +6,6 @@ from types import SimpleNamespace
 import pytest
 from optuna.distributions import FloatDistribution
 
-from trilevel.core.config import SparsityConfig
 from trilevel.reports import load_run, summarize
 from trilevel.search.moasha import MOASHAScheduler
 from trilevel.search.recorder import RunRecorder
@@ -122,15 +121,3 @@ def test_a_paper_trial_that_failed_is_not_compared(tmp_path):
               {**trial("p", status="failed", epochs=1, tok=0.9, att=0.1, error="RuntimeError: x"), "origin": "paper:evit-0.7"}]
     summary = summarize(load_run(make_run(tmp_path / "run", trials=trials)))
     assert [(c.name, c.verdict) for c in summary.papers] == [("evit-0.7", "not compared")]
-
-
-def test_the_pss_setting_reproduces_the_reference_profile():
-    """PSS's DeiT-S cyclic 0.8 -> -0.1 with 0.2 rounding, one epoch of 20 steps: the drop ratios of
-    BradMcDanel/pss deit/patch_scheduler.py (tests/test_reference_ports.py ports it), dense at 5 steps."""
-    from trilevel.core.schedules import keep_at
-
-    config = next(p for p in PAPERS if p.name == "pss-cyclic").config()
-    drops = [round(1.0 - keep_at(config.__class__(**{**config.to_dict(), "schedule_cooldown": 0.0}), 0.2, s / 20, 1), 10)
-             for s in range(20)]
-    assert drops == [0.8, 0.8, 0.6, 0.6, 0.4, 0.4, 0.2, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2, 0.2, 0.4, 0.4, 0.6, 0.6, 0.8]
-    assert isinstance(config, SparsityConfig)

@@ -19,7 +19,6 @@ file, commit and lines; changes are listed where there are any) and run on the s
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -570,20 +569,12 @@ def test_magnitude_dropping_keeps_pss_patches():
         assert torch.equal(out[:, 1:], expected)
 
 
-HAS_END_DROP = "schedule_end_drop" in {f.name for f in dataclasses.fields(SparsityConfig)}
-
-
 def _pss_config(start, end, cooldown_fraction):
     """Our SparsityConfig and target keep for PSS's cyclic scheduler from `start` to `end` drop:
-    token keep 1 - start, the triangle's top at end drop `end` (`schedule_end_drop`; without that
-    option our triangle tops out at keep 1.0, i.e. end drop 0 only)."""
-    extra = {}
-    if HAS_END_DROP:
-        extra["schedule_end_drop"] = end
-    elif end != 0.0:
-        raise NotImplementedError("cyclic schedule with an end drop ratio other than 0")
+    token keep 1 - start, the triangle's top at end drop `end` (`schedule_end_drop`)."""
     cfg = SparsityConfig(token_mode="input", token_sampling="magnitude", token_keep=round(1.0 - start, 10),
-                         schedule="cyclic", schedule_step=0.2, schedule_cooldown=cooldown_fraction, **extra)
+                         schedule="cyclic", schedule_step=0.2, schedule_cooldown=cooldown_fraction,
+                         schedule_end_drop=end)
     return cfg, cfg.token_keep
 
 
@@ -636,14 +627,17 @@ def test_cooldown_starts_at_the_reference_iteration():
         assert _compare_cyclic(0.8, 0.0, epochs=epochs, cooldown=cooldown, iters_per_epoch=8) == [], (epochs, cooldown)
 
 
-@pytest.mark.xfail(not HAS_END_DROP, raises=NotImplementedError, strict=True,
-                   reason="SparsityConfig has no schedule_end_drop: PSS's end drop -0.1 cannot be expressed")
 def test_pss_deit_s_config_cyclic_80_to_minus_10():
     # deit/configs/deit-s-224/magnitude_cyclic_80_0.sh: --patch-scheduler-start-drop-ratio 0.8,
     # --patch-scheduler-end-drop-ratio -0.1, --patch-drop-func magnitude, 300 epochs (10 of them
     # cooldown: timm's --cooldown-epochs default, which main.py passes to the patch scheduler).
     assert _compare_cyclic(0.8, -0.1, epochs=30, cooldown=1, iters_per_epoch=20) == []
     assert _compare_cyclic(0.8, -0.1, epochs=300, cooldown=10, iters_per_epoch=4) == []
+    # and the setting the pss space enqueues is exactly this one (spaces/papers.py)
+    from trilevel.spaces.papers import PAPERS
+
+    pss = next(p for p in PAPERS if p.name == "pss-cyclic").config()
+    assert pss == _pss_config(0.8, -0.1, 10 / 300)[0]
 
 
 def test_pss_end_ratio_minus_10_reference_profile():
