@@ -883,11 +883,13 @@ def cross_markdown(cross: dict, at: list[int], grid_epochs: int, n: int, tables:
                 for name in comparable:
                     if name != OURS:
                         verdicts[compare(OURS, name, comparable, dirs, str(k))].append(name)
-            pairs = [f"{a} > {b}" for a, b in block["beats"][str(k)] if a in block["strategies"] and b in block["strategies"]]
+            searches = block["strategies"]
+            pairs = [f"{a} > {b}" for a, b in block["beats"][str(k)] if a in searches and b in searches]
+            listed = {v: ", ".join(names) or "none" for v, names in verdicts.items()}
             lines.append(
-                f"- {round(100 * k / grid_epochs)}% ({k} epochs): {OURS} is ahead (by > 2 standard errors in each direction) "
-                f"of: {', '.join(verdicts['ahead']) or 'none'}; within noise of: {', '.join(verdicts['within noise']) or 'none'}; "
-                f"behind: {', '.join(verdicts['behind']) or 'none'}. Among the strategies, every pair that holds in both "
+                f"- {round(100 * k / grid_epochs)}% ({k} epochs): {OURS} is ahead (by > 2 standard errors in each "
+                f"direction) of: {listed['ahead']}; within noise of: {listed['within noise']}; "
+                f"behind: {listed['behind']}. Among the strategies, every pair that holds in both "
                 f"directions: {'; '.join(pairs) or 'none'}.")
         sections.append("\n".join(lines))
     return "\n\n".join(sections)
@@ -1032,12 +1034,14 @@ def main() -> None:
         "target": {"ratio": TARGET_RATIO, "at_fraction": TARGET_AT},
     }
     title = (f"{args.table.name} (table seeds {table.seeds}; {args.seeds} search seeds, {args.workers} workers, "
-             f"grace {args.grace_period}, eta {args.reduction_factor}, cost {args.cost}, rung epsilon {args.rung_epsilon})")
+             f"grace {args.grace_period}, eta {args.reduction_factor}, cost {args.cost}, "
+             f"rung epsilon {args.rung_epsilon})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.cross_seed:
         cross = cross_seed(tables, per_seed_runs, at)
         epsilons = {str(s): t.rung_epsilon() for s, t in tables.items()} | {"mean": table.rung_epsilon()}
-        settings = (f"Rules as the live search: each epoch reports the {args.cost} seconds; MO-ASHA ties accuracies within "
+        settings = (f"Rules as the live search: each epoch reports the {args.cost} seconds; "
+                    "MO-ASHA ties accuracies within "
                     + (", ".join(f"{100 * v:.2f} pts (searching {s})" for s, v in epsilons.items() if v)
                        if args.rung_epsilon == "live" else "nothing")
                     + f" (num_val {table.num_val}); grace {args.grace_period}, eta {args.reduction_factor}, "
