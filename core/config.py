@@ -230,7 +230,7 @@ class RunConfig:
     amp_dtype: str = "bfloat16"
     workers: int | None = None  # data loader processes; None: automatic (core/trainer.py `loader_workers`)
     # Paired speed (core/paired.py): timed (this run, dense) step pairs at each new keep; 0 = off.
-    speed_pairs: int = 4
+    speed_pairs: int = 3
     val_fraction: float = 0.1
     train_subset: int | None = None
     val_subset: int | None = None

@@ -9,9 +9,17 @@ not.
 
 How: whenever the run reaches keep ratios it has not measured yet (a few points of the keep
 schedule: each distinct (token, attention) keep, to `KEY_STEP`), it times a short burst of training
-steps on the epoch's first batch: one untimed warm-up at the new keeps, then `pairs` pairs of one
-step at the current keeps and one step dense, the order alternating (ABBA) so a drift in machine
-load hits both sides alike. The keeps' step-time ratio is the median of the pairs' ratios.
+steps on the epoch's first batch: `pairs` pairs of one step at the current keeps and one step
+dense, the order alternating (ABBA) so a drift in machine load hits both sides alike (one untimed
+dense step warms the shadow up before its first burst). The keeps' step-time ratio is the median of
+the pairs' ratios.
+
+On a GPU each step is timed on the wall clock after synchronising the device. On a CPU each step runs
+on one thread and is timed in that thread's CPU time (`time.thread_time`): time spent waiting for a
+core while other processes run does not count. Wall-clock pairs on a CPU do not survive a busy
+machine: with torch's threads synchronising on oversubscribed cores, every step waits at every
+barrier whatever its size, and the ratio collapses towards 1 (measured on digits, 2 cores: keep 0.7
+timed 1.19x alone and 1.02x beside two spinning processes; BENCHMARKS.md, "Paired speed").
 
 The steps run on a *shadow* of the model (the trainer's own copy, also used for FLOP counting) with
 its own optimizer of the same kind at learning rate 0 (the same arithmetic, weights unchanged), and
@@ -67,7 +75,8 @@ class PairedTimer:
     device: torch.device
     amp_dtype: torch.dtype
     sync: Callable[[], None]
-    pairs: int = 4  # RunConfig.speed_pairs
+    pairs: int = 3  # RunConfig.speed_pairs
+    clip_grad: float = 0.0  # the run's gradient clipping, part of its step
     ratios: dict[tuple[float, float], list[float]] = field(default_factory=dict)  # key -> pair ratios
     seconds: float = 0.0  # time spent measuring (not training)
     _optimizer: torch.optim.Optimizer | None = None
@@ -99,6 +108,16 @@ class PairedTimer:
             return
         start = time.perf_counter()
         devices = [self.device] if self.device.type == "cuda" else []
+        threads = torch.get_num_threads()
+        if self.device.type != "cuda":
+            torch.set_num_threads(1)  # one thread, timed in its own CPU time (see the module)
+        try:
+            self._measure(x, y, keeps, devices)
+        finally:
+            torch.set_num_threads(threads)
+        self.seconds += time.perf_counter() - start
+
+    def _measure(self, x, y, keeps, devices) -> None:
         with torch.random.fork_rng(devices=devices):
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
@@ -108,28 +127,30 @@ class PairedTimer:
                 for group in self._optimizer.param_groups:
                     group["lr"] = 0.0  # the same arithmetic as training, the shadow's weights unchanged
                 self._step(x, y, (1.0, 1.0))
-            for keep in keeps:
-                self._step(x, y, keep)  # warm-up: the allocator and kernels for the new shapes
+            for keep in keeps:  # a cold first step at new shapes is one pair of several: the median absorbs it
                 values = []
                 for i in range(self.pairs):
                     order = (keep, (1.0, 1.0)) if i % 2 == 0 else ((1.0, 1.0), keep)
                     times = {k: self._step(x, y, k) for k in order}
                     values.append(times[keep] / times[(1.0, 1.0)])
                 self.ratios[keep_key(*keep)] = values
-        self.seconds += time.perf_counter() - start
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, keep: tuple[float, float]) -> float:
-        """One timed training step of the shadow at `keep`: forward, loss, backward, optimizer step."""
+        """One timed training step of the shadow at `keep`: forward, loss, backward, gradient
+        clipping as the run, optimizer step."""
         set_keep(self.shadow, *keep)
         self.sync()
-        start = time.perf_counter()
+        clock = time.perf_counter if self.device.type == "cuda" else time.thread_time
+        start = clock()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32):
             loss = F.cross_entropy(self.shadow(x).float(), y)
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.clip_grad:
+            nn.utils.clip_grad_norm_(self.shadow.parameters(), self.clip_grad)
         self._optimizer.step()
         self.sync()
-        return time.perf_counter() - start
+        return clock() - start
 
     def state_dict(self) -> dict:
         return {"ratios": {f"{k[0]},{k[1]}": list(v) for k, v in self.ratios.items()}, "seconds": self.seconds}

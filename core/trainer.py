@@ -182,7 +182,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         # This run's step time against dense's, timed in pairs on the shadow copy (core/paired.py).
         self.paired = PairedTimer(self.flop_model, self._make_optimizer, self.device, self.amp_dtype,
-                                  lambda: _sync(self.device), pairs=config.speed_pairs)
+                                  lambda: _sync(self.device), pairs=config.speed_pairs, clip_grad=config.clip_grad)
         # Repeated augmentation spreads an image's copies over ranks; timm uses it under DDP only.
         self.aug_repeats = config.aug_repeats if self.world > 1 and config.aug_repeats > 1 else 0
         # timm's EMA of the weights, validated instead of the raw weights when the recipe asks for it.
