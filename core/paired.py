@@ -75,7 +75,7 @@ class PairedTimer:
     device: torch.device
     amp_dtype: torch.dtype
     sync: Callable[[], None]
-    pairs: int = 3  # RunConfig.speed_pairs
+    pairs: int  # RunConfig.speed_pairs (0: off)
     clip_grad: float = 0.0  # the run's gradient clipping, part of its step
     ratios: dict[tuple[float, float], list[float]] = field(default_factory=dict)  # key -> pair ratios
     seconds: float = 0.0  # time spent measuring (not training)
@@ -84,6 +84,10 @@ class PairedTimer:
     @property
     def enabled(self) -> bool:
         return self.pairs > 0
+
+    @property
+    def _gpu(self) -> bool:
+        return self.device.type == "cuda"
 
     def ratio(self, key: tuple[float, float]) -> float | None:
         """Measured step-time ratio (this keep / dense) for a key; exactly 1.0 for dense."""
@@ -107,18 +111,17 @@ class PairedTimer:
         if not self.enabled or not keeps:
             return
         start = time.perf_counter()
-        devices = [self.device] if self.device.type == "cuda" else []
         threads = torch.get_num_threads()
-        if self.device.type != "cuda":
+        if not self._gpu:
             torch.set_num_threads(1)  # one thread, timed in its own CPU time (see the module)
         try:
-            self._measure(x, y, keeps, devices)
+            self._measure(x, y, keeps)
         finally:
             torch.set_num_threads(threads)
         self.seconds += time.perf_counter() - start
 
-    def _measure(self, x, y, keeps, devices) -> None:
-        with torch.random.fork_rng(devices=devices):
+    def _measure(self, x, y, keeps) -> None:
+        with torch.random.fork_rng(devices=[self.device] if self._gpu else []):
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             self.shadow.train()
@@ -140,7 +143,7 @@ class PairedTimer:
         clipping as the run, optimizer step."""
         set_keep(self.shadow, *keep)
         self.sync()
-        clock = time.perf_counter if self.device.type == "cuda" else time.thread_time
+        clock = time.perf_counter if self._gpu else time.thread_time
         start = clock()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32):
             loss = F.cross_entropy(self.shadow(x).float(), y)

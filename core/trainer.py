@@ -284,10 +284,11 @@ class Trainer:
         if not self.paired.enabled:
             return None
         dense = self.flops_per_image(1.0, 1.0)
+        per_flop = self._time_per_flop()
         values = []
         for keeps in self.epoch_keeps(epoch):
             measured = self.paired.ratio(keep_key(*keeps))
-            values.append(measured if measured is not None else self._time_per_flop() * self.flops_per_image(*keeps) / dense)
+            values.append(measured if measured is not None else per_flop * self.flops_per_image(*keeps) / dense)
         return sum(values) / len(values)
 
     def _time_per_flop(self) -> float:
