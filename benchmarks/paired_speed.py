@@ -118,12 +118,14 @@ def main() -> None:
     p.add_argument("--busy", type=int, default=2, help="spinning processes beside the busy runs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--configs", nargs="*", default=list(CONFIGS), help="subset of the configurations")
+    p.add_argument("--conditions", nargs="*", default=list(CONDITIONS), choices=CONDITIONS,
+                   help="run only these conditions now (the rest on a later call)")
     args = p.parse_args()
     path = Path(args.json)
     data = json.loads(path.read_text()) if path.exists() else {
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
         "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv), "runs": {}}
-    for condition in CONDITIONS:
+    for condition in args.conditions:
         for name in ["dense", *[c for c in args.configs if c != "dense"]]:
             key = f"{name}|{condition}"
             if key in data["runs"]:

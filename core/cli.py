@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from .config import (AMP_DTYPES, DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TOKEN_FUSES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig,
                      SparsityConfig)
@@ -72,9 +73,11 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def add_run_flags(parser: argparse.ArgumentParser) -> None:
+def add_run_flags(parser: argparse.ArgumentParser, epochs_help: str | None = None,
+                  epochs_type: Callable[[str], Any] = int) -> None:
     """Model, data and recipe flags shared by trilevel-train and trilevel-search, grouped as in
-    timm's train.py so `--help` reads by topic."""
+    timm's train.py so `--help` reads by topic. trilevel-search's `--epochs` also takes `auto`
+    (`epochs_type`, `epochs_help`)."""
     model = parser.add_argument_group("model")
     model.add_argument("--model", help="alias (deit_t, deit_s, deit_b, vit_t, vit_s, vit_b) or timm ViT name")
     model.add_argument("--img-size", type=int, help="input side in px (default: small images at their own size in 4 px steps, >= 16; else 224)")
@@ -95,7 +98,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--val-subset", type=int, help="use this many validation images (drawn with the split seed)")
     data.add_argument("--workers", type=int, help="data loader worker processes")
     recipe = parser.add_argument_group("training recipe")
-    recipe.add_argument("--epochs", type=int, help=f"training epochs (default {DEFAULT_EPOCHS})")
+    recipe.add_argument("--epochs", type=epochs_type, help=epochs_help or f"training epochs (default {DEFAULT_EPOCHS})")
     recipe.add_argument("--recipe", help=f"training recipe: {', '.join(RECIPE_NAMES)} (default auto: proxy for "
                                          f"<= {PROXY_MAX_EPOCHS} epochs, else deit; finetune from weights)")
     recipe.add_argument("--batch-size", type=int, help="default: the recipe's")

@@ -229,8 +229,9 @@ class RunConfig:
     # for GPUs without bf16) or float32 (off). CPU runs in float32 whatever is set.
     amp_dtype: str = "bfloat16"
     workers: int | None = None  # data loader processes; None: automatic (core/trainer.py `loader_workers`)
-    # Paired speed (core/paired.py): timed (this run, dense) step pairs at each new keep; 0 = off.
-    speed_pairs: int = 3
+    # Paired speed (core/paired.py): timed (this run, dense) step pairs per burst, a burst at each new
+    # keep and in each of its next epochs up to 3 bursts (2 x 3 = 6 pairs for a settled keep); 0 = off.
+    speed_pairs: int = 2
     val_fraction: float = 0.1
     train_subset: int | None = None
     val_subset: int | None = None

@@ -11,8 +11,12 @@ How: whenever the run reaches keep ratios it has not measured yet (a few points 
 schedule: each distinct (token, attention) keep, to `KEY_STEP`), it times a short burst of training
 steps on the epoch's first batch: `pairs` pairs of one step at the current keeps and one step
 dense, the order alternating (ABBA) so a drift in machine load hits both sides alike (one untimed
-dense step warms the shadow up before its first burst). The keeps' step-time ratio is the median of
-the pairs' ratios.
+dense step warms the shadow up before its first burst). A keep the run stays at is timed again on
+the first batch of each of its next epochs, up to `BURSTS` bursts: its ratio is the median of all
+its pairs, taken at different moments, so one disturbed burst does not decide the keep that weighs
+most in the run's cost (the settled keep; measured on digits, 2 cores, beside two busy processes: a
+single burst of 3 pairs timed keep 0.7 at 0.849 against 0.801 idle; BENCHMARKS.md, "Paired speed").
+A keep the schedule passes through in one epoch is timed once; its weight in the cost is small.
 
 On a GPU each step is timed on the wall clock after synchronising the device. On a CPU each step runs
 on one thread and is timed in that thread's CPU time (`time.thread_time`): time spent waiting for a
@@ -55,6 +59,7 @@ import torch.nn.functional as F
 from .patch import set_keep
 
 KEY_STEP = 0.02  # keeps closer than this share one measurement
+BURSTS = 3  # a keep still in use is timed in up to this many epochs' bursts, all pooled
 
 
 def keep_key(token_keep: float, attention_keep: float) -> tuple[float, float]:
@@ -97,11 +102,11 @@ class PairedTimer:
         return statistics.median(values) if values else None
 
     def needs(self, keeps: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        """The distinct keeps among `keeps` whose key has no measurement yet."""
+        """The distinct keeps among `keeps` whose key has fewer than `BURSTS` bursts measured."""
         out, seen = [], set()
         for k in keeps:
             key = keep_key(*k)
-            if key != (1.0, 1.0) and key not in self.ratios and key not in seen:
+            if key != (1.0, 1.0) and len(self.ratios.get(key, ())) < BURSTS * self.pairs and key not in seen:
                 seen.add(key)
                 out.append(k)
         return out
@@ -136,7 +141,7 @@ class PairedTimer:
                     order = (keep, (1.0, 1.0)) if i % 2 == 0 else ((1.0, 1.0), keep)
                     times = {k: self._step(x, y, k) for k in order}
                     values.append(times[keep] / times[(1.0, 1.0)])
-                self.ratios[keep_key(*keep)] = values
+                self.ratios.setdefault(keep_key(*keep), []).extend(values)
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, keep: tuple[float, float]) -> float:
         """One timed training step of the shadow at `keep`: forward, loss, backward, gradient

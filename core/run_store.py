@@ -354,6 +354,93 @@ class FidelityCheck:
 
 
 @dataclass
+class CurvePoint:
+    """Dense trained for `epochs` (its whole schedule) on the search's seed: accuracy and seconds."""
+
+    epochs: int
+    acc: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "acc": self.acc, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "CurvePoint":
+        if not isinstance(data, dict):
+            raise UserError(f"epochs_auto curve points must be objects, got {type(data).__name__}")
+        return cls(_integer(data.get("epochs"), "curve epochs") or 0,
+                   _number(data.get("acc"), "curve acc", allow_none=False),
+                   _number(data.get("seconds"), "curve seconds", allow_none=False))
+
+
+@dataclass
+class EpochsAuto:
+    """`--epochs auto` (search/epochs_auto.py): dense's learning curve at doubling lengths, up to
+    `max_epochs`, and the length the trials use (`chosen`; None until the curve has decided).
+    `noise_pts` is the gain the last doubling had to beat."""
+
+    max_epochs: int
+    seed: int
+    curve: list[CurvePoint] = field(default_factory=list)
+    chosen: int | None = None
+    noise_pts: float | None = None
+    chance_acc: float | None = None
+    num_val: int | None = None
+
+    @property
+    def seconds(self) -> float:
+        """What the curve cost in training seconds."""
+        return sum(p.seconds for p in self.curve)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_epochs": self.max_epochs, "seed": self.seed, "curve": [p.to_dict() for p in self.curve],
+                "chosen": self.chosen, "noise_pts": self.noise_pts, "chance_acc": self.chance_acc,
+                "num_val": self.num_val, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "EpochsAuto | None":
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise UserError(f"epochs_auto must be an object, got {type(data).__name__}")
+        return cls(_integer(data.get("max_epochs"), "epochs_auto max_epochs") or 0,
+                   _integer(data.get("seed"), "epochs_auto seed") or 0,
+                   [CurvePoint.from_dict(p) for p in data.get("curve") or []],
+                   _integer(data.get("chosen"), "epochs_auto chosen"),
+                   _number(data.get("noise_pts"), "epochs_auto noise_pts"),
+                   _number(data.get("chance_acc"), "epochs_auto chance_acc"),
+                   _integer(data.get("num_val"), "epochs_auto num_val"))
+
+
+@dataclass
+class ProxyClimb:
+    """Is dense still climbing at the end of the proxy? (reports/noise.py `proxy_climb`): its
+    validation accuracy's rise over the last `over_epochs` of its `epochs`, against the stated
+    resolution. `still_learning` is the warning the report gives first."""
+
+    epochs: int
+    over_epochs: int
+    rise_pts: float
+    resolution_pts: float
+    still_learning: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "ProxyClimb | None":
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise UserError(f"proxy_still_learning must be an object, got {type(data).__name__}")
+        return cls(_integer(data.get("epochs"), "proxy_still_learning epochs") or 0,
+                   _integer(data.get("over_epochs"), "proxy_still_learning over_epochs") or 0,
+                   _number(data.get("rise_pts"), "proxy_still_learning rise_pts", allow_none=False),
+                   _number(data.get("resolution_pts"), "proxy_still_learning resolution_pts", allow_none=False),
+                   bool(data.get("still_learning")))
+
+
+@dataclass
 class SearchInfo:
     """What `search.json` says about the search as a whole. The search writes it (`write_search`)
     at every stage; the reports and a resumed search read it back (`read_search`)."""
@@ -399,6 +486,10 @@ class SearchInfo:
     full_epochs: int = FULL_EPOCHS
     # the papers' settings tried right after dense: name -> searched point (`--papers first`)
     papers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # `--epochs auto`: dense's curve at doubling lengths and the chosen length (None: fixed --epochs)
+    epochs_auto: EpochsAuto | None = None
+    # dense's rise over the last third of its run against the resolution (None: not known yet)
+    proxy_still_learning: ProxyClimb | None = None
     version: int = SEARCH_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -406,6 +497,9 @@ class SearchInfo:
         data["run_config"] = self.run_config.to_dict()
         data["train_shorter"] = [r.to_dict() for r in self.train_shorter]
         data["fidelity"] = self.fidelity.to_dict() if self.fidelity is not None else None
+        data["epochs_auto"] = self.epochs_auto.to_dict() if self.epochs_auto is not None else None
+        data["proxy_still_learning"] = (self.proxy_still_learning.to_dict()
+                                        if self.proxy_still_learning is not None else None)
         return data
 
     @property
@@ -452,7 +546,8 @@ class SearchInfo:
                 objective=objective,
                 sampler=str(data.get("sampler", "")),
                 budget=int(data.get("budget") or 0),
-                epochs=int(data.get("epochs") or run_config.epochs),
+                # 0 while `--epochs auto` has not chosen yet
+                epochs=int(data["epochs"]) if data.get("epochs") is not None else run_config.epochs,
                 grace_epochs=int(data.get("grace_epochs") or 0),
                 reduction_factor=int(data.get("reduction_factor") or 0),
                 max_acc_drop=_number(data.get("max_acc_drop", 0.5), "max_acc_drop", allow_none=False),
@@ -480,6 +575,8 @@ class SearchInfo:
                 fidelity=FidelityCheck.from_dict(data.get("fidelity")),
                 full_epochs=int(data.get("full_epochs") or FULL_EPOCHS),  # older searches: DeiT's
                 papers={str(k): dict(v) for k, v in (_mapping(data.get("papers"), "papers") or {}).items()},
+                epochs_auto=EpochsAuto.from_dict(data.get("epochs_auto")),
+                proxy_still_learning=ProxyClimb.from_dict(data.get("proxy_still_learning")),
             )
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None

@@ -50,6 +50,7 @@ class LiveProgress:
         baseline_accs: dense accuracies over seeds (fractions); their mean is the reference.
             Without them the reference is the `is_baseline` trial's val_acc once it completes.
         rows: how many of the most recently updated trials the live table shows.
+        note: one line shown above the trials (e.g. how `--epochs auto` chose the proxy's length).
     """
 
     def __init__(
@@ -63,7 +64,9 @@ class LiveProgress:
         baseline_accs: list[float] | None = None,
         rows: int = 8,
         refresh_per_second: float = 2.0,
+        note: str | None = None,
     ) -> None:
+        self.note = note
         self.budget = int(budget)
         self.max_acc_drop = float(max_acc_drop)
         self.objective = objective
@@ -123,6 +126,9 @@ class LiveProgress:
             except (AttributeError, ValueError):
                 terminal = False
         self._plain = not terminal
+        if self._plain and self.note:
+            self._out.write(_clean(self.note, limit=400) + "\n")
+            self._out.flush()
         if terminal:
             from rich.console import Console
             from rich.live import Live
@@ -265,6 +271,8 @@ class LiveProgress:
             self._compute_front(snapshot)
             best = self._best_text("×")
         header = Text()
+        if self.note:
+            header.append(self.note + "\n", style="dim")
         header.append(f"trials {c['finished']}/{self.budget} finished", style="bold")
         header.append(f" · {c['running']} running · {c['failed']} failed · {c['epochs']} epochs"
                       f" · elapsed {fmt.duration(c['elapsed'])} · ETA {fmt.duration(c['eta'])}")

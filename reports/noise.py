@@ -21,6 +21,9 @@ tests apply the same ones:
   the per-seed differences (finalist seed s minus dense seed s) with its 90% paired-t interval;
   with a single pair the interval comes from the resolution's spread instead.
 
+- **Still climbing** (`proxy_climb`): dense's rise over the last third of its run against the
+  resolution; more than that, and the proxy is too short for its rankings to hold.
+
 Written by hand (a few lines): scipy's `ttest_rel` gives p-values, not the interval we report, and
 the floor by the validation size is specific to this use.
 """
@@ -31,6 +34,8 @@ import math
 import statistics
 from dataclasses import dataclass
 from typing import Sequence
+
+from trilevel.core.run_store import ProxyClimb
 
 from .selection import holds
 
@@ -155,6 +160,27 @@ def seeds_to_resolve(max_acc_drop_pts: float, dense_accs: Sequence[float], num_v
         if 100 * _t_quantile(n - 1) * math.sqrt(2) * sd / math.sqrt(n) <= max_acc_drop_pts:
             return n
     return limit
+
+
+def one_run_noise_pts(acc: float, num_val: int | None) -> float:
+    """The 90% resolution of a difference between two single runs when no seed spread is known:
+    the validation set's binomial error alone (the floor of every noise estimate here)."""
+    return resolution_pts([acc], num_val, n=1) or 0.0
+
+
+def proxy_climb(val_accs: Sequence[float], resolution: float | None) -> ProxyClimb | None:
+    """Is dense still climbing at the end of its run? `val_accs`: its validation accuracy after each
+    epoch (1..E). The rise over the last third (the last round(E/3) epochs, at least one) is
+    compared with the stated resolution: a proxy whose dense still gains more than the search can
+    resolve is ranking configurations in its steep phase, where rankings mean little. None when
+    there is no resolution or fewer than two epochs."""
+    accs = [float(a) for a in val_accs if a is not None]
+    if resolution is None or len(accs) < 2:
+        return None
+    over = max(1, round(len(accs) / 3))
+    rise = 100 * (accs[-1] - accs[-1 - over])
+    return ProxyClimb(epochs=len(accs), over_epochs=over, rise_pts=rise, resolution_pts=float(resolution),
+                      still_learning=rise > resolution)
 
 
 @dataclass

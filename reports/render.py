@@ -16,6 +16,7 @@ from rich.text import Text
 from . import fmt
 from .economics import PAYS_SHARE
 from .noise import Validity, seeds_to_resolve
+from .proxy import climbing_line, describe_epochs_auto
 from .selection import PICK_RULE, holds
 from .summary import Summary
 
@@ -54,6 +55,11 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
     head.append(f": {search.model} on {search.dataset} {sym['dot']} objective {objective}"
                 f" {sym['dot']} status {search.status} {sym['dot']} {run.path}")
     console.print(head)
+    climb = search.proxy_still_learning
+    if climb is not None and climb.still_learning:  # first: it qualifies every ranking below
+        console.print(Text(f"warning: {climbing_line(climb)}", style="bold yellow"))
+    if search.epochs_auto is not None:
+        console.print(Text(describe_epochs_auto(search.epochs_auto), style="dim"))
     for warning in run.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
 

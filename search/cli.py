@@ -13,15 +13,26 @@ import signal
 import sys
 
 from trilevel.core.cli import RUN_FLAGS, OneLineParser, add_run_flags, add_version_flag
-from trilevel.core.config import RunConfig
+from trilevel.core.config import DEFAULT_EPOCHS, RunConfig
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import FULL_EPOCHS
 
-from .constants import FIDELITY_FACTOR, FIDELITY_MAX_SHARE, PAPERS_MODES, SAMPLERS, TRAIN_SHORTER_FRACTIONS
+from .constants import (EPOCHS_AUTO, EPOCHS_AUTO_MAX, EPOCHS_AUTO_START, FIDELITY_FACTOR, FIDELITY_MAX_SHARE,
+                        PAPERS_MODES, SAMPLERS, TRAIN_SHORTER_FRACTIONS)
 
 def _grace(text: str) -> int | None:
     if text == "auto":
         return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of epochs or auto, got {text!r}") from None
+
+
+def _epochs(text: str) -> int | str:
+    """--epochs: a number of epochs, or auto (search/epochs_auto.py)."""
+    if text.strip().lower() == EPOCHS_AUTO:
+        return EPOCHS_AUTO
     try:
         return int(text)
     except ValueError:
@@ -59,8 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="trilevel-search", description=__doc__.splitlines()[0])
     p.add_argument("--config", help="YAML base run config (model, data, recipe); flags override it")
     add_version_flag(p)
-    add_run_flags(p)
+    add_run_flags(p, epochs_type=_epochs, epochs_help=(
+        f"epochs of each trial (default {DEFAULT_EPOCHS}); auto: the shortest length at which dense stops gaining "
+        "more than the noise, from dense trained first at 3, 6, 12, ... epochs up to --max-epochs"))
     search = p.add_argument_group("search")
+    search.add_argument("--max-epochs", type=int, default=EPOCHS_AUTO_MAX, metavar="N",
+                        help=f"--epochs auto trains dense at most this long (default {EPOCHS_AUTO_MAX})")
     search.add_argument("--budget", type=int, default=40, help="number of trials (default 40)")
     search.add_argument("--space", default="tri-level", help="tri-level (default), pss, full, or a YAML file")
     search.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)}")
@@ -113,6 +128,9 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
 
     base = (RunConfig.load(args.config) if args.config else RunConfig()).to_dict()  # as trilevel-train
     base.update({k: getattr(args, k) for k in RUN_FLAGS if getattr(args, k) is not None})
+    epochs_auto = base.get("epochs") == EPOCHS_AUTO
+    if epochs_auto:
+        base["epochs"] = max(1, min(EPOCHS_AUTO_START, args.max_epochs))  # a placeholder: the curve chooses (search/epochs_auto.py)
     for key in ("data", "initial_checkpoint"):  # trials run in their own directories: absolute paths
         if base.get(key):
             base[key] = os.path.abspath(os.path.expanduser(base[key]))
@@ -122,7 +140,7 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
         grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor,
         max_acc_drop=args.max_acc_drop, baseline_seeds=args.baseline_seeds, finalists=args.finalists,
         train_shorter=tuple(args.train_shorter), fidelity=args.fidelity, fidelity_max_share=args.fidelity_max_share,
-        full_epochs=args.full_epochs, papers=args.papers,
+        full_epochs=args.full_epochs, papers=args.papers, epochs_auto=epochs_auto, max_epochs=args.max_epochs,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         concurrency=args.concurrency, address=args.address, output=args.output, name=args.name,
         resume=args.resume, seed=args.seed or 0, live=not args.no_live, keep_checkpoints=args.keep_checkpoints,

@@ -11,3 +11,8 @@ TRAIN_SHORTER_FRACTIONS = (1 / 3, 1 / 2, 2 / 3)
 # this share of the training time the trials took (search/runner.py _fidelity_check).
 FIDELITY_FACTOR = 2.0
 FIDELITY_MAX_SHARE = 0.5
+# --epochs auto (search/epochs_auto.py): dense trained first at EPOCHS_AUTO_START, twice that, ...
+# epochs, up to --max-epochs (default: the proxy recipe's longest run, core/recipes.py).
+EPOCHS_AUTO = "auto"
+EPOCHS_AUTO_START = 3
+EPOCHS_AUTO_MAX = 30

@@ -10,6 +10,7 @@ plot) -> a `SearchResult`. Exit codes, signals and the terminal report belong to
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -26,17 +27,19 @@ from trilevel.core.config import RunConfig
 from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
-    COMPLETED, FAILED, MOASHA_STATE, NOT_LEARNED, OBJECTIVE_KEYS, OBJECTIVES, SEARCH_FAILED, SEARCH_FILE,
+    COMPLETED, FAILED, MOASHA_STATE, CurvePoint, EpochsAuto, NOT_LEARNED, OBJECTIVE_KEYS, OBJECTIVES, SEARCH_FAILED, SEARCH_FILE,
     FULL_EPOCHS, SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_RUNNING, FidelityCheck, FidelityRun, SearchInfo, ShorterRun,
     finished_trial_ids, load_records,
     mark_lost_trials, read_search, settle_lost_trials, write_search,
 )
 from trilevel.reports.noise import (
-    Validity, check_learned, learned, paired_delta, resolution_pts, run_sd,
+    Validity, check_learned, learned, paired_delta, proxy_climb, resolution_pts, run_sd,
 )
+from trilevel.reports.proxy import climbing_line, describe_epochs_auto
 from trilevel.spaces import SearchSpace, load_space
 
-from .constants import FIDELITY_FACTOR, FIDELITY_MAX_SHARE, PAPERS_MODES, TRAIN_SHORTER_FRACTIONS
+from .constants import (EPOCHS_AUTO, EPOCHS_AUTO_MAX, EPOCHS_AUTO_START, FIDELITY_FACTOR, FIDELITY_MAX_SHARE,
+                        PAPERS_MODES, TRAIN_SHORTER_FRACTIONS)
 
 
 @dataclass
@@ -66,6 +69,10 @@ class SearchOptions:
     # first: the papers' settings the space can express (spaces/papers.py) are tried right after dense,
     # counted in the budget, run to the end and re-trained with the finalists; off: not tried
     papers: str = "first"
+    # `--epochs auto`: the trials' epochs chosen from dense's curve at doubling lengths up to
+    # `max_epochs` (search/epochs_auto.py); `run.epochs` is only a placeholder until then
+    epochs_auto: bool = False
+    max_epochs: int = EPOCHS_AUTO_MAX
     keep_checkpoints: bool = False  # keep the trials' checkpoints after the search has finished
     full_epochs: int = FULL_EPOCHS  # the full training the final command and the economics plan for
     cpus_per_trial: float = 1.0
@@ -86,7 +93,9 @@ class SearchOptions:
             raise UserError(f"--budget must be a positive number of trials, got {self.budget}")
         if self.grace_epochs is not None and self.grace_epochs <= 0:
             raise UserError(f"--grace-epochs must be >= 1, got {self.grace_epochs}")
-        if self.grace_epochs is not None and self.grace_epochs > self.run.epochs:
+        if self.epochs_auto:
+            self._validate_epochs_auto()
+        elif self.grace_epochs is not None and self.grace_epochs > self.run.epochs:
             raise UserError(f"--grace-epochs ({self.grace_epochs}) cannot exceed --epochs ({self.run.epochs})")
         if self.reduction_factor < 2:
             raise UserError(f"--reduction-factor must be >= 2, got {self.reduction_factor}")
@@ -125,6 +134,20 @@ class SearchOptions:
             if not torch.cuda.is_available():
                 raise UserError("--gpus-per-trial > 0 but no CUDA GPU is available here")
         return self.space if isinstance(self.space, SearchSpace) else load_space(self.space)
+
+    def _validate_epochs_auto(self) -> None:
+        from trilevel.core.recipes import PROXY_MAX_EPOCHS
+
+        if self.max_epochs < 1:
+            raise UserError(f"--max-epochs must be >= 1, got {self.max_epochs}")
+        if self.run.recipe == "auto" and self.max_epochs > PROXY_MAX_EPOCHS:
+            raise UserError(f"--max-epochs {self.max_epochs} with the auto recipe would switch recipes along the "
+                            f"curve (proxy up to {PROXY_MAX_EPOCHS} epochs, deit beyond); pass --max-epochs <= "
+                            f"{PROXY_MAX_EPOCHS} or a --recipe")
+        shortest = min(EPOCHS_AUTO_START, self.max_epochs)
+        if self.grace_epochs is not None and self.grace_epochs > shortest:
+            raise UserError(f"--grace-epochs ({self.grace_epochs}) cannot exceed {shortest}, the shortest length "
+                            "--epochs auto may choose")
 
     def grace(self, space: SearchSpace) -> int:
         """The first MO-ASHA rung: `grace_epochs`, or `auto_grace` for this space."""
@@ -262,8 +285,13 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
         if opts.gpus_per_trial:
             slots = min(slots, cluster.get("GPU", 0) // opts.gpus_per_trial)
         concurrency = opts.concurrency or max(1, int(slots))
-        base = opts.run.to_dict()
         dense = space.dense_point()
+        if opts.epochs_auto:  # the trials' length first: everything after trains at it
+            opts = _choose_epochs(opts, space, run_dir, info, resources, dense, say)
+            grace = opts.grace(space)
+            info.epochs, info.grace_epochs, info.run_config = opts.run.epochs, grace, opts.run
+            write_search(run_dir, info)
+        base = opts.run.to_dict()
         if not opts.resume:  # a resumed search keeps what it enqueued when it started
             info.papers = dict(space.paper_points()) if opts.papers == "first" else {}
             write_search(run_dir, info)
@@ -287,6 +315,7 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
         live = LiveProgress(
             opts.budget, opts.max_acc_drop, objective=opts.objective,
             baseline_accs=info.baseline_accs or list(extra.values()) or None,
+            note=describe_epochs_auto(info.epochs_auto) if info.epochs_auto is not None else None,
         ) if opts.live else None
         attach_live_view(run_dir, live)
         if live is not None:
@@ -347,6 +376,11 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
             _record_noise(info, verdict, opts)
             if not verdict.learned:
                 raise _NotLearned(verdict)
+            if base_trial is not None:  # dense's own curve, epoch by epoch
+                info.proxy_still_learning = proxy_climb([h.get("val_acc") for h in base_trial.history],
+                                                        info.resolution_pts)
+            if info.proxy_still_learning is not None and info.proxy_still_learning.still_learning:
+                say(climbing_line(info.proxy_still_learning))
         done = sum(r.finished for r in records.values())
         interrupted = done < opts.budget
         if not interrupted:
@@ -429,8 +463,8 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, grace: int, run_di
     meta_path = run_dir / SEARCH_FILE
     identity = {
         "model": opts.run.model, "dataset": opts.run.dataset, "space": space.describe(),
-        "epochs": opts.run.epochs, "budget": opts.budget, "objective": opts.objective,
-        "sampler": opts.sampler_name,
+        "epochs": f"{EPOCHS_AUTO} (max {opts.max_epochs})" if opts.epochs_auto else opts.run.epochs,
+        "budget": opts.budget, "objective": opts.objective, "sampler": opts.sampler_name,
     }
     if opts.resume:
         if not meta_path.exists():
@@ -444,7 +478,9 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, grace: int, run_di
             raise UserError(f"cannot resume {run_dir}: it was made by an earlier trilevel-search (before named "
                             "recipes); its finished results stay readable with trilevel-report, start a new search")
         info = read_search(run_dir)
-        stored = {"model": info.model, "dataset": info.dataset, "space": info.space_spec, "epochs": info.epochs,
+        epochs = (f"{EPOCHS_AUTO} (max {info.epochs_auto.max_epochs})" if info.epochs_auto is not None
+                  else info.epochs)
+        stored = {"model": info.model, "dataset": info.dataset, "space": info.space_spec, "epochs": epochs,
                   "budget": info.budget, "objective": info.objective, "sampler": info.sampler}
         diffs = [f"{k} {stored[k]!r} -> {identity[k]!r}" if k != "space" else "space"
                  for k in identity if stored[k] != identity[k]]
@@ -462,11 +498,13 @@ def _prepare_run_dir(opts: SearchOptions, space: SearchSpace, grace: int, run_di
     ensure_writable(run_dir)
     info = SearchInfo(
         name=run_dir.name, model=opts.run.model, dataset=opts.run.dataset, space=space.name,
-        objective=opts.objective, sampler=opts.sampler_name, budget=opts.budget, epochs=opts.run.epochs,
+        objective=opts.objective, sampler=opts.sampler_name, budget=opts.budget,
+        epochs=0 if opts.epochs_auto else opts.run.epochs,  # 0: --epochs auto has not chosen yet
         grace_epochs=grace, reduction_factor=opts.reduction_factor, max_acc_drop=opts.max_acc_drop,
         seed=opts.seed, command=opts.command, started=_now(), finished=None, wall_seconds=None,
         status=SEARCH_RUNNING, run_config=opts.run, baseline_accs=[], varied=sorted(space.params),
         space_spec=space.describe(), finalists=opts.finalists, full_epochs=opts.full_epochs,
+        epochs_auto=EpochsAuto(opts.max_epochs, opts.run.seed) if opts.epochs_auto else None,
     )
     write_search(run_dir, info)
     return info
@@ -532,6 +570,42 @@ class _NotLearned(Exception):
     def __init__(self, verdict: Validity):
         super().__init__("dense did not learn")
         self.verdict = verdict
+
+
+def _choose_epochs(opts: SearchOptions, space: SearchSpace, run_dir: Path, info: SearchInfo, resources,
+                   dense: dict, say) -> SearchOptions:
+    """`--epochs auto`: dense's curve at doubling lengths on the search's seed (search/epochs_auto.py),
+    each length recorded in search.json as it finishes; returns the options with the chosen epochs."""
+    from ray import tune
+
+    from . import epochs_auto
+    from .trainable import run_trial
+
+    record = info.epochs_auto
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, base=opts.run.to_dict(), fixed=dict(space.fixed), finished=()), resources)
+
+    def measure(epochs: int) -> tuple[CurvePoint, float | None, int | None]:
+        tuner = _side_tuner(trainable, [{**dense, "seed": record.seed, "epochs": epochs}], f"epochs-auto-{epochs}",
+                            run_dir)
+        result = tuner.fit()[0]
+        metrics = result.metrics or {}
+        if result.error is not None:
+            raise UserError(f"dense failed while --epochs auto trained it for {epochs} epochs: "
+                            f"{str(result.error).strip().splitlines()[-1][:300]}")
+        if metrics.get("epoch") != epochs or metrics.get("val_acc") is None:  # stopped (Ctrl-C): resume later
+            raise KeyboardInterrupt
+        for key in ("num_train", "num_val", "chance_acc"):
+            if metrics.get(key) is not None:
+                setattr(info, key, metrics[key])
+        return CurvePoint(epochs, metrics["val_acc"], metrics["train_seconds"]), metrics.get("chance_acc"), \
+            metrics.get("num_val")
+
+    def save(_: EpochsAuto) -> None:
+        write_search(run_dir, info)
+
+    epochs_auto.run(record, measure, save, say)
+    return dataclasses.replace(opts, run=opts.run.replace(epochs=record.chosen))
 
 
 def _dense_seeds(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict, say) -> dict[int, float]:

@@ -1,11 +1,13 @@
 """Paired speed (core/paired.py): measured inside the run without changing what it trains."""
 
+from collections import Counter
+
 import pytest
 import torch
 
 from trilevel.core import RunConfig, SparsityConfig, Trainer
 from trilevel.core.errors import UserError
-from trilevel.core.paired import keep_key
+from trilevel.core.paired import BURSTS, keep_key
 
 TINY = {"depth": 4, "embed_dim": 32, "num_heads": 2}
 
@@ -40,13 +42,18 @@ def test_training_is_bit_identical_with_and_without_the_measurement(sparsity):
         assert torch.equal(pa, pb), name
 
 
-def test_each_distinct_keep_is_measured_once_when_the_schedule_reaches_it():
-    trainer = Trainer(tiny(2, token_keep=0.5, schedule="warmup_cosine", schedule_warmup=0.0, schedule_decay=0.5))
+def test_each_keep_is_timed_when_reached_and_again_while_the_run_stays_at_it():
+    trainer = Trainer(tiny(2, token_keep=0.5, schedule="warmup_cosine", schedule_warmup=0.0, schedule_decay=0.3)
+                      .replace(epochs=6))
     m = trainer.fit()
-    reached = {keep_key(*k) for e in range(3) for k in trainer.epoch_keeps(e)} - {(1.0, 1.0)}
-    assert set(trainer.paired.ratios) == reached
-    assert all(len(v) == 2 for v in trainer.paired.ratios.values())  # one burst of 2 pairs per keep
-    assert [h["time_ratio"] for h in m["history"]] == [trainer.epoch_time_ratio(e) for e in range(3)]
+    epochs_at = Counter(keep_key(*k) for e in range(6) for k in set(trainer.epoch_keeps(e)))
+    epochs_at.pop((1.0, 1.0), None)
+    assert set(trainer.paired.ratios) == set(epochs_at)
+    # one burst of 2 pairs in each epoch at the keep, up to BURSTS bursts, pooled
+    assert {k: len(v) for k, v in trainer.paired.ratios.items()} == {k: 2 * min(n, BURSTS) for k, n in epochs_at.items()}
+    assert max(epochs_at.values()) > BURSTS > min(epochs_at.values())  # the case covers both ends
+    # each epoch report holds the estimate of its time; the last one holds every burst
+    assert m["history"][-1]["time_ratio"] == trainer.epoch_time_ratio(5)
     assert m["paired_cost"] > 0 and m["paired_speedup"] == pytest.approx(1 / m["paired_cost"])
     assert m["paired_seconds"] == pytest.approx(sum(h["paired_seconds"] for h in m["history"]))
 
@@ -77,25 +84,14 @@ def test_a_partial_run_projects_unmeasured_keeps_from_flops():
     assert trainer.epoch_time_ratio(2) == pytest.approx(per_flop * trainer.flops_per_image(*trainer.epoch_keeps(2)[0]) / dense)
 
 
-def test_resume_keeps_the_measurements(tmp_path):
+def test_resume_keeps_the_measurements_and_completes_the_bursts(tmp_path):
     sparsity = dict(token_keep=0.5, schedule="constant")
     first = Trainer(tiny(2, **sparsity).replace(epochs=1, output=str(tmp_path)))
     first.fit()
-    resumed = Trainer(tiny(2, **sparsity).replace(output=str(tmp_path)))
+    (key, values), = first.paired.ratios.items()
+    resumed = Trainer(tiny(2, **sparsity).replace(epochs=BURSTS + 1, output=str(tmp_path)))
     resumed.load_checkpoint(tmp_path / "checkpoint.pt")
     assert resumed.paired.ratios == first.paired.ratios
-    seconds = resumed.paired.seconds
     resumed.fit()
-    assert resumed.paired.seconds == seconds  # nothing measured again: the constant keep was known
-
-
-def test_speed_pairs_must_be_a_non_negative_integer():
-    with pytest.raises(UserError, match="speed_pairs"):
-        RunConfig(speed_pairs=-1)
-    with pytest.raises(UserError, match="speed_pairs"):
-        RunConfig(speed_pairs=True)
-
-
-def test_keep_key_rounds_to_the_measurement_step():
-    assert keep_key(0.501, 1.0) == (0.5, 1.0)
-    assert keep_key(0.999, 0.9999) == (1.0, 1.0)
+    assert resumed.paired.ratios[key][:2] == values  # kept, then pooled with the later bursts
+    assert len(resumed.paired.ratios[key]) == 2 * BURSTS  # and no burst past BURSTS

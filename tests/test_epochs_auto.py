@@ -1,0 +1,177 @@
+"""`--epochs auto` (search/epochs_auto.py) on stand-in learning curves, the still-climbing warning
+(reports/noise.py `proxy_climb`), and one end-to-end search that chooses its own length."""
+
+import json
+import math
+import subprocess
+
+import pytest
+
+from trilevel.core import RunConfig, UserError
+from trilevel.core.run_store import CurvePoint, EpochsAuto, ProxyClimb, SearchInfo, read_search
+from trilevel.reports.noise import one_run_noise_pts, proxy_climb
+from trilevel.reports.proxy import climbing_line, describe_epochs_auto
+from trilevel.search import epochs_auto
+from trilevel.search.runner import SearchOptions
+
+
+def stand_in(curve, chance=0.1, num_val=500):
+    """A `measure` for a known curve acc(epochs); remembers which lengths it trained."""
+    trained = []
+
+    def measure(epochs):
+        trained.append(epochs)
+        return CurvePoint(epochs, curve(epochs), seconds=float(epochs)), chance, num_val
+
+    return measure, trained
+
+
+def saturating(epochs):
+    return 0.9 - 0.5 * math.exp(-epochs / 4)  # 3: 66.4%, 6: 78.8%, 12: 87.5%, 24: 89.9%
+
+
+def test_lengths_double_and_end_at_the_cap():
+    assert epochs_auto.lengths(30) == [3, 6, 12, 24, 30]
+    assert epochs_auto.lengths(12) == [3, 6, 12]
+    assert epochs_auto.lengths(2) == [2]
+
+
+def test_the_doubling_stops_where_the_curve_flattens():
+    measure, trained = stand_in(saturating)
+    saves = []
+    record = epochs_auto.run(EpochsAuto(30, seed=0), measure, lambda r: saves.append(len(r.curve)), lambda line: None)
+    # 12 -> 24 gains 2.4 points, under one run's noise on 500 images (3.1): stop there, 30 never trained
+    assert one_run_noise_pts(saturating(24), 500) > 100 * (saturating(24) - saturating(12)) > 0
+    assert trained == [3, 6, 12, 24]
+    assert record.chosen == 12  # the shortest within the noise of the longest
+    assert record.noise_pts == pytest.approx(one_run_noise_pts(saturating(24), 500))
+    assert saves[:4] == [1, 2, 3, 4]  # saved after every length
+
+
+def test_a_larger_validation_set_resolves_more_and_chooses_longer():
+    measure, trained = stand_in(saturating, num_val=100_000)
+    record = epochs_auto.run(EpochsAuto(30, seed=0), measure, lambda r: None, lambda line: None)
+    assert trained == [3, 6, 12, 24, 30] and record.chosen == 24
+
+
+def test_the_cap_holds_on_a_curve_that_never_flattens():
+    measure, trained = stand_in(lambda e: min(0.95, 0.2 + 0.03 * e))
+    lines = []
+    record = epochs_auto.run(EpochsAuto(20, seed=0), measure, lambda r: None, lines.append)
+    assert trained == [3, 6, 12, 20] and record.chosen == 20
+    assert "a larger --max-epochs" in describe_epochs_auto(record) and lines[-1] == describe_epochs_auto(record)
+
+
+def test_a_length_where_dense_has_not_learned_never_stops_the_doubling():
+    accs = {3: 0.11, 6: 0.12, 12: 0.60, 24: 0.61, 30: 0.61}  # chance 10%: flat at first, then takes off
+    measure, trained = stand_in(accs.__getitem__)
+    record = epochs_auto.run(EpochsAuto(30, seed=0), measure, lambda r: None, lambda line: None)
+    assert trained == [3, 6, 12, 24] and record.chosen == 12
+
+
+def test_resume_trains_only_the_lengths_not_finished(tmp_path):
+    measure, trained = stand_in(saturating)
+
+    class Stop(Exception):
+        pass
+
+    def interrupted(epochs):  # the driver stops while 12 epochs train
+        if epochs == 12:
+            raise Stop
+        return measure(epochs)
+
+    info = SearchInfo(name="r", model="m", dataset="d", space="s", objective="time", sampler="tpe", budget=1,
+                      epochs=0, grace_epochs=1, reduction_factor=3, max_acc_drop=0.5, seed=0, command="",
+                      started=None, finished=None, wall_seconds=None, status="running", run_config=RunConfig(),
+                      baseline_accs=[], varied=[], epochs_auto=EpochsAuto(30, seed=0))
+    from trilevel.core.run_store import write_search
+
+    with pytest.raises(Stop):
+        epochs_auto.run(info.epochs_auto, interrupted, lambda r: write_search(tmp_path, info), lambda line: None)
+    stored = read_search(tmp_path).epochs_auto
+    assert [p.epochs for p in stored.curve] == [3, 6] and stored.chosen is None
+    trained.clear()
+    record = epochs_auto.run(stored, measure, lambda r: write_search(tmp_path, info), lambda line: None)
+    assert trained == [12, 24] and record.chosen == 12
+    assert epochs_auto.run(record, measure, lambda r: None, lambda line: None).chosen == 12
+    assert trained == [12, 24]  # a decided curve trains nothing
+
+
+def test_the_record_round_trips_through_search_json(tmp_path):
+    record = EpochsAuto(30, 2, [CurvePoint(3, 0.5, 10.0), CurvePoint(6, 0.7, 20.0)], chosen=6, noise_pts=4.2,
+                        chance_acc=0.1, num_val=180)
+    assert EpochsAuto.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert record.to_dict()["seconds"] == 30.0
+    climb = ProxyClimb(9, 3, 4.5, 3.0, True)
+    assert ProxyClimb.from_dict(json.loads(json.dumps(climb.to_dict()))) == climb
+
+
+def test_still_climbing_fires_on_a_rising_curve_and_not_on_a_flat_one():
+    rising = proxy_climb([0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.84, 0.87, 0.9], resolution=3.0)
+    assert rising.still_learning and rising.over_epochs == 3 and rising.rise_pts == pytest.approx(10.0)
+    flat = proxy_climb([0.3, 0.6, 0.8, 0.88, 0.9, 0.905, 0.91, 0.905, 0.91], resolution=3.0)
+    assert not flat.still_learning and flat.rise_pts == pytest.approx(0.5)
+    assert proxy_climb([0.5], 3.0) is None and proxy_climb([0.5, 0.6], None) is None
+    line = climbing_line(rising)
+    assert "still climbing: +10.0 points over the last 3 of its 9 epochs" in line and "--epochs 18" in line
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(max_epochs=40), "switch recipes"),
+    (dict(max_epochs=0), "--max-epochs must be >= 1"),
+    (dict(grace_epochs=4), "cannot exceed 3"),
+])
+def test_bad_auto_options_are_one_line_errors(kwargs, pattern):
+    with pytest.raises(UserError, match=pattern):
+        SearchOptions(run=RunConfig(), epochs_auto=True, **kwargs).validate()
+
+
+def test_the_command_line_takes_auto_and_rejects_words():
+    from trilevel.search.cli import build_parser, options_from_args
+
+    argv = ["--epochs", "auto", "--max-epochs", "12"]
+    opts = options_from_args(build_parser().parse_args(argv), argv)
+    assert opts.epochs_auto and opts.max_epochs == 12 and opts.run.epochs == 3
+    argv = ["--epochs", "5"]
+    opts = options_from_args(build_parser().parse_args(argv), argv)
+    assert not opts.epochs_auto and opts.run.epochs == 5
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--epochs", "long"])
+
+
+@pytest.mark.slow
+def test_a_search_with_epochs_auto_trains_its_trials_at_the_chosen_length(tmp_path):
+    from test_search import env, records, search_cmd
+
+    cmd = search_cmd(tmp_path, "--epochs", "auto", "--max-epochs", "6", "--budget", "2", "--baseline-seeds", "2",
+                     "--finalists", "0", "--concurrency", "2")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_dir = tmp_path / "runs" / "t"
+    info = read_search(run_dir)
+    auto = info.epochs_auto
+    assert [p.epochs for p in auto.curve] in ([3, 6],) and auto.chosen in (3, 6)
+    assert info.epochs == auto.chosen == info.run_config.epochs
+    assert all(r["epochs"] == auto.chosen for r in records(run_dir).values() if r["status"] == "completed")
+    assert info.proxy_still_learning is not None  # the dense trial's curve was checked
+    assert "--epochs auto: dense 3:" in proc.stdout
+    resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600, env=env())
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "training dense for" not in resumed.stdout  # the curve is not trained again
+    assert read_search(run_dir).epochs_auto == auto
+
+
+def test_the_report_says_first_that_dense_is_still_climbing_and_how_auto_chose(tmp_path):
+    from test_reports import make_run, report_text
+
+    from trilevel.reports import load_run, summarize
+
+    auto = EpochsAuto(30, 0, [CurvePoint(3, 0.6, 10.0), CurvePoint(6, 0.78, 20.0), CurvePoint(12, 0.8, 40.0)],
+                      chosen=6, noise_pts=5.2, chance_acc=0.1, num_val=180)
+    climb = ProxyClimb(6, 2, 4.5, 3.0, True)
+    run_dir = make_run(tmp_path / "run", epochs_auto=auto.to_dict(), proxy_still_learning=climb.to_dict())
+    lines = report_text(summarize(load_run(run_dir))).splitlines()
+    assert lines[1].startswith("warning: dense is still climbing: +4.5 points over the last 2 of its 6 epochs")
+    assert lines[2].startswith("--epochs auto: dense 3: 60.0%, 6: 78.0%, 12: 80.0%; the trials train 6 epochs")
+    flat = make_run(tmp_path / "flat", proxy_still_learning=ProxyClimb(6, 2, 0.5, 3.0, False).to_dict())
+    assert "still climbing" not in report_text(summarize(load_run(flat)))
