@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UserError, suggest
+from .errors import UserError, suggest, suggest_across
 from .recipes import AUTO_AUGMENT_OFF, RECIPE_FIELDS, recipe_name, recipe_values
 
 EXAMPLE_CRITERIA = ("forgetting", "loss", "random")
@@ -50,8 +50,9 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _from_mapping(cls, data: Any, what: str):
-    """Build a dataclass from a mapping, naming any unknown key and the closest valid one."""
+def _from_mapping(cls, data: Any, what: str, elsewhere: dict[str, list[str]] | None = None):
+    """Build a dataclass from a mapping, naming any unknown key and the closest valid one, here or
+    where it belongs (`elsewhere`: label format -> names, e.g. a run config's `sparsity.` keys)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -59,7 +60,7 @@ def _from_mapping(cls, data: Any, what: str):
     valid = [f.name for f in fields(cls)]
     for key in data:
         if key not in valid:
-            raise UserError(f"unknown key {key!r} in {what}{suggest(key, valid)}")
+            raise UserError(f"unknown key {key!r} in {what}{suggest_across(key, {'{!r}': valid, **(elsewhere or {})})}")
     return cls(**data)
 
 
@@ -171,7 +172,8 @@ class SparsityConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> "SparsityConfig":
-        return _from_mapping(cls, data, "sparsity config")
+        run_keys = [f.name for f in fields(RunConfig) if f.name != "sparsity"]
+        return _from_mapping(cls, data, "sparsity config", {"{!r} at the top level of the run config": run_keys})
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -347,7 +349,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> "RunConfig":
-        return _from_mapping(cls, data, "run config")
+        return _from_mapping(cls, data, "run config", {"'sparsity.{}'": [f.name for f in fields(SparsityConfig)]})
 
     def replace(self, **changes: Any) -> "RunConfig":
         return dataclasses.replace(self, **changes)

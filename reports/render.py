@@ -55,7 +55,7 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
     head.append(f": {search.model} on {search.dataset} {sym['dot']} objective {objective}"
                 f" {sym['dot']} status {search.status} {sym['dot']} {run.path}")
     console.print(head)
-    climb = search.proxy_still_learning
+    climb = summary.climb
     if climb is not None and climb.still_learning:  # first: it qualifies every ranking below
         console.print(Text(f"warning: {climbing_line(climb)}", style="bold yellow"))
     if search.epochs_auto is not None:

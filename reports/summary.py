@@ -19,13 +19,14 @@ import yaml
 from trilevel.core.config import RunConfig, SparsityConfig
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
-    BEST_JSON, BEST_YAML, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, Run, ShorterRun, TrialRecord, load_run,
+    BEST_JSON, BEST_YAML, COMPLETED, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, ProxyClimb, Run, ShorterRun,
+    TrialRecord, load_run,
 )
 
 from trilevel.core.atomic import atomic_write_text
 from .economics import Economics
 from .fidelity import FidelityVerdict
-from .noise import learned
+from .noise import learned, proxy_climb
 from .papers import PaperComparison, compare_papers
 from .shorter import ShorterCurve
 from .selection import (
@@ -63,6 +64,17 @@ class Summary:
     @property
     def resolution_pts(self) -> float | None:
         return self.run.search.resolution_pts
+
+    @property
+    def climb(self) -> ProxyClimb | None:
+        """Was dense still climbing at the end of the proxy? As the search recorded it, or (a search
+        from before the check) from its dense trial's curve and the stated resolution."""
+        if self.run.search.proxy_still_learning is not None:
+            return self.run.search.proxy_still_learning
+        base = self.run.baseline
+        if base is None or base.status != COMPLETED:
+            return None
+        return proxy_climb([h.get("val_acc") for h in base.history], self.resolution_pts)
 
     @property
     def within_noise(self) -> bool:

@@ -175,3 +175,36 @@ def test_the_report_says_first_that_dense_is_still_climbing_and_how_auto_chose(t
     assert lines[2].startswith("--epochs auto: dense 3: 60.0%, 6: 78.0%, 12: 80.0%; the trials train 6 epochs")
     flat = make_run(tmp_path / "flat", proxy_still_learning=ProxyClimb(6, 2, 0.5, 3.0, False).to_dict())
     assert "still climbing" not in report_text(summarize(load_run(flat)))
+
+
+def test_the_live_view_shows_how_the_length_was_chosen():
+    import io
+
+    from rich.console import Console
+
+    from trilevel.reports import LiveProgress
+
+    note = "--epochs auto: dense 3: 60.0%, 6: 78.0%; the trials train 6 epochs"
+    stream = io.StringIO()
+    LiveProgress(budget=4, max_acc_drop=0.5, stream=stream, note=note).start().stop()
+    assert stream.getvalue().splitlines() == [note]  # plain mode: one line before the trials
+    buf = io.StringIO()
+    with LiveProgress(budget=4, max_acc_drop=0.5, console=Console(file=buf, force_terminal=True, width=160), note=note):
+        pass
+    assert note in buf.getvalue()
+
+
+def test_a_search_from_before_the_check_is_checked_from_its_dense_trial(tmp_path):
+    from test_reports import TRIALS, make_run, report_text
+
+    from trilevel.reports import load_run, summarize
+
+    flat = summarize(load_run(make_run(tmp_path / "flat", resolution_pts=3.0)))
+    assert flat.climb is not None and not flat.climb.still_learning
+    trials = [dict(t) for t in TRIALS]
+    base = next(t for t in trials if t["is_baseline"])
+    n = len(base["history"])
+    base["history"] = [{**h, "val_acc": base["val_acc"] - 0.02 * (n - 1 - i)} for i, h in enumerate(base["history"])]
+    rising = summarize(load_run(make_run(tmp_path / "rising", trials=trials, resolution_pts=3.0)))
+    assert rising.climb.still_learning and rising.climb.rise_pts == pytest.approx(2.0 * rising.climb.over_epochs)
+    assert "still climbing" in report_text(rising).splitlines()[1]

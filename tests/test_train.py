@@ -148,6 +148,11 @@ def test_cli_bad_input_one_line_no_traceback(tmp_path, args, pattern):
     ("model: [deit_t\n", "malformed YAML"),
     ("modle: deit_t\n", "unknown key 'modle'.*did you mean 'model'"),
     ("sparsity:\n  token_kep: 0.5\n", "unknown key 'token_kep'.*token_keep"),
+    # a sparsity key at the top level, and a run key under sparsity: named where they belong
+    ("token_kep: 0.7\n", r"unknown key 'token_kep' in run config \(did you mean 'sparsity.token_keep'\?\)"),
+    ("token_keep: 0.7\n", r"did you mean 'sparsity.token_keep'\?"),
+    ("sparsity:\n  epochs: 3\n", r"unknown key 'epochs' in sparsity config \(did you mean 'epochs' at the top level"),
+    ("epoch: 3\n", r"did you mean 'epochs'\?"),
 ])
 def test_cli_bad_config_file(tmp_path, capsys, text, pattern):
     import re
