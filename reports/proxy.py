@@ -21,7 +21,7 @@ def describe_epochs_auto(record: EpochsAuto) -> str:
         if gain >= one_run_noise_pts(record.curve[-1].acc, record.num_val):
             capped = f"; dense still gained {gain:.1f} points at the cap, a larger --max-epochs may rank better"
     return (f"--epochs auto: dense {curve}; the trials train {record.chosen} epochs, the shortest within "
-            f"{record.noise_pts or 0.0:.1f} points (one run's 90% noise) of the longest{capped}; the curve cost "
+            f"{record.noise_pts or 0.0:.1f} points (one run's 90% noise) of the most accurate{capped}; the curve cost "
             f"{record.seconds / 60:.1f} min of training")
 
 

@@ -69,6 +69,16 @@ def test_a_length_where_dense_has_not_learned_never_stops_the_doubling():
     assert trained == [3, 6, 12, 24] and record.chosen == 12
 
 
+def test_the_reference_is_the_most_accurate_length_not_the_longest():
+    # digits, 2026-12-03 (benchmarks/results/epochs_auto_digits/auto/search.json): 24 epochs below 12
+    accs = {3: 0.6111, 6: 0.9333, 12: 0.9722, 24: 0.9556}
+    measure, trained = stand_in(accs.__getitem__, num_val=180)
+    record = epochs_auto.run(EpochsAuto(30, seed=0), measure, lambda r: None, lambda line: None)
+    assert trained == [3, 6, 12, 24] and record.chosen == 12
+    assert record.noise_pts == pytest.approx(one_run_noise_pts(0.9722, 180))
+    assert "of the most accurate" in describe_epochs_auto(record)
+
+
 def test_resume_trains_only_the_lengths_not_finished(tmp_path):
     measure, trained = stand_in(saturating)
 
