@@ -84,6 +84,8 @@ class PairedTimer:
     clip_grad: float = 0.0  # the run's gradient clipping, part of its step
     ratios: dict[tuple[float, float], list[float]] = field(default_factory=dict)  # key -> pair ratios
     seconds: float = 0.0  # time spent measuring (not training)
+    step_cpu: float = 0.0  # CPU time of the timed steps' thread (CPU runs) ...
+    step_wall: float = 0.0  # ... and their wall time: `cpu_share`
     _optimizer: torch.optim.Optimizer | None = None
 
     @property
@@ -93,6 +95,16 @@ class PairedTimer:
     @property
     def _gpu(self) -> bool:
         return self.device.type == "cuda"
+
+    @property
+    def cpu_share(self) -> float | None:
+        """On a CPU: the share of the timed steps' wall time their thread spent on a core. Near 1, the
+        core was the run's own while it measured; well below (e.g. 0.5 beside two busy processes on
+        2 cores), other work shared it, and the pairs' ratios then moved by up to 5% on the
+        project's 2-core machine (BENCHMARKS.md, "Paired speed"). None on a GPU or before a step."""
+        if self._gpu or self.step_wall <= 0:
+            return None
+        return self.step_cpu / self.step_wall
 
     def ratio(self, key: tuple[float, float]) -> float | None:
         """Measured step-time ratio (this keep / dense) for a key; exactly 1.0 for dense."""
@@ -149,6 +161,7 @@ class PairedTimer:
         set_keep(self.shadow, *keep)
         self.sync()
         clock = time.perf_counter if self._gpu else time.thread_time
+        wall = time.perf_counter()
         start = clock()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32):
             loss = F.cross_entropy(self.shadow(x).float(), y)
@@ -158,10 +171,15 @@ class PairedTimer:
             nn.utils.clip_grad_norm_(self.shadow.parameters(), self.clip_grad)
         self._optimizer.step()
         self.sync()
-        return clock() - start
+        took = clock() - start
+        if not self._gpu:
+            self.step_cpu += took
+            self.step_wall += time.perf_counter() - wall
+        return took
 
     def state_dict(self) -> dict:
-        return {"ratios": {f"{k[0]},{k[1]}": list(v) for k, v in self.ratios.items()}, "seconds": self.seconds}
+        return {"ratios": {f"{k[0]},{k[1]}": list(v) for k, v in self.ratios.items()}, "seconds": self.seconds,
+                "step_cpu": self.step_cpu, "step_wall": self.step_wall}
 
     def load_state_dict(self, state: dict | None) -> None:
         """Measurements of an earlier attempt of the run (a resumed run keeps them)."""
@@ -170,3 +188,5 @@ class PairedTimer:
         self.ratios = {tuple(float(p) for p in k.split(",")): [float(r) for r in v]
                        for k, v in (state.get("ratios") or {}).items()}
         self.seconds = float(state.get("seconds") or 0.0)
+        self.step_cpu = float(state.get("step_cpu") or 0.0)
+        self.step_wall = float(state.get("step_wall") or 0.0)

@@ -513,6 +513,8 @@ class Trainer:
             "paired_cost": paired_cost,
             "paired_speedup": 1.0 / paired_cost if paired_cost else None,
             "paired_seconds": self.paired.seconds,  # spent measuring, not in train_seconds
+            # CPU: the measuring thread's share of a core while it timed (well below 1: a shared CPU)
+            "paired_cpu_share": self.paired.cpu_share,
             "paired_ratios": {f"{k[0]:g}/{k[1]:g}": self.paired.ratio(k) for k in self.paired.ratios},
             "peak_memory_mb": _peak_memory_mb(self.device),
             "world_size": self.world,

@@ -36,6 +36,7 @@ def test_training_is_bit_identical_with_and_without_the_measurement(sparsity):
     assert torch.equal(rng_after, torch.get_rng_state())  # the generators are where training left them
     assert a["paired_seconds"] > 0 and with_pairs.paired.ratios  # it did measure
     assert b["paired_cost"] is None and b["paired_speedup"] is None and not without.paired.ratios
+    assert b["paired_cpu_share"] is None  # nothing timed
     for ha, hb in zip(a["history"], b["history"]):
         assert (ha["train_loss"], ha["val_acc"], ha["active_examples"]) == (hb["train_loss"], hb["val_acc"], hb["active_examples"])
     for (name, pa), (_, pb) in zip(with_pairs.model.state_dict().items(), without.model.state_dict().items()):
@@ -56,6 +57,8 @@ def test_each_keep_is_timed_when_reached_and_again_while_the_run_stays_at_it():
     assert m["history"][-1]["time_ratio"] == trainer.epoch_time_ratio(5)
     assert m["paired_cost"] > 0 and m["paired_speedup"] == pytest.approx(1 / m["paired_cost"])
     assert m["paired_seconds"] == pytest.approx(sum(h["paired_seconds"] for h in m["history"]))
+    # one thread timed in its own CPU time: it cannot have spent more than its wall time on a core
+    assert 0 < m["paired_cpu_share"] <= 1.05
 
 
 def test_dense_costs_exactly_one_and_is_never_timed():
