@@ -35,7 +35,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Sequence
 
-from trilevel.core.run_store import ProxyClimb
+from trilevel.core.run_store import COMPLETED, ProxyClimb, TrialRecord
 
 from .selection import holds
 
@@ -181,6 +181,13 @@ def proxy_climb(val_accs: Sequence[float], resolution: float | None) -> ProxyCli
     rise = 100 * (accs[-1] - accs[-1 - over])
     return ProxyClimb(epochs=len(accs), over_epochs=over, rise_pts=rise, resolution_pts=float(resolution),
                       still_learning=rise > resolution)
+
+
+def dense_climb(dense: TrialRecord | None, resolution: float | None) -> ProxyClimb | None:
+    """`proxy_climb` of the search's dense trial, epoch by epoch (None until it has completed)."""
+    if dense is None or dense.status != COMPLETED:
+        return None
+    return proxy_climb([h.get("val_acc") for h in dense.history], resolution)
 
 
 @dataclass

@@ -19,14 +19,14 @@ import yaml
 from trilevel.core.config import RunConfig, SparsityConfig
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
-    BEST_JSON, BEST_YAML, COMPLETED, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, ProxyClimb, Run, ShorterRun,
+    BEST_JSON, BEST_YAML, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, ProxyClimb, Run, ShorterRun,
     TrialRecord, load_run,
 )
 
 from trilevel.core.atomic import atomic_write_text
 from .economics import Economics
 from .fidelity import FidelityVerdict
-from .noise import learned, proxy_climb
+from .noise import dense_climb, learned
 from .papers import PaperComparison, compare_papers
 from .shorter import ShorterCurve
 from .selection import (
@@ -71,10 +71,7 @@ class Summary:
         from before the check) from its dense trial's curve and the stated resolution."""
         if self.run.search.proxy_still_learning is not None:
             return self.run.search.proxy_still_learning
-        base = self.run.baseline
-        if base is None or base.status != COMPLETED:
-            return None
-        return proxy_climb([h.get("val_acc") for h in base.history], self.resolution_pts)
+        return dense_climb(self.run.baseline, self.resolution_pts)
 
     @property
     def within_noise(self) -> bool:

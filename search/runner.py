@@ -33,7 +33,7 @@ from trilevel.core.run_store import (
     mark_lost_trials, read_search, settle_lost_trials, write_search,
 )
 from trilevel.reports.noise import (
-    Validity, check_learned, learned, paired_delta, proxy_climb, resolution_pts, run_sd,
+    Validity, check_learned, learned, dense_climb, paired_delta, resolution_pts, run_sd,
 )
 from trilevel.reports.proxy import climbing_line, describe_epochs_auto
 from trilevel.spaces import SearchSpace, load_space
@@ -376,9 +376,7 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
             _record_noise(info, verdict, opts)
             if not verdict.learned:
                 raise _NotLearned(verdict)
-            if base_trial is not None:  # dense's own curve, epoch by epoch
-                info.proxy_still_learning = proxy_climb([h.get("val_acc") for h in base_trial.history],
-                                                        info.resolution_pts)
+            info.proxy_still_learning = dense_climb(base_trial, info.resolution_pts) or info.proxy_still_learning
             if info.proxy_still_learning is not None and info.proxy_still_learning.still_learning:
                 say(climbing_line(info.proxy_still_learning))
         done = sum(r.finished for r in records.values())
