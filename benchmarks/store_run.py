@@ -15,14 +15,8 @@ import io
 import shutil
 from pathlib import Path
 
-from trilevel.core.run_store import (
-    BEST_JSON, BEST_YAML, MOASHA_STATE, PARETO_JSON, PARETO_PNG, PARETO_YAML, SEARCH_FILE, STUDY_FILE, TRIALS_FILE,
-    load_run,
-)
+from trilevel.core.run_store import RECORD_FILES, load_run
 from trilevel.reports import render_report, summarize
-
-RECORDS = (SEARCH_FILE, TRIALS_FILE, STUDY_FILE, MOASHA_STATE, PARETO_JSON, PARETO_YAML, BEST_YAML, BEST_JSON,
-           PARETO_PNG)
 
 
 def main() -> None:
@@ -31,7 +25,7 @@ def main() -> None:
     p.add_argument("dest", type=Path)
     args = p.parse_args()
     args.dest.mkdir(parents=True, exist_ok=True)
-    for name in RECORDS:
+    for name in RECORD_FILES:
         if (args.run_dir / name).exists():
             shutil.copy2(args.run_dir / name, args.dest / name)
     from rich.console import Console

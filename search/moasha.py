@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -168,6 +168,15 @@ class MOASHA:
     def on_complete(self, trial_id: str) -> None:
         """Mark a trial finished; its rung records stay as the yardstick for later trials."""
         self._finished.add(trial_id)
+
+    def forget(self, trial_ids: Iterable[str]) -> None:
+        """Drop trials from every rung and set: a trial lost with its machine and trained again from
+        its first epoch under a new id would otherwise count twice at the rungs it had reached."""
+        for trial_id in trial_ids:
+            for rung in self._recorded.values():
+                rung.pop(trial_id, None)
+            self._stopped.discard(trial_id)
+            self._finished.discard(trial_id)
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state (strict JSON: NaN/inf are stored as null)."""
@@ -391,6 +400,11 @@ class MOASHAScheduler(FIFOScheduler):
 
     def on_trial_remove(self, tune_controller, trial) -> None:
         self._moasha.on_complete(trial.trial_id)
+        self._persist()
+
+    def forget(self, trial_ids: Iterable[str]) -> None:
+        """`MOASHA.forget`, persisted (a resume from the records alone re-trains lost trials)."""
+        self._moasha.forget(trial_ids)
         self._persist()
 
     def debug_string(self) -> str:

@@ -264,7 +264,7 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
 
     from .moasha import MOASHAScheduler, MOASHAStateError
     from .recorder import RunRecorder, attach_live_view
-    from .searcher import StudySearcher, reconcile_study
+    from .searcher import StudySearcher, reconcile_study, requeue_unfinished
     from .trainable import run_trial
 
     import optuna
@@ -298,6 +298,13 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
         papers = info.papers
         if opts.resume:
             mark_lost_trials(run_dir)
+        restorable = opts.resume and tune.Tuner.can_restore(str(run_dir))
+        requeued = []
+        if opts.resume and not restorable:  # the records alone: unfinished trials train again
+            requeued = requeue_unfinished(run_dir, run_dir.name, space.params)
+            if requeued:
+                say(f"Resuming from the run's records alone (no Ray experiment state in {run_dir}): "
+                    f"{len(requeued)} unfinished trial(s) train again from their first epoch; finished ones are kept.")
         finished = finished_trial_ids(run_dir) if opts.resume else ()
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, base=base, fixed=dict(space.fixed), finished=finished), resources
@@ -323,7 +330,7 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
             for record in load_records(run_dir).values():
                 live.update(record)
         cost = OBJECTIVE_KEYS[opts.objective]
-        if opts.resume and tune.Tuner.can_restore(str(run_dir)):
+        if restorable:
             try:
                 tuner = tune.Tuner.restore(
                     str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=False,
@@ -345,6 +352,7 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
                 state_path=str(run_dir / MOASHA_STATE), protected_config=[dense, *papers.values()],
                 epsilon=_rung_epsilon(info, extra),
             )
+            scheduler.forget(r.trial_id for r in requeued)  # their rung results came from the lost runs
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(

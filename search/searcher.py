@@ -35,7 +35,7 @@ from ray.tune.search import Searcher
 
 from trilevel.core.errors import UserError, suggest
 from trilevel.core.run_store import (
-    COMPLETED, FINISHED, RUNNING, STOPPED_EARLY, STUDY_FILE, TrialRecord, load_records,
+    COMPLETED, FINISHED, RUNNING, STOPPED_EARLY, STUDY_FILE, TrialRecord, load_records, write_trials,
 )
 
 from .constants import SAMPLERS
@@ -112,6 +112,27 @@ def reconcile_study(run_dir: str | Path, name: str, metric: list[str]) -> int:
         tell_recorded(study, trial.number, record, metric)
         told += 1
     return told
+
+
+def requeue_unfinished(run_dir: str | Path, name: str, space: Mapping[str, Any]) -> list[TrialRecord]:
+    """Before a resume from the records alone (no Ray experiment state, no checkpoints: a copy of
+    the run's `RECORD_FILES` on another machine, or from a repository): trials the record holds as
+    running cannot continue where they stopped. Each is removed from the record, its study trial is
+    failed (lost), and its configuration is enqueued so that it trains again from its first epoch
+    before anything new is sampled. Finished trials stay and are never re-run; the budget counts the
+    re-trained trial once. Returns the removed records (their ids: for MO-ASHA to forget)."""
+    records = load_records(run_dir)
+    unfinished = [r for r in records.values() if not r.finished]
+    path = Path(run_dir) / STUDY_FILE
+    if not unfinished or not path.exists():
+        return []
+    study = optuna.load_study(study_name=name, storage=journal_storage(path))
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        _tell(study, trial.number, None, TrialState.FAIL)  # lost with the machine that ran it
+    for record in unfinished:
+        study.enqueue_trial({k: v for k, v in record.params.items() if k in space}, skip_if_exists=False)
+    write_trials(run_dir, {tid: r for tid, r in records.items() if r.finished})
+    return unfinished
 
 
 class StudySearcher(Searcher):

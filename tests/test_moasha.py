@@ -64,6 +64,24 @@ def test_dominated_trial_stopped_once_rung_has_rf_entries():
     assert m.decision_count == 3
 
 
+def test_a_forgotten_trial_no_longer_counts_at_its_rungs(tmp_path):
+    """A trial lost with its machine is trained again under a new id: its old rung results go, so
+    the rung is decided as if it had run once."""
+    m = MOASHA(OBJ, max_t=9)
+    feed(m, [("a", 1, 0.9, 1.0), ("lost", 1, 0.5, 2.0)])
+    m.forget(["lost", "never-seen"])
+    assert m.recorded(1) == {"a": [0.9, 1.0]}
+    assert feed(m, [("again", 1, 0.5, 2.0)]) == ["continue"]  # 2 entries < rf: kept, as the first time
+    path = tmp_path / "state.json"
+    sched = MOASHAScheduler({"acc": "max", "cost": "min"}, max_t=9, state_path=str(path))
+    sched.on_trial_result(None, SimpleNamespace(trial_id="x"), {"training_iteration": 1, "acc": 0.5, "cost": 1.0})
+    ids = lambda: [tid for tid, _ in json.loads(path.read_text())["moasha"]["rungs"][0]["recorded"]]  # noqa: E731
+    assert ids() == ["x"]
+    sched.forget(["x"])
+    assert ids() == []
+    assert MOASHAScheduler({"acc": "max", "cost": "min"}, max_t=9, state_path=str(path)).moasha.recorded(1) == {}
+
+
 def test_non_dominated_trials_kept_while_fewer_than_rf():
     m = MOASHA(OBJ, max_t=9)
     assert feed(m, [("a", 1, 0.9, 2.0), ("b", 1, 0.8, 1.0)]) == ["continue", "continue"]

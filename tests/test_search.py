@@ -405,6 +405,61 @@ def test_interrupt_and_resume_completes_budget(tmp_path):
     assert_study_matches_record(run_dir, after)
 
 
+@pytest.mark.slow
+def test_resume_from_the_records_alone_on_another_machine(tmp_path):
+    """Only the records travel (no checkpoints, no Ray experiment state, another directory): the
+    resume keeps every finished trial, trains the unfinished one again from its first epoch, and
+    ends with the budget, each configuration once."""
+    import shutil
+
+    from trilevel.core.run_store import RECORD_FILES
+
+    cmd = search_cmd(tmp_path, "--budget", "5", "--epochs", "3", "--baseline-seeds", "1", "--concurrency", "1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    run_dir = tmp_path / "runs" / "t"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if (run_dir / "trials.jsonl").exists():
+            recs = records(run_dir).values()
+            if sum(r["status"] != "running" for r in recs) >= 2 and any(
+                    r["status"] == "running" and r["history"] for r in recs):
+                break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    before = records(run_dir)
+    unfinished = [r for r in before.values() if r["status"] == "running"]
+    assert len(unfinished) == 1 and len(before) >= 3
+
+    moved = tmp_path / "elsewhere" / "runs" / "t"
+    moved.mkdir(parents=True)
+    for name in RECORD_FILES:
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, moved / name)
+    shutil.rmtree(run_dir)
+    cmd = [arg if arg != str(tmp_path / "runs") else str(tmp_path / "elsewhere" / "runs") for arg in cmd]
+    resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=400, env=env())
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "records alone" in resumed.stdout + resumed.stderr
+    after = records(moved)
+    assert sum(r["status"] in ("completed", "stopped_early", "failed") for r in after.values()) == 5
+    assert not any(r["status"] == "running" for r in after.values())
+    for tid, r in before.items():
+        if r["status"] != "running":  # finished trials kept as they were, not re-run
+            assert after[tid]["status"] == r["status"] and after[tid]["history"] == r["history"]
+    lost = unfinished[0]
+    assert lost["trial_id"] not in after
+    again = [r for r in after.values() if r["params"] == lost["params"]]
+    assert len(again) == 1 and again[0]["history"][0]["epoch"] == 1  # trained again from its first epoch
+    configs = [json.dumps(r["params"], sort_keys=True) for r in after.values()]
+    assert len(configs) == len(set(configs))
+    assert_study_matches_record(moved, after)
+    state = json.loads((moved / "moasha_state.json").read_text())
+    rung_ids = {tid for rung in state["moasha"]["rungs"] for tid, _ in rung["recorded"]}
+    assert lost["trial_id"] not in rung_ids and rung_ids <= set(after)
+
+
 def assert_study_matches_record(run_dir, recs):
     """The Optuna study in the run directory agrees with trials.jsonl: nothing left running, and
     every finished trial told with its outcome under its Ray trial id."""
