@@ -34,6 +34,7 @@ MOASHA_STATE = "moasha_state.json"  # MO-ASHA's rungs, so a resumed search stops
 PARETO_JSON, PARETO_YAML = "pareto.json", "pareto.yaml"
 BEST_YAML, BEST_JSON = "best.yaml", "best.json"
 PARETO_PNG, PARETO_HTML = "pareto.png", "pareto.html"
+LOCK_FILE = "driver.lock"  # the search driver's lock: one driver per run (search/lock.py)
 # A search's records: everything a resume needs and every figure reads, without checkpoints or
 # Ray's experiment state. A copy of these alone (another machine, a repository) can be resumed.
 RECORD_FILES = (SEARCH_FILE, TRIALS_FILE, STUDY_FILE, MOASHA_STATE, PARETO_JSON, PARETO_YAML, BEST_YAML, BEST_JSON,

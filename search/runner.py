@@ -40,6 +40,7 @@ from trilevel.spaces import SearchSpace, load_space
 
 from .constants import (EPOCHS_AUTO, EPOCHS_AUTO_MAX, EPOCHS_AUTO_START, FIDELITY_FACTOR, FIDELITY_MAX_SHARE,
                         PAPERS_MODES, TRAIN_SHORTER_FRACTIONS)
+from .lock import RunLock
 
 
 @dataclass
@@ -249,14 +250,27 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
     space = opts.validate()
     grace = opts.grace(space)
     preflight(opts.run)
+    run_dir = opts.run_dir.resolve()
+    lock = RunLock(run_dir)  # one driver per run: a second one gets a line naming the first
+    if opts.resume and run_dir.is_dir():
+        lock.acquire(say)  # before search.json is touched
+    try:
+        info = _prepare_run_dir(opts, space, grace, run_dir)
+        lock.acquire(say)  # a new search's directory exists now (no-op when held)
+        return _search(opts, space, grace, run_dir, info, say, on_ray_started)
+    finally:
+        lock.release()
+
+
+def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, info: SearchInfo, say,
+            on_ray_started) -> SearchResult:
+    """`run_search` once the run directory is prepared and locked."""
     from .ray_compat import quiet_env
 
     quiet_env()  # before `import ray`
     import ray
 
     owns_ray = not ray.is_initialized()
-    run_dir = opts.run_dir.resolve()
-    info = _prepare_run_dir(opts, space, grace, run_dir)
     from ray import tune
 
     from trilevel.reports import LiveProgress, write_outputs
