@@ -30,6 +30,12 @@ def kill_after(cmd, run_dir, n_finished, timeout=300):
         if len(finished(run_dir)) >= n_finished:
             break
         time.sleep(0.2)
+    kill_group(proc)
+    return finished(run_dir)
+
+
+def kill_group(proc):
+    """SIGKILL the driver, then the orphaned Ray processes of its process group."""
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     time.sleep(1)
@@ -37,7 +43,6 @@ def kill_after(cmd, run_dir, n_finished, timeout=300):
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    return finished(run_dir)
 
 
 @pytest.mark.slow
@@ -83,13 +88,7 @@ def test_one_driver_per_run_and_a_dead_drivers_lock_is_taken_over(tmp_path):
         assert other.returncode == 2 and len(lines) == 1, other.stderr[-2000:]
         assert "in use by another trilevel-search" in lines[0] and f"(pid {proc.pid} on " in lines[0]
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        time.sleep(1)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(proc)
     final = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=400, env=env())
     assert final.returncode == 0, final.stderr[-3000:]
     assert f"Took over the run from a driver that stopped without releasing it (pid {proc.pid} on " in final.stdout
