@@ -21,6 +21,7 @@ from .config import (AMP_DTYPES, DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TO
                      SparsityConfig)
 from .recipes import PROXY_MAX_EPOCHS, RECIPE_NAMES
 from .errors import UserError
+from .run_store import COMPLETED
 
 RUN_FLAGS = (  # flags of add_run_flags; each is the RunConfig field of the same name
     "model", "dataset", "data", "epochs", "recipe", "batch_size", "img_size", "patch_size", "lr", "seed",
@@ -234,7 +235,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     _write_json(out / "metrics.json", metrics)
     _summary(console, metrics, out)
-    if metrics["status"] != "completed":
+    if metrics["status"] != COMPLETED:
         print(f"trilevel-train: error: training {metrics['status']}", file=sys.stderr)
         return 3
     return 0

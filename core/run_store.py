@@ -15,6 +15,7 @@ does not parse is an error naming the file and line, never silently dropped.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import math
 import statistics
@@ -43,15 +44,44 @@ SEARCH_VERSION = 1
 # The full training a search plans for unless told otherwise (`--full-epochs`): DeiT's schedule.
 FULL_EPOCHS = 300
 
-# -- trial statuses -----------------------------------------------------------------------------
-RUNNING, COMPLETED, STOPPED_EARLY, FAILED = "running", "completed", "stopped_early", "failed"
-STATUSES = (RUNNING, COMPLETED, STOPPED_EARLY, FAILED)
+# -- statuses: string enums, so a status compares equal to (and is written as) its plain string ----
+if hasattr(enum, "StrEnum"):  # Python >= 3.11
+    StrEnum = enum.StrEnum
+else:  # Python 3.10: the same behaviour (str() and format() give the value)
+    class StrEnum(str, enum.Enum):
+        def __str__(self) -> str:
+            return str(self.value)
+
+        __format__ = str.__format__
+
+
+class TrialStatus(StrEnum):
+    """A trial's (or one `trilevel-train` run's) status in `trials.jsonl` and metrics.json."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"  # trained every epoch
+    STOPPED_EARLY = "stopped_early"  # stopped at a rung by MO-ASHA
+    FAILED = "failed"  # crashed, diverged, out of memory, or lost with its driver
+
+
+class SearchStatus(StrEnum):
+    """A search's status in search.json."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM: --resume continues
+    FAILED = "failed"
+    NOT_LEARNED = "not_learned"  # dense did not learn: nothing ranked or exported
+
+
+RUNNING, COMPLETED, STOPPED_EARLY, FAILED = (TrialStatus.RUNNING, TrialStatus.COMPLETED, TrialStatus.STOPPED_EARLY,
+                                             TrialStatus.FAILED)
+STATUSES = tuple(TrialStatus)
 FINISHED = (COMPLETED, STOPPED_EARLY, FAILED)
 LOST_ERROR = "lost: the search driver died before Ray saved this trial (not re-run)"
-
-# -- search statuses (search.json `status`) -------------------------------------------------------
-SEARCH_RUNNING, SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_FAILED = "running", "finished", "interrupted", "failed"
-NOT_LEARNED = "not_learned"  # dense did not learn: nothing ranked or exported
+SEARCH_RUNNING, SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_FAILED = (
+    SearchStatus.RUNNING, SearchStatus.FINISHED, SearchStatus.INTERRUPTED, SearchStatus.FAILED)
+NOT_LEARNED = SearchStatus.NOT_LEARNED
 
 # -- where a trial's configuration came from (TrialRecord.origin) -------------------------------------
 ORIGIN_DENSE, ORIGIN_SAMPLER, ORIGIN_PAPER = "dense", "sampler", "paper:"  # paper:<name> (spaces/papers.py)
@@ -135,7 +165,7 @@ class TrialRecord:
     """
 
     trial_id: str
-    status: str = RUNNING
+    status: TrialStatus = RUNNING
     params: dict[str, Any] = field(default_factory=dict)
     config: SparsityConfig = field(default_factory=SparsityConfig)
     epochs: int = 0
@@ -231,6 +261,7 @@ class TrialRecord:
         status = data.get("status")
         if status not in STATUSES:
             raise UserError(f"trial status must be one of {', '.join(STATUSES)}; got {status!r}")
+        status = TrialStatus(status)
         history = data.get("history") or []
         if not isinstance(history, list):
             raise UserError(f"history must be a list of epoch reports, got {history!r}")
@@ -466,7 +497,7 @@ class SearchInfo:
     started: str | None
     finished: str | None
     wall_seconds: float | None
-    status: str
+    status: SearchStatus
     run_config: RunConfig
     baseline_accs: list[float]
     varied: list[str]
@@ -561,7 +592,7 @@ class SearchInfo:
                 started=data.get("started"),
                 finished=data.get("finished"),
                 wall_seconds=_number(data.get("wall_seconds"), "wall_seconds"),
-                status=str(data.get("status", SEARCH_RUNNING)),
+                status=_search_status(data.get("status", SEARCH_RUNNING)),
                 run_config=run_config,
                 baseline_accs=baseline_accs,
                 varied=list(varied),
@@ -715,6 +746,19 @@ def settle_lost_trials(run_dir: str | Path) -> None:
 
 def finished_trial_ids(run_dir: str | Path) -> tuple[str, ...]:
     return tuple(tid for tid, r in load_records(run_dir).items() if r.finished)
+
+
+def config_key(params: Mapping[str, Any]) -> str:
+    """A configuration's identity (the searched values, order-free): the one rule for "the same
+    configuration" that the searcher's repeat check and the search's side phases share."""
+    return json.dumps(dict(params), sort_keys=True)
+
+
+def _search_status(value: Any) -> SearchStatus:
+    try:
+        return SearchStatus(value)
+    except ValueError:
+        raise UserError(f"search status must be one of {', '.join(SearchStatus)}; got {value!r}") from None
 
 
 def _number(value: Any, what: str, *, allow_none: bool = True) -> float | None:

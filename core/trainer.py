@@ -40,6 +40,7 @@ from .examples import ExamplePruner
 from .models import build_model, default_patch_size
 from .paired import PairedTimer, keep_key
 from .patch import set_keep, sparsify
+from .run_store import COMPLETED, RUNNING
 from .schedules import epoch_keep_points, keep_at
 
 CHECKPOINT = "checkpoint.pt"
@@ -311,7 +312,7 @@ class Trainer:
     # -- training -------------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train the remaining epochs; returns the final metrics (see `metrics`)."""
-        status = "completed"
+        status: str = COMPLETED
         try:
             while self.epoch < self.config.epochs:
                 record = self.train_epoch(self.epoch)
@@ -487,7 +488,7 @@ class Trainer:
         n = max(1.0, count.item())
         return {"val_acc": correct.item() / n, "val_loss": loss.item() / n}
 
-    def metrics(self, status: str = "running") -> dict:
+    def metrics(self, status: str = RUNNING) -> dict:
         """Run summary: what metrics.json holds and what the search reports."""
         h = self.history
         seconds = sum(r["train_seconds"] for r in h)

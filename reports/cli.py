@@ -12,6 +12,7 @@ import sys
 
 from trilevel.core.cli import add_version_flag
 from trilevel.core.errors import UserError
+from trilevel.reports.selection import PickKind
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--max-acc-drop must be >= 0 accuracy points, got {args.max_acc_drop:g}")
         summary = write_outputs(args.run_dir, args.max_acc_drop, plot=not args.no_plot)
         render_report(summary)
-        if summary.selection.kind == "not_learned":
+        if summary.selection.kind == PickKind.NOT_LEARNED:
             return EXIT_NOT_LEARNED
     except UserError as exc:
         print(f"trilevel-report: error: {exc}", file=sys.stderr)

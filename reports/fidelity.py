@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from trilevel.core.run_store import FidelityCheck, FidelityRun, TrialRecord
 
+from .selection import PickKind
+
 
 @dataclass
 class FidelityVerdict:
@@ -60,11 +62,11 @@ class FidelityVerdict:
         why = ("dense's longer run did not finish" if dense is None else
                "the pick shown was not among the configurations checked (another --max-acc-drop?)" if mine is None
                or mine not in rivals else
-               None if rule in ("within", "closest") else "the pick is the knee of the front: no rule to re-apply")
+               None if rule in (PickKind.WITHIN, PickKind.CLOSEST) else "the pick is the knee of the front: no rule to re-apply")
         if why:
             return cls(check, dense, rho, mine, None, None, why_not=why)
         speed = lambda r: speeds[r.trial_id]  # noqa: E731
-        if rule == "within":
+        if rule == PickKind.WITHIN:
             floor = dense.acc - max_acc_drop / 100 - 1e-12
             ok = [r for r in rivals if r.acc >= floor]
             chosen = max(ok, key=lambda r: (speed(r), r is mine)).trial_id if ok else None

@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from typing import Any, TextIO
 
-from trilevel.core.run_store import COMPLETED, FAILED, FINISHED, RUNNING, TrialRecord
+from trilevel.core.run_store import COMPLETED, FAILED, FINISHED, RUNNING, STOPPED_EARLY, TrialRecord
 
 from . import fmt
 from .selection import holds, pareto_front
@@ -282,7 +282,7 @@ class LiveProgress:
                                ("att", "right"), ("epochs", "right"), ("acc %", "right"),
                                ("Δ pts", "right"), ("speedup", "right")):
             table.add_column(title, justify=justify, no_wrap=True)
-        styles = {"completed": "green", "stopped_early": "yellow", "failed": "red", "running": "cyan"}
+        styles = {COMPLETED: "green", STOPPED_EARLY: "yellow", FAILED: "red", RUNNING: "cyan"}
         for rec in latest:
             cfg = rec.config
             acc = _num(rec.val_acc)

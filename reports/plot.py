@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trilevel.core.atomic import atomic_path
+from trilevel.core.run_store import COMPLETED, STOPPED_EARLY
+
+from .selection import PickKind
 
 if TYPE_CHECKING:  # pragma: no cover
     from .summary import Summary
@@ -55,9 +58,9 @@ def figure(summary: "Summary"):
         ax.axhline(summary.selection.threshold * 100, color="tab:green", ls="--", lw=1,
                    label=f"dense - {summary.max_acc_drop:g} points")
 
-    xs, ys = points("completed")
+    xs, ys = points(COMPLETED)
     ax.scatter(xs, ys, s=22, color="tab:blue", alpha=0.3, label="completed trials")
-    xs, ys = points("stopped_early")
+    xs, ys = points(STOPPED_EARLY)
     if xs:
         ax.scatter(xs, ys, s=26, marker="x", color="tab:gray", alpha=0.5,
                    label="stopped early (fewer epochs)")
@@ -91,7 +94,7 @@ def figure(summary: "Summary"):
                    zorder=4, label=f"dense{seeds}")
     best = summary.selection.trial
     if best is not None:
-        label = {"within": "best (within budget)", "closest": "closest finalist (none within budget)"}.get(
+        label = {PickKind.WITHIN: "best (within budget)", PickKind.CLOSEST: "closest finalist (none within budget)"}.get(
             summary.selection.kind, "knee (none within budget)")
         if summary.instead is not None:
             label = "pick, below dense trained shorter"
@@ -138,9 +141,9 @@ def plot_html(summary: "Summary", path: str | Path) -> Path | None:
         )
 
     fig = go.Figure()
-    fig.add_trace(trace([t for t in run.trials if t.status == "completed"], "completed",
+    fig.add_trace(trace([t for t in run.trials if t.status == COMPLETED], "completed",
                         mode="markers", opacity=0.35))
-    fig.add_trace(trace([t for t in run.trials if t.status == "stopped_early"], "stopped early",
+    fig.add_trace(trace([t for t in run.trials if t.status == STOPPED_EARLY], "stopped early",
                         mode="markers", marker_symbol="x", opacity=0.5))
     front = sorted(summary.front, key=lambda t: t.speed(objective))
     fig.add_trace(trace(front, "Pareto front", mode="lines+markers", line_shape="vh"))

@@ -13,11 +13,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from trilevel.core.run_store import COMPLETED, FAILED, RUNNING, SEARCH_FINISHED, STOPPED_EARLY
+
 from . import fmt
 from .economics import PAYS_SHARE
 from .noise import Validity, seeds_to_resolve
 from .proxy import climbing_line, describe_epochs_auto
-from .selection import PICK_RULE, holds
+from .selection import PICK_RULE, PickKind, holds
 from .summary import Summary
 
 EXTRA_COLUMNS = (  # shown only when the search space varies them
@@ -63,7 +65,7 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
     for warning in run.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
 
-    if sel.kind == "not_learned":
+    if sel.kind == PickKind.NOT_LEARNED:
         validity = Validity.from_dict(search.validity)
         console.print(Text(validity.explanation(search.epochs, search.num_train, search.num_val),
                            style="bold red"))
@@ -120,7 +122,7 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
             continue
         mark, style = (f"paper: {trial.paper}", "cyan") if trial.paper else ("", "")
         if trial is pick:
-            mark, style = (f"{sym['star']} best", "bold green") if sel.kind == "within" else (f"{sym['star']} {sel.kind}", "bold yellow")
+            mark, style = (f"{sym['star']} best", "bold green") if sel.kind == PickKind.WITHIN else (f"{sym['star']} {sel.kind}", "bold yellow")
         table.add_row(*row(trial, mark, style))
     table.add_section()
     base = run.baseline
@@ -169,7 +171,7 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
     if summary.papers:
         console.print(_papers_table(summary, sym))
     console.print(Text(f"Pick rule: {PICK_RULE}", style="dim"))
-    if pick is None and sel.kind == "none" and summary.front:
+    if pick is None and sel.kind == PickKind.NONE and summary.front:
         console.print(Text(f"No pick: {sel.note}.", style="bold yellow"))
     if summary.instead is not None:
         r = summary.instead
@@ -183,12 +185,12 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
         budget = (f"within {summary.max_acc_drop:g} points of dense (val acc >= {sel.threshold * 100:.2f} %)"
                   if sel.threshold is not None else "")
         seeds = f" (mean of {len(pick.accs)} seeds)" if pick.seed_accs else ""
-        if sel.kind == "within":
+        if sel.kind == PickKind.WITHIN:
             label = "Best (within noise)" if summary.within_noise else "Best"
             console.print(Text(f"{label}: trial {pick.trial_id}, {speed:.2f}{sym['x']} faster at "
                                f"{pick.mean_acc * 100:.2f} %{seeds}, {budget}.",
                                style="bold yellow" if summary.within_noise else "bold green"))
-        elif sel.kind == "closest":
+        elif sel.kind == PickKind.CLOSEST:
             console.print(Text(f"No finalist within {summary.max_acc_drop:g} points of dense accuracy over "
                                f"{len(pick.accs)} seeds; closest marked: trial {pick.trial_id}, {speed:.2f}{sym['x']} "
                                f"at {pick.mean_acc * 100:.2f} %{seeds}. Consider dense, or search on more data.",
@@ -200,7 +202,7 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
                                f"{sel.note}: trial {pick.trial_id}, {speed:.2f}{sym['x']} at {pick.val_acc * 100:.2f} %.",
                                style="bold yellow"))
 
-    failed = [t for t in run.trials if t.status == "failed"]
+    failed = [t for t in run.trials if t.status == FAILED]
     if failed:
         console.print(Text(f"Failed trials ({len(failed)}):", style="red"))
         for t in failed:
@@ -217,13 +219,13 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
             where = f", continued from epoch {resumed}" if resumed else ""
             console.print(Text(f"  {t.trial_id}: {t.retries}x{where}, {t.status}; after: {_clip(why[-1])}"))
 
-    counts = [f"{run.count('completed')} completed", f"{run.count('stopped_early')} stopped early",
+    counts = [f"{run.count(COMPLETED)} completed", f"{run.count(STOPPED_EARLY)} stopped early",
               f"{run.count('failed')} failed"]
-    if run.count("running"):
+    if run.count(RUNNING):
         counts.append(f"{run.count('running')} running")
     budget_txt = f" of budget {search.budget}" if search.budget else ""
     wall = fmt.duration(summary.wall_seconds)
-    if search.status != "finished":
+    if search.status != SEARCH_FINISHED:
         wall += f" ({search.status})"
     console.print(Text(
         f"{len(run.trials)} trials{budget_txt}: {', '.join(counts)} {sym['dot']} front {len(summary.front)}"
@@ -297,7 +299,7 @@ def _economics_line(summary: Summary, sym: dict) -> Text:
     verdict = ("search pays for itself on the first full run" if e.pays else
                f"search's cost is recovered after {e.runs_to_pay:.1f} full runs (goal: at most {PAYS_SHARE:g} of one run's saving)")
     caveat = ""
-    if summary.instead is None and summary.selection.kind != "within":
+    if summary.instead is None and summary.selection.kind != PickKind.WITHIN:
         caveat = (f" The pick is not within {summary.max_acc_drop:g} points of dense: this saving comes with its "
                   "accuracy loss.")
     elif summary.fidelity is not None and summary.fidelity.holds is False:

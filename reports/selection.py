@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from trilevel.search.pareto import hypervolume_2d, pareto_indices
 
-from trilevel.core.run_store import Run, TrialRecord
+from trilevel.core.run_store import COMPLETED, NOT_LEARNED, Run, TrialRecord, StrEnum
 
 
 def pareto_front(trials: Iterable[TrialRecord], objective: str = "time") -> list[TrialRecord]:
@@ -26,7 +26,7 @@ def pareto_front(trials: Iterable[TrialRecord], objective: str = "time") -> list
     """
     placed = [
         t for t in trials
-        if t.status == "completed" and t.val_acc is not None and t.speed(objective) is not None
+        if t.status == COMPLETED and t.val_acc is not None and t.speed(objective) is not None
     ]
     keep = pareto_indices([(t.val_acc, t.speed(objective)) for t in placed], ("max", "max"))
     front = [placed[i] for i in keep]
@@ -65,7 +65,7 @@ def dense_reference(run: Run) -> DenseReference:
         std = statistics.stdev(accs) if len(accs) >= 2 else None
         return DenseReference(statistics.fmean(accs), "seeds", accs, std, min(accs), max(accs))
     base = run.baseline
-    if base is not None and base.status == "completed" and base.val_acc is not None:
+    if base is not None and base.status == COMPLETED and base.val_acc is not None:
         return DenseReference(base.val_acc, "baseline trial", [], None, None, None)
     return DenseReference(None, "none", [], None, None, None)
 
@@ -77,12 +77,22 @@ PICK_RULE = (
 )
 
 
+class PickKind(StrEnum):
+    """How the pick was chosen (`Selection.kind`)."""
+
+    WITHIN = "within"  # the fastest within the accuracy budget
+    CLOSEST = "closest"  # no finalist within the budget: the one nearest dense
+    KNEE = "knee"  # no dense reference: the knee of the front
+    NONE = "none"  # no completed trial
+    NOT_LEARNED = NOT_LEARNED.value  # dense did not learn: nothing ranked
+
+
 @dataclass
 class Selection:
     """The recommended trial and why: `within` the accuracy budget, or the `knee` of the front."""
 
     trial: TrialRecord | None
-    kind: str  # "within" | "closest" (finalist nearest dense) | "knee" | "none" (no completed trial)
+    kind: PickKind
     threshold: float | None  # minimum val_acc (fraction) that counts as "equal accuracy"
     max_acc_drop: float  # points
     note: str  # one human sentence explaining the choice
@@ -163,7 +173,7 @@ def select_best(
     `min_acc`: a finalist below it (chance level) on any seed is never the closest pick.
     """
     if not front:
-        return Selection(None, "none", None, max_acc_drop, "no completed trial yet")
+        return Selection(None, PickKind.NONE, None, max_acc_drop, "no completed trial yet")
     threshold = _threshold(reference, max_acc_drop)
     finalists = [t for t in front if t.seed_accs and not t.is_baseline]
     if threshold is not None:
@@ -175,21 +185,21 @@ def select_best(
         if qualifying:
             best = max(qualifying, key=lambda t: (t.speed(objective), t.mean_acc))
             return Selection(
-                best, "within", threshold, max_acc_drop,
+                best, PickKind.WITHIN, threshold, max_acc_drop,
                 f"fastest configuration within {max_acc_drop:g} points of dense accuracy{seeds}",
             )
         learned = [t for t in finalists if min_acc is None or all(holds(a, min_acc) for a in t.accs)]
         if learned:  # the seeds showed none holds: recommend what they measured, not a one-seed knee
             closest = max(learned, key=lambda t: (t.mean_acc, t.speed(objective)))
             return Selection(
-                closest, "closest", threshold, max_acc_drop,
+                closest, PickKind.CLOSEST, threshold, max_acc_drop,
                 f"no finalist within {max_acc_drop:g} points of dense accuracy{seeds}; "
                 "the finalist with the highest mean accuracy selected",
             )
         if finalists:
-            return Selection(None, "none", threshold, max_acc_drop,
+            return Selection(None, PickKind.NONE, threshold, max_acc_drop,
                              f"every finalist was at chance level on some seeds{seeds}; train dense")
         why = f"no pruned configuration within {max_acc_drop:g} points of dense accuracy"
     else:
         why = "no dense reference accuracy (no baseline seeds, no finished baseline trial)"
-    return Selection(knee(front, objective), "knee", threshold, max_acc_drop, f"{why}; knee of the front selected")
+    return Selection(knee(front, objective), PickKind.KNEE, threshold, max_acc_drop, f"{why}; knee of the front selected")

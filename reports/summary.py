@@ -31,6 +31,7 @@ from .papers import PaperComparison, compare_papers
 from .shorter import ShorterCurve
 from .selection import (
     DenseReference,
+    PickKind,
     Selection,
     dense_reference,
     front_hypervolume,
@@ -168,7 +169,7 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
     objective = run.search.objective
     reference = dense_reference(run)
     if run.search.learned is False:  # dense learned nothing: every accuracy is noise, rank nothing
-        selection = Selection(None, "not_learned", None, max_acc_drop,
+        selection = Selection(None, PickKind.NOT_LEARNED, None, max_acc_drop,
                               "dense did not learn in the proxy; nothing ranked or exported")
         return Summary(run=run, objective=objective, max_acc_drop=max_acc_drop, reference=reference, front=[],
                        selection=selection, hypervolume=0.0, wall_seconds=_wall_seconds(run))
@@ -274,7 +275,7 @@ def write_outputs(run_dir: str | Path, max_acc_drop: float | None = None, *, plo
     )
 
     best_config = summary.best_run_config()
-    if summary.selection.kind == "not_learned":
+    if summary.selection.kind == PickKind.NOT_LEARNED:
         remove_best(out)
         summary.notes.append("best.yaml not written: dense did not learn")
     elif best_config is not None:

@@ -29,7 +29,7 @@ from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
     COMPLETED, FAILED, MOASHA_STATE, CurvePoint, EpochsAuto, NOT_LEARNED, OBJECTIVE_KEYS, OBJECTIVES, SEARCH_FAILED, SEARCH_FILE,
     FULL_EPOCHS, SEARCH_FINISHED, SEARCH_INTERRUPTED, SEARCH_RUNNING, FidelityCheck, FidelityRun, SearchInfo, ShorterRun,
-    finished_trial_ids, load_records,
+    config_key, finished_trial_ids, load_records,
     mark_lost_trials, read_search, settle_lost_trials, write_search,
 )
 from trilevel.reports.noise import (
@@ -757,10 +757,11 @@ def _finalist_seeds(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
     threshold = info.chance_threshold
     picks += [t for t in summary.run.trials if t.paper and t.status == COMPLETED and t not in picks
               and learned(t.val_acc, threshold)]
-    todo = {_key(_params(t, space)): t.trial_id for t in picks if len(done.get(t.trial_id, [])) < len(seeds)}
+    searched = {t.trial_id: _params(t, space) for t in picks if len(done.get(t.trial_id, [])) < len(seeds)}
+    todo = {config_key(params): tid for tid, params in searched.items()}
     if not todo:
         return done
-    points = [{**dict(key), "seed": seed} for key in todo for seed in seeds]
+    points = [{**searched[tid], "seed": seed} for tid in todo.values() for seed in seeds]
     tuner = _side_tuner(trainable, points, "finalist-seeds", run_dir)
     accs: dict[str, dict[int, float]] = {tid: {} for tid in todo.values()}
     for result in tuner.fit():
@@ -768,7 +769,7 @@ def _finalist_seeds(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
         seed = config.pop("seed")
         full = (result.metrics or {}).get("epoch") == opts.run.epochs  # an interrupted re-run is not a result
         if result.error is None and full and result.metrics.get("val_acc") is not None:
-            accs[todo[_key(config)]][seed] = result.metrics["val_acc"]
+            accs[todo[config_key(config)]][seed] = result.metrics["val_acc"]
     for tid, by_seed in accs.items():  # a failed re-run leaves its finalist out: unverified
         if len(by_seed) == len(seeds):
             done[tid] = [by_seed[s] for s in seeds]
@@ -816,18 +817,18 @@ def _fidelity_check(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
         say(f"Fidelity check skipped: {check.skipped}.")
         return check
     done = {r.trial_id for r in check.runs}
-    todo = {_key(_params(t, space)): t for t in configs if t.trial_id not in done}
+    todo = {config_key(_params(t, space)): t for t in configs if t.trial_id not in done}
     if not todo:
         return check
     say(f"Fidelity check: dense and {len(configs) - 1} front configuration(s) for {epochs} epochs "
         f"({opts.fidelity:g}x) on seed {opts.run.seed}: does the ranking hold with longer training?")
-    points = [{**dict(key), "seed": opts.run.seed, "epochs": epochs} for key in todo]
+    points = [{**_params(t, space), "seed": opts.run.seed, "epochs": epochs} for t in todo.values()]
     tuner = _side_tuner(trainable, points, "fidelity", run_dir, concurrency)
     failed: set[str] = set()
     for result in tuner.fit():
         config, metrics = dict(result.config), result.metrics or {}
         config.pop("seed"), config.pop("epochs")
-        trial = todo[_key(config)]
+        trial = todo[config_key(config)]
         if result.error is not None:  # left out, with a note: the check covers the others
             failed.add(trial.trial_id)
             say(f"a fidelity run (trial {trial.trial_id}'s configuration) failed: "
@@ -840,10 +841,6 @@ def _fidelity_check(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
         write_search(run_dir, info)
         raise KeyboardInterrupt
     return check
-
-
-def _key(params: dict) -> tuple:
-    return tuple(sorted(params.items()))
 
 
 def _params(trial, space: SearchSpace) -> dict:

@@ -35,7 +35,7 @@ from ray.tune.search import Searcher
 
 from trilevel.core.errors import UserError, suggest
 from trilevel.core.run_store import (
-    COMPLETED, FINISHED, RUNNING, STOPPED_EARLY, STUDY_FILE, TrialRecord, load_records, write_trials,
+    COMPLETED, FINISHED, RUNNING, STOPPED_EARLY, STUDY_FILE, TrialRecord, config_key, load_records, write_trials,
 )
 
 from .constants import SAMPLERS
@@ -198,11 +198,11 @@ class StudySearcher(Searcher):
         records = self._records()
         if self.budget is not None and records is not None and len(records) >= self.budget:
             return Searcher.FINISHED
-        seen = {_key(r.params): r for r in (records or {}).values()}
+        seen = {config_key(r.params): r for r in (records or {}).values()}
         for _ in range(MAX_REPEATS):
             trial = self.study.ask(self.space)
             params = self.snap(dict(trial.params)) if self.snap is not None else dict(trial.params)
-            record = seen.get(_key(params))
+            record = seen.get(config_key(params))
             if record is None:
                 trial.set_user_attr(RAY_TRIAL_ID, trial_id)
                 self._numbers[trial_id] = trial.number
@@ -255,5 +255,3 @@ class StudySearcher(Searcher):
         _tell(self.study, number, values, state)
 
 
-def _key(params: dict) -> str:
-    return json.dumps(params, sort_keys=True)

@@ -14,7 +14,7 @@ import torch
 from ray import tune
 
 from trilevel.core.config import RunConfig, SparsityConfig
-from trilevel.core.run_store import EpochReport
+from trilevel.core.run_store import COMPLETED, EpochReport
 from trilevel.core.trainer import CHECKPOINT, Trainer
 
 from .faults import maybe_fail
@@ -61,7 +61,7 @@ def run_trial(params: dict, base: dict, fixed: dict, finished: tuple = ()) -> No
         metrics = trainer.fit()
     except torch.OutOfMemoryError as exc:
         raise _out_of_memory(exc, config) from None
-    if metrics["status"] != "completed":
+    if metrics["status"] != COMPLETED:
         raise RuntimeError(f"training {metrics['status']}")
 
 

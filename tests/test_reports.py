@@ -494,3 +494,21 @@ def test_report_states_resolution_rule_and_within_noise(tmp_path):
     assert "Best (within noise)" in text and "[-3.10, +2.70]" in text
     # a budget above the resolution is not "within noise"
     assert not summarize(run, max_acc_drop=3.0).within_noise
+
+
+def test_statuses_are_string_enums_read_validated_and_written_plain():
+    """One declaration of each status (core/run_store.py): records read back carry the enum, compare
+    equal to the plain string, and are written as it; an unknown status is one clear error."""
+    import json as _json
+
+    from trilevel.core import UserError as _UserError
+    from trilevel.core.run_store import SearchStatus, TrialRecord, TrialStatus, config_key
+
+    record = TrialRecord.from_dict({"trial_id": "a", "status": "stopped_early"})
+    assert record.status is TrialStatus.STOPPED_EARLY and record.status == "stopped_early"
+    assert _json.loads(_json.dumps(record.to_dict()))["status"] == "stopped_early"
+    assert f"{record.status}" == str(record.status) == "stopped_early"
+    with pytest.raises(_UserError, match="trial status must be one of running, completed"):
+        TrialRecord.from_dict({"trial_id": "a", "status": "done"})
+    assert [s.value for s in SearchStatus] == ["running", "finished", "interrupted", "failed", "not_learned"]
+    assert config_key({"b": 1.0, "a": 0.5}) == config_key({"a": 0.5, "b": 1.0})
