@@ -19,21 +19,36 @@ from trilevel.core.run_store import RECORD_FILES, load_run
 from trilevel.reports import render_report, summarize
 
 
+def store(run_dir: Path, dest: Path) -> list[str]:
+    """Copy the record files that exist (each atomically: a reader never sees half a file) and
+    render report.txt when the run has trials to report; returns the names stored."""
+    dest.mkdir(parents=True, exist_ok=True)
+    stored = []
+    for name in RECORD_FILES:
+        if (run_dir / name).exists():
+            tmp = dest / f".{name}.tmp"
+            shutil.copy2(run_dir / name, tmp)
+            tmp.replace(dest / name)
+            stored.append(name)
+    from rich.console import Console
+
+    from trilevel.core import UserError
+
+    buf = io.StringIO()
+    try:
+        render_report(summarize(load_run(run_dir)), Console(file=buf, width=160, color_system=None))
+    except UserError as exc:  # e.g. no trials yet: the records still travel
+        buf.write(f"(no report yet: {exc})\n")
+    (dest / "report.txt").write_text(buf.getvalue())
+    return [*stored, "report.txt"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dir", type=Path)
     p.add_argument("dest", type=Path)
     args = p.parse_args()
-    args.dest.mkdir(parents=True, exist_ok=True)
-    for name in RECORD_FILES:
-        if (args.run_dir / name).exists():
-            shutil.copy2(args.run_dir / name, args.dest / name)
-    from rich.console import Console
-
-    buf = io.StringIO()
-    render_report(summarize(load_run(args.run_dir)), Console(file=buf, width=160, color_system=None))
-    (args.dest / "report.txt").write_text(buf.getvalue())
-    print(f"stored {sorted(f.name for f in args.dest.iterdir())} in {args.dest}")
+    print(f"stored {sorted(store(args.run_dir, args.dest))} in {args.dest}")
 
 
 if __name__ == "__main__":
