@@ -713,14 +713,27 @@ def load_run(run_dir: str | Path) -> Run:
     search = read_search(path)
     if search.learned is False and not trials_path.is_file():  # stopped after the dense seeds: a verdict, no trials
         return Run(path=path, search=search, trials=[])
-    if not trials_path.is_file():
-        raise UserError(f"no trials yet: {path} has no {TRIALS_FILE}")
     records, warnings = read_trials(path)
     if not records:
-        raise UserError(f"no trials recorded yet in {trials_path}")
+        raise UserError(f"no trials yet in {path} (search {search.status}){_progress(search)}")
     for trial in records.values():
         trial.seed_accs = list(search.finalist_accs.get(trial.trial_id, []))
     return Run(path=path, search=search, trials=list(records.values()), warnings=warnings)
+
+
+def _progress(search: SearchInfo) -> str:
+    """What a search without trials has done so far (it trains dense before any trial)."""
+    done = []
+    if search.epochs_auto is not None and search.epochs_auto.curve:
+        curve = ", ".join(f"{p.epochs} epochs {p.acc * 100:.1f}%" for p in search.epochs_auto.curve)
+        done.append(f"choosing the proxy length, dense so far: {curve}")
+    if search.dense_seed_accs:
+        seeds = ", ".join(f"seed {k} {v * 100:.1f}%" for k, v in sorted(search.dense_seed_accs.items()))
+        done.append(f"dense on its extra seeds: {seeds}")
+    if not done:
+        return ""
+    more = "; --resume continues it" if search.status == SEARCH_INTERRUPTED else ""
+    return ": " + "; ".join(done) + more
 
 
 # -- resume: lost and finished trials ------------------------------------------------------------

@@ -107,6 +107,20 @@ def test_resume_trains_only_the_lengths_not_finished(tmp_path):
     assert trained == [12, 24]  # a decided curve trains nothing
 
 
+def test_the_report_of_a_search_stopped_while_choosing_its_length_says_how_far_it_got(tmp_path):
+    from trilevel.core.run_store import load_run, write_search
+
+    info = SearchInfo(name="r", model="m", dataset="d", space="s", objective="time", sampler="tpe", budget=1,
+                      epochs=0, grace_epochs=1, reduction_factor=3, max_acc_drop=0.5, seed=0, command="",
+                      started=None, finished=None, wall_seconds=None, status="interrupted", run_config=RunConfig(),
+                      baseline_accs=[], varied=[],
+                      epochs_auto=EpochsAuto(30, 0, [CurvePoint(3, 0.611, 60.0), CurvePoint(6, 0.933, 120.0)]))
+    write_search(tmp_path, info)
+    with pytest.raises(UserError, match=r"no trials yet in .* \(search interrupted\): choosing the proxy length, "
+                                        r"dense so far: 3 epochs 61.1%, 6 epochs 93.3%; --resume continues it"):
+        load_run(tmp_path)
+
+
 def test_the_record_round_trips_through_search_json(tmp_path):
     record = EpochsAuto(30, 2, [CurvePoint(3, 0.5, 10.0), CurvePoint(6, 0.7, 20.0)], chosen=6, noise_pts=4.2,
                         chance_acc=0.1, num_val=180)
