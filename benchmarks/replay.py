@@ -109,7 +109,7 @@ from optuna.distributions import CategoricalDistribution
 from trilevel.core.run_store import COMPLETED, OBJECTIVE_KEYS, STOPPED_EARLY, TrialRecord
 from trilevel.reports.noise import run_sd
 from trilevel.reports.selection import hypervolume
-from trilevel.search.pareto import hypervolume_2d
+from trilevel.reports.pareto import hypervolume_2d
 from trilevel.search.moasha import MOASHAScheduler
 from trilevel.search.runner import auto_grace
 from trilevel.spaces import load_space

@@ -20,6 +20,7 @@ from typing import Any, Callable
 from .config import (AMP_DTYPES, DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TOKEN_FUSES, TOKEN_MODES, TOKEN_SAMPLINGS, RunConfig,
                      SparsityConfig)
 from .recipes import PROXY_MAX_EPOCHS, RECIPE_NAMES
+from .atomic import ensure_writable
 from .errors import UserError
 from .run_store import COMPLETED
 
@@ -179,16 +180,6 @@ def load_sparsity(path: str) -> SparsityConfig:
     if isinstance(data, dict) and "sparsity" in data:
         data = data["sparsity"]
     return SparsityConfig.from_dict(data)
-
-
-def ensure_writable(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"output directory {path} cannot be written: {exc.strerror or exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Which trials matter: the Pareto front, its hypervolume, and the configuration to recommend.
 
 Pure functions over `TrialRecord`s so the report, the exports and the tests agree on one rule.
-Dominance and hypervolume come from `trilevel.search.pareto`, the implementation MO-ASHA's rungs
+Dominance and hypervolume come from `trilevel.reports.pareto`, the implementation MO-ASHA's rungs
 use too, so "the front" means the same thing in the search, the live view and the report.
 """
 
@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from trilevel.search.pareto import hypervolume_2d, pareto_indices
+from .pareto import hypervolume_2d, pareto_indices
 
 from trilevel.core.run_store import COMPLETED, NOT_LEARNED, Run, TrialRecord, StrEnum
 

@@ -25,7 +25,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from trilevel.core.atomic import atomic_write_text
 
-from .pareto import nondominated_fronts
+from trilevel.reports.pareto import nondominated_fronts
 
 logger = logging.getLogger(__name__)
 

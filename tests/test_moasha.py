@@ -397,7 +397,7 @@ def test_tuner_stops_dominated_trials(tmp_path, monkeypatch):
 
 
 def test_epsilon_turns_noise_sized_accuracy_edges_into_ties():
-    from trilevel.search.pareto import nondominated_fronts as _fronts
+    from trilevel.reports.pareto import nondominated_fronts as _fronts
     import numpy as np
 
     F = np.array([[-0.80, 3.0], [-0.81, 5.0], [-0.79, 1.0]])  # (negated acc, cost)

@@ -1,11 +1,11 @@
-"""The one Pareto / hypervolume implementation (search/pareto.py), against brute force."""
+"""The one Pareto / hypervolume implementation (reports/pareto.py), against brute force."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from trilevel.search.pareto import (
+from trilevel.reports.pareto import (
     as_minimisation, dominance_matrix, hypervolume_2d, nondominated_fronts, pareto_indices,
 )
 

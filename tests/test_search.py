@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from trilevel.core import RunConfig, SparsityConfig, UserError
-from trilevel.search.pareto import pareto_indices
+from trilevel.reports.pareto import pareto_indices
 from trilevel.spaces import SPACES, load_space
 
 BIN = Path(sys.executable).parent
