@@ -7,8 +7,9 @@ from .constants import SAMPLERS
 # Imported on first use: these load Ray, Optuna and torch (see trilevel/core/lazy.py).
 __getattr__ = lazy_exports(__name__, {
     "MOASHA": "moasha", "MOASHAScheduler": "moasha", "SearchOptions": "runner", "SearchResult": "runner",
-    "run_search": "runner", "StudySearcher": "searcher", "make_sampler": "searcher",
+    "run_search": "runner", "StudySearcher": "searcher", "make_sampler": "searcher", "register_sampler": "searcher",
+    "list_samplers": "searcher",
 })
 
-__all__ = ["MOASHA", "MOASHAScheduler", "SAMPLERS", "SearchOptions", "SearchResult", "StudySearcher", "make_sampler",
-           "run_search"]
+__all__ = ["MOASHA", "MOASHAScheduler", "SAMPLERS", "SearchOptions", "SearchResult", "StudySearcher", "list_samplers",
+           "make_sampler", "register_sampler", "run_search"]

@@ -46,17 +46,37 @@ RAY_TRIAL_ID = "ray_trial_id"  # Optuna user attribute naming the Ray trial
 MAX_REPEATS = 50  # repeat proposals in a row that end the search (the space is exhausted)
 
 
+# Samplers by short name: seed -> a seeded Optuna sampler. The built-ins are SAMPLERS; a user adds
+# theirs with `register_sampler` (in the driver process: the searcher runs there).
+_SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed, multivariate=True),
+    "nsga2": lambda seed: optuna.samplers.NSGAIISampler(seed=seed, population_size=8),
+    "gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+}
+assert tuple(_SAMPLERS) == SAMPLERS
+
+
+def register_sampler(name: str, factory: Callable[[int], optuna.samplers.BaseSampler], *,
+                     replace: bool = False) -> None:
+    """Make `name` usable as `--sampler name` / `SearchOptions(sampler=name)` in this process;
+    `factory(seed)` returns a seeded Optuna sampler (a resumed search builds it again by name)."""
+    if name in _SAMPLERS and not replace:
+        raise ValueError(f"sampler {name!r} is already registered (pass replace=True to override it)")
+    _SAMPLERS[name] = factory
+
+
+def list_samplers() -> tuple[str, ...]:
+    """Registered sampler names, the built-ins first."""
+    return tuple(_SAMPLERS)
+
+
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """A seeded Optuna sampler by short name."""
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise UserError(f"unknown sampler {name!r}{suggest(name, SAMPLERS)}; use {', '.join(SAMPLERS)}")
+    """A seeded Optuna sampler by registered name."""
+    if name not in _SAMPLERS:
+        valid = list_samplers()
+        raise UserError(f"unknown sampler {name!r}{suggest(name, valid)}; use {', '.join(valid)}")
+    return _SAMPLERS[name](seed)
 
 
 def journal_storage(path: str | Path) -> optuna.storages.JournalStorage:

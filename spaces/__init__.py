@@ -174,12 +174,26 @@ def _builtin() -> dict[str, SearchSpace]:
     }
 
 
-SPACES = tuple(_builtin())
+SPACES = tuple(_builtin())  # the built-in names
+_REGISTRY: dict[str, SearchSpace] = _builtin()
+
+
+def register_space(space: SearchSpace, *, replace: bool = False) -> None:
+    """Make `space` usable by its name (`--space NAME`, `SearchOptions(space=NAME)`, a space file's
+    `base:`) in this process."""
+    if space.name in _REGISTRY and not replace:
+        raise ValueError(f"space {space.name!r} is already registered (pass replace=True to override it)")
+    _REGISTRY[space.name] = space
+
+
+def list_spaces() -> tuple[str, ...]:
+    """Registered space names, the built-ins first."""
+    return tuple(_REGISTRY)
 
 
 def load_space(name_or_path: str) -> SearchSpace:
-    """A built-in space by name, or a custom one from a YAML file."""
-    builtin = _builtin()
+    """A registered space by name, or a custom one from a YAML file."""
+    builtin = dict(_REGISTRY)
     if name_or_path in builtin:
         return builtin[name_or_path]
     path = Path(name_or_path)
@@ -222,4 +236,4 @@ def _distribution(path: Path, key: str, spec: Any) -> BaseDistribution:
     raise UserError(f"space file {path}: {key} must be {{low: L, high: H}} or {{choices: [...]}}, got {spec!r}")
 
 
-__all__ = ["SPACES", "SearchSpace", "load_space"]
+__all__ = ["SPACES", "SearchSpace", "list_spaces", "load_space", "register_space"]

@@ -196,6 +196,31 @@ def test_unknown_sampler():
         make_sampler("nsga", 0)
 
 
+def test_a_user_registers_a_sampler_and_a_space(tmp_path):
+    """Registries, as for datasets: a user's own Optuna sampler and search space by name."""
+    from optuna.distributions import FloatDistribution
+
+    from trilevel.search import list_samplers, make_sampler, register_sampler
+    from trilevel.search.runner import SearchOptions
+    from trilevel.spaces import SearchSpace, list_spaces, register_space
+
+    register_sampler("qmc-test", lambda seed: optuna.samplers.QMCSampler(seed=seed, scramble=True), replace=True)
+    assert isinstance(make_sampler("qmc-test", 3), optuna.samplers.QMCSampler)
+    assert list_samplers()[:4] == ("tpe", "nsga2", "gp", "random") and "qmc-test" in list_samplers()
+    with pytest.raises(ValueError, match="already registered"):
+        register_sampler("tpe", lambda seed: optuna.samplers.RandomSampler(seed=seed))
+    mine = SearchSpace("tokens-only-test", {"token_keep": FloatDistribution(0.3, 1.0)},
+                       {"token_mode": "input", "schedule": "constant"})
+    register_space(mine, replace=True)
+    assert load_space("tokens-only-test") is mine and "tokens-only-test" in list_spaces()
+    with pytest.raises(ValueError, match="already registered"):
+        register_space(SearchSpace("tri-level", mine.params, mine.fixed))
+    path = tmp_path / "wider.yaml"  # a space file can build on a registered space
+    path.write_text("base: tokens-only-test\nparams:\n  attention_keep: {low: 0.2, high: 1.0}\n")
+    assert set(load_space(str(path)).params) == {"token_keep", "attention_keep"}
+    assert SearchOptions(run=RunConfig(), space="tokens-only-test", sampler="qmc-test").validate() is mine
+
+
 # --- end to end ------------------------------------------------------------------------------------
 def search_cmd(tmp_path, *extra):
     base = tmp_path / "base.yaml"
