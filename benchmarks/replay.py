@@ -111,7 +111,7 @@ from trilevel.reports.noise import run_sd
 from trilevel.reports.selection import hypervolume
 from trilevel.reports.pareto import hypervolume_2d
 from trilevel.search.moasha import MOASHAScheduler
-from trilevel.search.runner import auto_grace
+from trilevel.search.options import auto_grace
 from trilevel.spaces import load_space
 from trilevel.search.searcher import StudySearcher
 

@@ -6,7 +6,7 @@ from .constants import SAMPLERS
 
 # Imported on first use: these load Ray, Optuna and torch (see trilevel/core/lazy.py).
 __getattr__ = lazy_exports(__name__, {
-    "MOASHA": "moasha", "MOASHAScheduler": "moasha", "SearchOptions": "runner", "SearchResult": "runner",
+    "MOASHA": "moasha", "MOASHAScheduler": "moasha", "SearchOptions": "options", "SearchResult": "runner",
     "run_search": "runner", "StudySearcher": "searcher", "make_sampler": "searcher", "register_sampler": "searcher",
     "list_samplers": "searcher",
 })

@@ -172,7 +172,7 @@ def test_drop_checkpoints_removes_only_checkpoint_folders(tmp_path):
 
 
 def test_first_rung_waits_for_the_keep_schedule():
-    from trilevel.search.runner import auto_grace
+    from trilevel.search.options import auto_grace
 
     tri = load_space("tri-level")
     assert tri.settled_at() == pytest.approx(110 / 300)  # the paper's warm-up 10 + decay 100 of 300
@@ -543,14 +543,15 @@ def test_corrupt_trials_file_is_reported_not_used(tmp_path):
 @pytest.mark.slow
 def test_local_ray_listens_on_loopback_without_dashboard(tmp_path, monkeypatch):
     from trilevel.search.ray_compat import quiet_env
-    from trilevel.search.runner import SearchOptions, _init_ray
+    from trilevel.search.cluster import init_ray
+    from trilevel.search.options import SearchOptions
 
     quiet_env()
     import ray
 
     # Another cluster announced on the machine must not be joined by a local search.
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")
-    _init_ray(SearchOptions(run=RunConfig()))
+    init_ray(SearchOptions(run=RunConfig()))
     try:
         assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
         assert ray._private.worker.global_worker.node.node_ip_address == "127.0.0.1"
