@@ -39,6 +39,7 @@ from trilevel.spaces import SearchSpace
 from .constants import EPOCHS_AUTO
 from .cluster import init_ray, trial_resources
 from .lock import RunLock
+from .side import run_points
 from .options import SearchOptions, auto_grace  # noqa: F401 (auto_grace: re-exported)
 
 
@@ -305,23 +306,6 @@ def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, 
     return SearchResult(run_dir, SEARCH_INTERRUPTED if interrupted else SEARCH_FINISHED, summary=summary)
 
 
-def _side_tuner(trainable, points: list[dict], name: str, run_dir: Path, concurrency: int | None = None):
-    """A Tune run of fixed configurations (`points`: dense seeds, train-shorter, finalists, fidelity)
-    in `run_dir/name`. These phases read nothing back from their checkpoints (a resume trains an
-    unfinished run again), so each run keeps only its last one."""
-    from ray import tune
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
-    return tune.Tuner(
-        trainable,
-        param_space=dict(points[0]),  # Ray sets each point's values into these keys
-        tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=points),
-                                    num_samples=len(points), max_concurrent_trials=concurrency, reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=str(run_dir), verbose=0,
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
-    )
-
-
 def drop_checkpoints(run_dir: Path) -> int:
     """Delete every training checkpoint (Ray's `checkpoint_*` folders) under a finished search's
     directory and return the bytes freed. They exist so that an interrupted or crashed trial resumes
@@ -416,20 +400,15 @@ def _choose_epochs(opts: SearchOptions, space: SearchSpace, run_dir: Path, info:
         tune.with_parameters(run_trial, base=opts.run.to_dict(), fixed=dict(space.fixed), finished=()), resources)
 
     def measure(epochs: int) -> tuple[CurvePoint, float | None, int | None]:
-        tuner = _side_tuner(trainable, [{**dense, "seed": record.seed, "epochs": epochs}], f"epochs-auto-{epochs}",
-                            run_dir)
-        result = tuner.fit()[0]
-        metrics = result.metrics or {}
-        if result.error is not None:
-            raise UserError(f"dense failed while --epochs auto trained it for {epochs} epochs: "
-                            f"{str(result.error).strip().splitlines()[-1][:300]}")
-        if metrics.get("epoch") != epochs or metrics.get("val_acc") is None:  # stopped (Ctrl-C): resume later
+        [run] = run_points(trainable, [{**dense, "seed": record.seed, "epochs": epochs}], f"epochs-auto-{epochs}",
+                           run_dir)
+        if run.error is not None:
+            raise UserError(f"dense failed while --epochs auto trained it for {epochs} epochs: {run.error[:300]}")
+        if not run.finished(epochs):  # stopped (Ctrl-C): resume later
             raise KeyboardInterrupt
-        for key in ("num_train", "num_val", "chance_acc"):
-            if metrics.get(key) is not None:
-                setattr(info, key, metrics[key])
-        return CurvePoint(epochs, metrics["val_acc"], metrics["train_seconds"]), metrics.get("chance_acc"), \
-            metrics.get("num_val")
+        _note_data(info, run.report)
+        return CurvePoint(epochs, run.report.val_acc, run.report.train_seconds), run.report.chance_acc, \
+            run.report.num_val
 
     def save(_: EpochsAuto) -> None:
         write_search(run_dir, info)
@@ -450,17 +429,12 @@ def _dense_seeds(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict, 
     if todo:
         say(f"Training dense on seed(s) {', '.join(map(str, todo))} first: is there anything to rank, "
             "and how large is the seed noise?")
-        tuner = _side_tuner(trainable, [{**dense, "seed": seed} for seed in todo], "baseline-seeds", run_dir)
-        for result in tuner.fit():
-            metrics = result.metrics or {}
-            if result.error is None and metrics.get("val_acc") is not None and metrics.get("epoch") == opts.run.epochs:
-                done[int(result.config["seed"])] = metrics["val_acc"]
-                for key in ("chance_acc", "num_train", "num_val"):
-                    if metrics.get(key) is not None:
-                        setattr(info, key, metrics[key])
-            elif result.error is not None:
-                raise UserError(f"a dense baseline seed failed, so no noise level can be measured: "
-                                f"{str(result.error).strip().splitlines()[-1][:300]}")
+        for run in run_points(trainable, [{**dense, "seed": seed} for seed in todo], "baseline-seeds", run_dir):
+            if run.finished(opts.run.epochs):
+                done[run.seed] = run.report.val_acc
+                _note_data(info, run.report)
+            elif run.error is not None:
+                raise UserError(f"a dense baseline seed failed, so no noise level can be measured: {run.error[:300]}")
         info.dense_seed_accs = {str(k): v for k, v in sorted(done.items())}
         write_search(run_dir, info)
         if any(s not in done for s in todo):  # Ctrl-C / SIGTERM stopped the Tuner: resume later
@@ -483,17 +457,14 @@ def _train_shorter(opts, run_dir: Path, info: SearchInfo, trainable, dense: dict
         say(f"Training dense for {', '.join(map(str, todo))} of {opts.run.epochs} epochs on {len(seeds)} seed(s): "
             "would training shorter do as well?")
         points = [{**dense, "seed": s, "epochs": e} for e in todo for s in seeds]
-        tuner = _side_tuner(trainable, points, "train-shorter", run_dir, concurrency)
         runs: dict[int, dict[int, tuple[float, float]]] = {e: {} for e in todo}
         failed: set[int] = set()
-        for result in tuner.fit():
-            metrics, config = result.metrics or {}, result.config
-            if result.error is not None:  # a length with a failed seed is left out, with a note
-                failed.add(config["epochs"])
-                say(f"a train-shorter run ({config['epochs']} epochs, seed {config['seed']}) failed: "
-                    f"{str(result.error).strip().splitlines()[-1][:200]}")
-            elif metrics.get("epoch") == config["epochs"] and metrics.get("val_acc") is not None:
-                runs[config["epochs"]][config["seed"]] = (metrics["val_acc"], metrics["train_seconds"])
+        for run in run_points(trainable, points, "train-shorter", run_dir, concurrency):
+            if run.error is not None:  # a length with a failed seed is left out, with a note
+                failed.add(run.epochs)
+                say(f"a train-shorter run ({run.epochs} epochs, seed {run.seed}) failed: {run.error[:200]}")
+            elif run.finished(run.epochs):
+                runs[run.epochs][run.seed] = (run.report.val_acc, run.report.train_seconds)
         for e, by_seed in runs.items():
             if len(by_seed) == len(seeds):
                 done[e] = ShorterRun(e, statistics.fmean(by_seed[s][1] for s in seeds), [by_seed[s][0] for s in seeds])
@@ -572,14 +543,10 @@ def _finalist_seeds(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
     if not todo:
         return done
     points = [{**searched[tid], "seed": seed} for tid in todo.values() for seed in seeds]
-    tuner = _side_tuner(trainable, points, "finalist-seeds", run_dir)
     accs: dict[str, dict[int, float]] = {tid: {} for tid in todo.values()}
-    for result in tuner.fit():
-        config = dict(result.config)
-        seed = config.pop("seed")
-        full = (result.metrics or {}).get("epoch") == opts.run.epochs  # an interrupted re-run is not a result
-        if result.error is None and full and result.metrics.get("val_acc") is not None:
-            accs[todo[config_key(config)]][seed] = result.metrics["val_acc"]
+    for run in run_points(trainable, points, "finalist-seeds", run_dir):
+        if run.finished(opts.run.epochs):  # an interrupted or failed re-run is not a result
+            accs[todo[run.key]][run.seed] = run.report.val_acc
     for tid, by_seed in accs.items():  # a failed re-run leaves its finalist out: unverified
         if len(by_seed) == len(seeds):
             done[tid] = [by_seed[s] for s in seeds]
@@ -633,24 +600,27 @@ def _fidelity_check(opts, run_dir: Path, info: SearchInfo, trainable, space: Sea
     say(f"Fidelity check: dense and {len(configs) - 1} front configuration(s) for {epochs} epochs "
         f"({opts.fidelity:g}x) on seed {opts.run.seed}: does the ranking hold with longer training?")
     points = [{**_params(t, space), "seed": opts.run.seed, "epochs": epochs} for t in todo.values()]
-    tuner = _side_tuner(trainable, points, "fidelity", run_dir, concurrency)
     failed: set[str] = set()
-    for result in tuner.fit():
-        config, metrics = dict(result.config), result.metrics or {}
-        config.pop("seed"), config.pop("epochs")
-        trial = todo[config_key(config)]
-        if result.error is not None:  # left out, with a note: the check covers the others
+    for run in run_points(trainable, points, "fidelity", run_dir, concurrency):
+        trial = todo[run.key]
+        if run.error is not None:  # left out, with a note: the check covers the others
             failed.add(trial.trial_id)
-            say(f"a fidelity run (trial {trial.trial_id}'s configuration) failed: "
-                f"{str(result.error).strip().splitlines()[-1][:200]}")
-        elif metrics.get("epoch") == epochs and metrics.get("val_acc") is not None:
+            say(f"a fidelity run (trial {trial.trial_id}'s configuration) failed: {run.error[:200]}")
+        elif run.finished(epochs):
             search_acc = summary.reference.acc if trial.is_baseline else trial.mean_acc
-            check.runs.append(FidelityRun(trial.trial_id, search_acc, metrics["val_acc"], metrics["train_seconds"]))
+            check.runs.append(FidelityRun(trial.trial_id, search_acc, run.report.val_acc, run.report.train_seconds))
     if wanted - {r.trial_id for r in check.runs} - failed:  # stopped (Ctrl-C): resume trains the rest
         info.fidelity = check
         write_search(run_dir, info)
         raise KeyboardInterrupt
     return check
+
+
+def _note_data(info: SearchInfo, report) -> None:
+    """The data's sizes and chance level, as a dense run measured them."""
+    for key in ("chance_acc", "num_train", "num_val"):
+        if getattr(report, key) is not None:
+            setattr(info, key, getattr(report, key))
 
 
 def _params(trial, space: SearchSpace) -> dict:

@@ -1,0 +1,72 @@
+"""The search's side runs: fixed configurations trained as small Tune runs (dense on its extra
+seeds, `--epochs auto`'s lengths, dense trained shorter, the finalists on the dense seeds, the
+fidelity check), each result parsed once, through the typed epoch report.
+
+The phases read `PointResult`s, never Ray's raw result dicts: which point it was (its searched
+values, seed and own length), its last `EpochReport`, and the last line of its error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trilevel.core.run_store import EpochReport, config_key
+
+
+@dataclass(frozen=True)
+class PointResult:
+    """One side run: `params` (the searched values), `seed`, `epochs` (its own length, or None for
+    the search's), its last report (None when it reported nothing) and its error's last line."""
+
+    params: dict[str, Any]
+    seed: int
+    epochs: int | None
+    report: EpochReport | None
+    error: str | None
+
+    @property
+    def key(self) -> str:
+        """The configuration's identity (`config_key`), to find the trial it re-trains."""
+        return config_key(self.params)
+
+    def finished(self, epochs: int) -> bool:
+        """Trained all `epochs` without error: a result. A run cut short (Ctrl-C) is not one."""
+        return (self.error is None and self.report is not None and self.report.epoch == epochs
+                and self.report.val_acc is not None)
+
+
+def side_tuner(trainable, points: list[dict], name: str, run_dir: Path, concurrency: int | None = None):
+    """A Tune run of fixed configurations (`points`) in `run_dir/name`. These phases read nothing
+    back from their checkpoints (a resume trains an unfinished run again), so each run keeps only
+    its last one."""
+    from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    return tune.Tuner(
+        trainable,
+        param_space=dict(points[0]),  # Ray sets each point's values into these keys
+        tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=points),
+                                    num_samples=len(points), max_concurrent_trials=concurrency, reuse_actors=True),
+        run_config=tune.RunConfig(name=name, storage_path=str(run_dir), verbose=0,
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+    )
+
+
+def run_points(trainable, points: list[dict], name: str, run_dir: Path,
+               concurrency: int | None = None) -> list[PointResult]:
+    """Train `points` (each: searched values plus `seed`, optionally `epochs`) and return what each
+    run ended with. Ctrl-C / SIGTERM stop the Tune run; the points cut short come back unfinished,
+    and those that never started do not come back."""
+    results = []
+    for result in side_tuner(trainable, points, name, run_dir, concurrency).fit():
+        if result.config is None:  # stopped (Ctrl-C) before it started: nothing ran
+            continue
+        params = dict(result.config)
+        seed, epochs = params.pop("seed"), params.pop("epochs", None)
+        metrics = result.metrics or {}
+        report = EpochReport.from_result(metrics) if metrics.get("epoch") is not None else None
+        error = str(result.error).strip().splitlines()[-1] if result.error is not None else None
+        results.append(PointResult(params, int(seed), epochs, report, error))
+    return results
