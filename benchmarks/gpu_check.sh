@@ -5,6 +5,8 @@
 #   core_deit_t  each level's step speedup against its FLOPs prediction, deit_t at 224 px, bf16
 #   core_deit_s  the same for deit_s (benchmarks/bench_core.py, interleaved epochs, synthetic data)
 #   loader       the input pipeline's images/s against the step's (benchmarks/loader_vs_step.py)
+#   paired       paired speedup of tokens 0.7 idle and beside another process's GPU kernels (issue 23's
+#                3% target where the device is shared; benchmarks/paired_speed.py, digits)
 #   search       a small digits search at 32 px with fractional GPUs (4 trials per GPU), when Ray
 #                and Optuna import there (the device image has neither: carry their wheels, see
 #                the device README; otherwise this step says "skipped" and why)
@@ -32,7 +34,7 @@ STEPS="$OUT/steps.jsonl"
 : >"$STEPS"
 
 step() {  # step NAME LIMIT_SECONDS COMMAND...: run it, log it, record its status and seconds
-  local name=$1 limit=$2; shift 2
+  local name=$1 limit=$(($2 * SCALE)); shift 2
   local start=$SECONDS rc
   echo "== $name (limit ${limit}s): $*"
   timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
@@ -43,10 +45,12 @@ step() {  # step NAME LIMIT_SECONDS COMMAND...: run it, log it, record its statu
 
 if [[ $DRY == 1 ]]; then
   DEVICE=cpu; SIZE=16; IMAGES=32; BATCH=16; ROUNDS=1; MODEL_S=deit_t; SUBSET=64; BATCHES=2
+  BUSY_KIND=cpu; PAIRED_EPOCHS=1; PAIRED_QUIET=--no-quiet-check; SCALE=4  # a shared CPU: generous limits
   SEARCH=(--model vit_t --model-kwargs depth=2 embed_dim=64 num_heads=4 --img-size 16 --budget 2 --epochs 3
           --batch-size 32 --lr 0.003 --device cpu --cpus-per-trial 1)
 else
   DEVICE=cuda; SIZE=224; IMAGES=8192; BATCH=256; ROUNDS=3; MODEL_S=deit_s; SUBSET=4096; BATCHES=12
+  BUSY_KIND=gpu; PAIRED_EPOCHS=9; PAIRED_QUIET=; SCALE=1
   SEARCH=(--model deit_t --img-size 32 --budget 8 --epochs 3 --device cuda --gpus-per-trial 0.25 --cpus-per-trial 2)
 fi
 
@@ -62,6 +66,10 @@ step core_deit_s 180 "$PY" benchmarks/bench_core.py --model $MODEL_S --img-size 
   --batch-size $BATCH --rounds $ROUNDS --device $DEVICE --json "$OUT/core_deit_s.json"
 step loader 90 "$PY" benchmarks/loader_vs_step.py --dataset digits --device $DEVICE --batch-size $BATCH \
   --train-subset $SUBSET --batches $BATCHES --workers 0 4 --out "$OUT/loader.json"
+# Paired speed idle and beside another process's GPU kernels (issue 23's 3% target, on a device the
+# run does not own alone): dense and one sparse setting, digits, trilevel-train.
+step paired 240 "$PY" benchmarks/paired_speed.py --json "$OUT/paired.json" --configs dense "tokens 0.7" \
+  --busy 1 --busy-kind $BUSY_KIND --train-flags="--device $DEVICE --epochs $PAIRED_EPOCHS" $PAIRED_QUIET
 if "$PY" -c "import ray, optuna" 2>/dev/null; then
   step search 150 "$PY" -c "import sys; from trilevel.search.cli import main; sys.exit(main(sys.argv[1:]))" \
     "${SEARCH[@]}" --baseline-seeds 1 --finalists 0 --train-shorter none --fidelity off --no-live \
@@ -76,7 +84,7 @@ from pathlib import Path
 out = Path(sys.argv[1])
 steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
 result = {"steps": steps}
-for name in ("env", "core_deit_t", "core_deit_s", "loader"):
+for name in ("env", "core_deit_t", "core_deit_s", "loader", "paired"):
     path = out / f"{name}.json"
     result[name] = json.loads(path.read_text()) if path.exists() else None
 search = out / "runs" / "search" / "search.json"

@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -88,8 +89,16 @@ def train(flags: list[str], seed: int) -> dict:
                                  "paired_ratios")}, "others": others}
 
 
-def spinners(n: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+# What a busy process does: spin on a CPU core, or keep the GPU multiplying (on a GPU the pairs are
+# timed on the wall clock, so the load that matters there is another process's kernels).
+BUSY = {
+    "cpu": "while True: pass",
+    "gpu": "import torch\na = torch.randn(4096, 4096, device='cuda')\nwhile True:\n    a = (a @ a).tanh()",
+}
+
+
+def spinners(n: int, kind: str = "cpu") -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-c", BUSY[kind]]) for _ in range(n)]
 
 
 def summarize(runs: dict) -> list[dict]:
@@ -116,6 +125,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", required=True, help="results file (resumed when it exists)")
     p.add_argument("--busy", type=int, default=2, help="spinning processes beside the busy runs")
+    p.add_argument("--busy-kind", choices=tuple(BUSY), default="cpu",
+                   help="what they keep busy: the CPU, or the GPU (its kernels share the device)")
+    p.add_argument("--train-flags", default="",
+                   help="more trilevel-train flags for every run, one string: --train-flags='--device cuda'")
+    p.add_argument("--no-quiet-check", action="store_true",
+                   help="run idle at once and keep it whatever else ran (a dry run; `others` is still recorded)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--configs", nargs="*", default=list(CONFIGS), help="subset of the configurations")
     p.add_argument("--conditions", nargs="*", default=list(CONDITIONS), choices=CONDITIONS,
@@ -132,19 +147,20 @@ def main() -> None:
                 continue
             while True:
                 procs = []
-                if condition == "idle":
+                if condition == "idle" and not args.no_quiet_check:
                     while (share := cpu_busy_share()) > QUIET:
                         print(f"waiting for a quiet machine ({share:.0%} of the CPUs busy)", flush=True)
                         time.sleep(30)
                 else:
-                    procs = spinners(args.busy)
+                    procs = spinners(args.busy, args.busy_kind)
                 try:
                     start = time.time()
-                    run = {**train(CONFIGS[name], args.seed), "wall": time.time() - start}
+                    run = {**train([*CONFIGS[name], *shlex.split(args.train_flags)], args.seed),
+                           "wall": time.time() - start}
                 finally:
                     for proc in procs:
                         proc.kill()
-                if condition == "busy" or run["others"] <= QUIET:
+                if condition == "busy" or run["others"] <= QUIET or args.no_quiet_check:
                     break
                 print(f"{key}: other processes used {run['others']:.0%} of the CPUs meanwhile; again", flush=True)
             data["runs"][key] = run
