@@ -12,7 +12,7 @@ from trilevel.core.run_store import CurvePoint, EpochsAuto, ProxyClimb, SearchIn
 from trilevel.reports.noise import one_run_noise_pts, proxy_climb
 from trilevel.reports.proxy import climbing_line, describe_epochs_auto
 from trilevel.search import epochs_auto
-from trilevel.search.runner import SearchOptions
+from trilevel.search import SearchOptions
 
 
 def stand_in(curve, chance=0.1, num_val=500):

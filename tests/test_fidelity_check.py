@@ -204,7 +204,7 @@ def _stand_in(config):
 @pytest.fixture
 def fidelity_setup(tmp_path):
     from trilevel.core.run_store import read_search
-    from trilevel.search.runner import SearchOptions
+    from trilevel.search import SearchOptions
     from trilevel.spaces import load_space
 
     from test_reports import BASE_RUN
@@ -215,19 +215,19 @@ def fidelity_setup(tmp_path):
 
 
 def test_the_runner_skips_a_check_that_costs_too_much_and_says_why(fidelity_setup):
-    from trilevel.search.runner import _fidelity_check
+    from trilevel.search.phases import Context, fidelity as fidelity_phase
 
     opts, run_dir, info, space = fidelity_setup
     opts.fidelity_max_share = 0.01
     said = []
-    check = _fidelity_check(opts, run_dir, info, None, space, 1, said.append)  # None: nothing may train
+    check = fidelity_phase.run(Context(opts, space, run_dir, info, said.append, trainable=None))  # None: nothing may train
     assert check.runs == [] and "--fidelity-max-share" in check.skipped and "limit 1%" in check.skipped
     assert said == [f"Fidelity check skipped: {check.skipped}."]
     opts.fidelity = 0  # off on a resume: whatever was recorded stays
     info.fidelity = check
-    assert _fidelity_check(opts, run_dir, info, None, space, 1, said.append) is check
+    assert fidelity_phase.run(Context(opts, space, run_dir, info, said.append, trainable=None)) is check
     info.fidelity = None  # off from the start: recorded as skipped, so the report says so
-    off = _fidelity_check(opts, run_dir, info, None, space, 1, said.append)
+    off = fidelity_phase.run(Context(opts, space, run_dir, info, said.append, trainable=None))
     assert off.runs == [] and off.skipped == "turned off (--fidelity off)"
     text = report_text(summarize(load_run(make_run(run_dir.parent / "off", fidelity=off.to_dict()))))
     assert "Fidelity check skipped: turned off (--fidelity off)." in text
@@ -237,7 +237,7 @@ def test_the_runner_trains_dense_the_pick_and_its_rivals_longer_and_resumes(fide
     import ray
 
     from trilevel.reports.selection import choose_finalists
-    from trilevel.search.runner import _fidelity_check
+    from trilevel.search.phases import Context, fidelity as fidelity_phase
 
     opts, run_dir, info, space = fidelity_setup
     opts.fidelity_max_share = 10.0  # the hand-made trials' times make the check cost 6.6x theirs
@@ -253,7 +253,7 @@ def test_the_runner_trains_dense_the_pick_and_its_rivals_longer_and_resumes(fide
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
-        check = _fidelity_check(opts, run_dir, info, _stand_in, space, 1, said.append)
+        check = fidelity_phase.run(Context(opts, space, run_dir, info, said.append, trainable=_stand_in))
     finally:
         ray.shutdown()
     assert (check.factor, check.epochs, check.seed, check.skipped) == (2.0, 20, 7, None)
@@ -271,11 +271,11 @@ def test_the_runner_trains_dense_the_pick_and_its_rivals_longer_and_resumes(fide
     monkeypatch.setenv("STAND_IN_LOG", str(log))
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
-        again = _fidelity_check(opts, run_dir, info, _stand_in, space, 1, said.append)
+        again = fidelity_phase.run(Context(opts, space, run_dir, info, said.append, trainable=_stand_in))
     finally:
         ray.shutdown()
     assert log.read_text().split() == ["0.5"]
     assert {r.trial_id for r in again.runs} == wanted
     # And once every run is recorded, a resume trains nothing (None: the tuner may not be built).
     info.fidelity = again
-    assert {r.trial_id for r in _fidelity_check(opts, run_dir, info, None, space, 1, said.append).runs} == wanted
+    assert {r.trial_id for r in fidelity_phase.run(Context(opts, space, run_dir, info, said.append, trainable=None)).runs} == wanted

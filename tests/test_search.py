@@ -201,7 +201,7 @@ def test_a_user_registers_a_sampler_and_a_space(tmp_path):
     from optuna.distributions import FloatDistribution
 
     from trilevel.search import list_samplers, make_sampler, register_sampler
-    from trilevel.search.runner import SearchOptions
+    from trilevel.search import SearchOptions
     from trilevel.spaces import SearchSpace, list_spaces, register_space
 
     register_sampler("qmc-test", lambda seed: optuna.samplers.QMCSampler(seed=seed, scramble=True), replace=True)
@@ -561,16 +561,17 @@ def test_local_ray_listens_on_loopback_without_dashboard(tmp_path, monkeypatch):
 
 
 def test_resume_refuses_a_different_search(tmp_path):
-    from trilevel.search.runner import SearchOptions, _prepare_run_dir
+    from trilevel.search import SearchOptions
+    from trilevel.search.run_dir import prepare
 
     opts = SearchOptions(run=RunConfig(model="deit_t"), output=str(tmp_path), name="r")
-    _prepare_run_dir(opts, load_space("tri-level"), 3, tmp_path / "r")
+    prepare(opts, load_space("tri-level"), 3, tmp_path / "r")
     other = SearchOptions(run=RunConfig(model="deit_s", dataset="synthetic"), output=str(tmp_path), name="r",
                           resume=True, space="pss")
     with pytest.raises(UserError, match="different search.*model 'deit_t' -> 'deit_s'.*dataset.*space"):
-        _prepare_run_dir(other, load_space("pss"), 3, tmp_path / "r")
+        prepare(other, load_space("pss"), 3, tmp_path / "r")
     with pytest.raises(UserError, match="already holds a search.*--resume"):
-        _prepare_run_dir(opts, load_space("tri-level"), 3, tmp_path / "r")
+        prepare(opts, load_space("tri-level"), 3, tmp_path / "r")
 
 
 def test_gpu_and_unwritable_output_are_refused(tmp_path):

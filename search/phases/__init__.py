@@ -1,0 +1,105 @@
+"""The search as a pipeline of phases: each a module with a public `run(ctx, ...) -> typed result`.
+
+`run_search` (search/runner.py) runs them in this order; each reads what the earlier ones recorded
+(`ctx.info`, the run's SearchInfo) and returns its result, which the runner records in search.json
+once, when the phase ends (`Context.record`). A phase that trains for long also saves its progress
+as it goes, so that an interrupted search resumes without repeating a finished run; it then raises
+KeyboardInterrupt.
+
+  proxy_length   `--epochs auto`: dense at doubling lengths -> the trials' epochs
+  dense_seeds    dense on the extra seeds: is there anything to rank, how large is the noise
+  trials         the sampled trials: Ray Tune + an Optuna sampler + MO-ASHA
+  reference      validity and resolution over every dense seed; is dense still climbing
+  train_shorter  dense with its whole schedule compressed: would training shorter do as well
+  finalists      the front's likely picks re-trained on the dense seeds, paired with dense
+  fidelity       dense, the pick and its rivals trained longer: does the ranking hold
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from trilevel.core.run_store import SearchInfo, write_search
+from trilevel.reports.noise import Validity
+from trilevel.spaces import SearchSpace
+
+from ..options import SearchOptions
+
+ORDER = ("proxy_length", "dense_seeds", "trials", "reference", "train_shorter", "finalists", "fidelity")
+
+
+@dataclass
+class Context:
+    """What every phase reads: the options, the space, the run directory and its SearchInfo, the
+    progress line writer, and, once Ray runs, the trainable (with its resources) and how many
+    trials run at once."""
+
+    opts: SearchOptions
+    space: SearchSpace
+    run_dir: Path
+    info: SearchInfo
+    say: Callable[[str], None] = lambda line: None
+    resources: Any = None  # Tune's per-trial resources
+    trainable: Any = None  # the Tune trainable every phase after proxy_length trains with
+    concurrency: int = 1
+    grace: int = 1  # MO-ASHA's first rung, in epochs
+
+    @property
+    def dense(self) -> dict[str, Any]:
+        """The space's dense point (every ratio at 1)."""
+        return self.space.dense_point()
+
+    @property
+    def extra_seeds(self) -> list[int]:
+        """The dense baseline's extra seeds: the search's own dense trial is on `seed`."""
+        return [self.opts.run.seed + 1 + i for i in range(self.opts.baseline_seeds - 1)]
+
+    @property
+    def all_seeds(self) -> list[int]:
+        """Every dense seed, the search's own first."""
+        return [self.opts.run.seed, *self.extra_seeds]
+
+    def make_trainable(self, finished=()):
+        """The Tune trainable for this search's base run config and fixed values, with resources;
+        `finished`: trial ids a restored Tuner must not train again."""
+        from ray import tune
+
+        from ..trainable import run_trial
+
+        return tune.with_resources(tune.with_parameters(
+            run_trial, base=self.opts.run.to_dict(), fixed=dict(self.space.fixed), finished=tuple(finished)),
+            self.resources)
+
+    def record(self, **fields: Any) -> None:
+        """Set `fields` on the SearchInfo and rewrite search.json once (a phase's result, or the
+        progress a resume continues from)."""
+        names = {f.name for f in dataclasses.fields(self.info)}
+        unknown = set(fields) - names
+        if unknown:
+            raise TypeError(f"SearchInfo has no field(s) {sorted(unknown)}")
+        for name, value in fields.items():
+            setattr(self.info, name, value)
+        write_search(self.run_dir, self.info)
+
+    def note_data(self, report) -> None:
+        """The data's sizes and chance level, as a dense run measured them (recorded with the
+        phase's next `record`)."""
+        for key in ("chance_acc", "num_train", "num_val"):
+            if getattr(report, key) is not None:
+                setattr(self.info, key, getattr(report, key))
+
+    def params(self, trial) -> dict[str, Any]:
+        """The searched values of a recorded trial (the point the sampler proposed)."""
+        config = trial.config.to_dict()
+        return {name: config[name] for name in sorted(self.space.params)}
+
+
+class NotLearned(Exception):
+    """Dense did not learn in the proxy: nothing may be ranked or exported."""
+
+    def __init__(self, verdict: Validity):
+        super().__init__("dense did not learn")
+        self.verdict = verdict

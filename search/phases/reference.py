@@ -1,0 +1,32 @@
+"""Phase `reference`: once the trials are in, dense over every seed (the search's own dense trial
+first, then the extra seeds in seed order) is the reference everything is compared with: the validity
+check again, the resolution, and whether dense was still climbing at the proxy's end."""
+
+from __future__ import annotations
+
+from trilevel.core.run_store import TrialRecord, TrialStatus
+from trilevel.reports.noise import check_learned, dense_climb
+from trilevel.reports.proxy import climbing_line
+
+from . import Context, NotLearned
+from .dense_seeds import record_noise
+
+
+def run(ctx: Context, extra: dict[int, float], records: dict[str, TrialRecord]) -> None:
+    """Record the dense reference in search.json; raises `NotLearned` when dense did not learn."""
+    info = ctx.info
+    base = next((r for r in records.values() if r.is_baseline and r.status == TrialStatus.COMPLETED), None)
+    if base is not None and len(info.baseline_accs) < 1 + len(extra):
+        info.baseline_accs = [base.val_acc, *extra.values()]
+        info.chance_acc = info.chance_acc if info.chance_acc is not None else base.chance_acc
+        info.num_val = info.num_val if info.num_val is not None else base.num_val
+    if not info.baseline_accs or info.chance_acc is None:
+        return
+    verdict = check_learned(info.baseline_accs, info.chance_acc)
+    record_noise(ctx, verdict)
+    if not verdict.learned:
+        raise NotLearned(verdict)
+    climb = dense_climb(base, info.resolution_pts) or info.proxy_still_learning
+    ctx.record(proxy_still_learning=climb)
+    if climb is not None and climb.still_learning:
+        ctx.say(climbing_line(climb))

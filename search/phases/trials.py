@@ -1,0 +1,88 @@
+"""Phase `trials`: the sampled trials, dense and the papers' settings first, under Ray Tune with an
+Optuna sampler (search/searcher.py) and multi-objective ASHA (search/moasha.py); or, on resume, Ray's
+restored experiment, or the run's records alone (unfinished trials train again from epoch 1)."""
+
+from __future__ import annotations
+
+from trilevel.core.errors import UserError
+from trilevel.core.run_store import (
+    MOASHA_STATE, OBJECTIVE_KEYS, TrialRecord, TrialStatus, finished_trial_ids, load_records, mark_lost_trials,
+    settle_lost_trials,
+)
+from trilevel.reports.noise import run_sd
+
+from . import Context
+
+
+def prepare(ctx: Context) -> None:
+    """Before the first phase that trains: a resumed run's lost trials are marked, and the trainable
+    is built knowing which trials a restored Tuner must not train again."""
+    if ctx.opts.resume:
+        mark_lost_trials(ctx.run_dir)
+    ctx.trainable = ctx.make_trainable(finished_trial_ids(ctx.run_dir) if ctx.opts.resume else ())
+
+
+def run(ctx: Context, extra: dict[int, float]) -> dict[str, TrialRecord]:
+    """Run (or continue) the trials until the budget is spent or the search is stopped; returns
+    every trial's latest record. `extra`: the dense seeds' accuracies, whose spread MO-ASHA treats
+    as ties. Raises UserError when the dense baseline trial failed (no speedup can be measured)."""
+    from ray import tune
+
+    from ..moasha import MOASHAScheduler, MOASHAStateError
+    from ..recorder import RunRecorder
+    from ..searcher import StudySearcher, reconcile_study, requeue_unfinished
+
+    opts, run_dir, info = ctx.opts, ctx.run_dir, ctx.info
+    cost = OBJECTIVE_KEYS[opts.objective]
+    restorable = opts.resume and tune.Tuner.can_restore(str(run_dir))
+    if restorable:
+        try:
+            tuner = tune.Tuner.restore(str(run_dir), trainable=ctx.trainable, resume_unfinished=True,
+                                       resume_errored=False, restart_errored=False)
+        except MOASHAStateError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+    else:
+        requeued = requeue_unfinished(run_dir, run_dir.name, ctx.space.params) if opts.resume else []
+        if requeued:
+            ctx.say(f"Resuming from the run's records alone (no Ray experiment state in {run_dir}): "
+                    f"{len(requeued)} unfinished trial(s) train again from their first epoch; finished ones are kept.")
+        papers = info.papers
+        recorder = RunRecorder(run_dir, opts.run.epochs, ctx.space.fixed, ctx.dense, papers)
+        searcher = StudySearcher(
+            space=dict(ctx.space.params), metric=["val_acc", cost], mode=["max", "min"],
+            sampler=opts.sampler, seed=opts.seed, study_name=run_dir.name,
+            points_to_evaluate=[ctx.dense, *papers.values()], max_epochs=opts.run.epochs, run_dir=str(run_dir),
+            budget=opts.budget, snap=ctx.space.snap,
+        )
+        sd = run_sd(list(extra.values()), info.num_val)
+        scheduler = MOASHAScheduler(
+            objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
+            grace_period=ctx.grace,
+            reduction_factor=opts.reduction_factor, time_attr="epoch",
+            state_path=str(run_dir / MOASHA_STATE), protected_config=[ctx.dense, *papers.values()],
+            # accuracy differences within one run's spread (the dense seeds' sd, floored by the
+            # validation set's binomial error) are ties, so noise does not decide who is stopped
+            epsilon={"val_acc": sd} if sd > 0 else None,
+        )
+        scheduler.forget(r.trial_id for r in requeued)  # their rung results came from the lost runs
+        tuner = tune.Tuner(
+            ctx.trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, scheduler=scheduler, num_samples=opts.budget,
+                max_concurrent_trials=ctx.concurrency, reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name=run_dir.name, storage_path=str(run_dir.parent), verbose=0,
+                callbacks=[recorder], stop=recorder,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                failure_config=tune.FailureConfig(max_failures=1),
+            ),
+        )
+    tuner.fit()
+    settle_lost_trials(run_dir)
+    reconcile_study(run_dir, run_dir.name, ["val_acc", cost])
+    records = load_records(run_dir)
+    failed = next((r for r in records.values() if r.is_baseline and r.status == TrialStatus.FAILED), None)
+    if failed is not None:
+        raise UserError(f"the dense baseline trial failed, so no speedup can be measured: {failed.error}")
+    return records
