@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     resources.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional allowed, e.g. 0.25")
     resources.add_argument("--concurrency", type=int, help="trials at once (default: CPUs / cpus-per-trial)")
     resources.add_argument("--address", help="join an existing Ray cluster (e.g. auto or HOST:PORT)")
+    resources.add_argument("--storage", metavar="URI",
+                           help="where Ray Tune keeps checkpoints and the run's records are mirrored, for a cluster "
+                                "whose machines share no disk: s3://BUCKET/PATH, gs://BUCKET/PATH or a path every "
+                                "node mounts (credentials and endpoint from AWS_* / GOOGLE_* variables); with "
+                                "--resume on another machine, the search continues from what is stored there")
     output = p.add_argument_group("output")
     output.add_argument("--output", default="runs", help="parent directory of run directories")
     output.add_argument("--name", help="run name (default MODEL-DATASET-SPACE)")
@@ -142,7 +147,7 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
         train_shorter=tuple(args.train_shorter), fidelity=args.fidelity, fidelity_max_share=args.fidelity_max_share,
         full_epochs=args.full_epochs, papers=args.papers, epochs_auto=epochs_auto, max_epochs=args.max_epochs,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-        concurrency=args.concurrency, address=args.address, output=args.output, name=args.name,
+        concurrency=args.concurrency, address=args.address, storage=args.storage, output=args.output, name=args.name,
         resume=args.resume, seed=args.seed or 0, live=not args.no_live, keep_checkpoints=args.keep_checkpoints,
         command=shlex.join(["trilevel-search", *[a for a in argv if a != "--resume"]]),
     )

@@ -55,6 +55,8 @@ class SearchOptions:
     gpus_per_trial: float = 0.0
     concurrency: int | None = None
     address: str | None = None
+    # Ray Tune's storage and the records' mirror for a cluster without a shared disk (search/storage.py)
+    storage: str | None = None
     output: str = "runs"
     name: str | None = None
     resume: bool = False
@@ -97,6 +99,10 @@ class SearchOptions:
             raise UserError(f"--papers must be one of {', '.join(PAPERS_MODES)}, got {self.papers!r}")
         if self.objective not in OBJECTIVES:
             raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.storage is not None:
+            from .storage import normalize
+
+            normalize(self.storage)
         if isinstance(self.sampler, str):
             from .searcher import make_sampler
 

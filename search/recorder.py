@@ -36,7 +36,7 @@ class RunRecorder(Callback, Stopper):
     """
 
     def __init__(self, run_dir: str | Path, max_epochs: int, fixed: dict, dense_point: dict,
-                 papers: dict[str, dict] | None = None):
+                 papers: dict[str, dict] | None = None, storage=None):
         self.run_dir = str(Path(run_dir).resolve())
         self.max_epochs = max_epochs
         self.fixed = dict(fixed)
@@ -44,12 +44,14 @@ class RunRecorder(Callback, Stopper):
         self.papers = {name: dict(point) for name, point in (papers or {}).items()}  # enqueued after dense
         self.records: dict[str, TrialRecord] = {}
         self.baseline_error: str | None = None
+        self.storage = storage  # search/storage.py: records mirrored at every trial's end
+        self.storage_error: str | None = None  # a trial stopped because the storage did not answer
 
     def __call__(self, trial_id, result) -> bool:
         return False
 
     def stop_all(self) -> bool:
-        return self.baseline_error is not None
+        return self.baseline_error is not None or getattr(self, "storage_error", None) is not None
 
     def setup(self, **info) -> None:
         self.records = load_records(self.run_dir)
@@ -89,6 +91,7 @@ class RunRecorder(Callback, Stopper):
                 self.baseline_error = (f"dense did not learn ({100 * verdict.mean:.1f}% < "
                                        f"{100 * verdict.threshold:.1f}%)")
         self._changed(record)
+        self._mirror()
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
         """Ray retries the trial from its last checkpoint, if any (FailureConfig; e.g. its node was lost):
@@ -104,11 +107,17 @@ class RunRecorder(Callback, Stopper):
         if self._final(trial):
             return
         record = self._record(trial)
+        storage = getattr(self, "storage", None)
+        if storage is not None and not storage.answers():  # the storage's outage, not the trial's failure:
+            self.storage_error = _error_message(trial)  # left running, it trains again on resume
+            self._changed(record)
+            return
         record.status = FAILED
         record.error = _error_message(trial)
         if record.is_baseline:
             self.baseline_error = record.error
         self._changed(record)
+        self._mirror()
 
     # -- records --------------------------------------------------------------------------------
     def _record(self, trial) -> TrialRecord:
@@ -142,6 +151,12 @@ class RunRecorder(Callback, Stopper):
 
     def write(self) -> None:
         write_trials(self.run_dir, self.records)
+
+    def _mirror(self) -> None:
+        """A finished trial's record to `--storage` too (the phase's end says if it does not answer)."""
+        storage = getattr(self, "storage", None)  # a recorder pickled before --storage existed has none
+        if storage is not None:
+            storage.push(Path(self.run_dir))
 
 
 def _error_message(trial) -> str:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from trilevel.core.config import RunConfig
 from trilevel.core.data import dataset_info
 from trilevel.core.run_store import (
-    NOT_LEARNED, SEARCH_FAILED, SEARCH_FINISHED, SEARCH_INTERRUPTED, SearchInfo, load_records,
+    NOT_LEARNED, SEARCH_FAILED, SEARCH_FILE, SEARCH_FINISHED, SEARCH_INTERRUPTED, SearchInfo, load_records,
 )
 from trilevel.reports.noise import Validity
 from trilevel.reports.proxy import describe_epochs_auto
@@ -30,6 +30,7 @@ from .cluster import init_ray, trial_resources
 from .lock import RunLock
 from .options import SearchOptions, auto_grace  # noqa: F401 (auto_grace: re-exported)
 from .run_dir import now, prepare
+from .storage import Storage, StorageDown, require_shared_storage
 
 
 @dataclass
@@ -101,19 +102,25 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
     grace = opts.grace(space)
     preflight(opts.run)
     run_dir = opts.run_dir.resolve()
+    storage = Storage(opts.storage, run_dir.name) if opts.storage else None
+    if storage is not None:
+        storage.check()  # one line now, not a failure at the first checkpoint
+        if opts.resume and not (run_dir / SEARCH_FILE).is_file():  # another machine's search: its records
+            names = storage.pull(run_dir)
+            say(f"Resuming from {storage.records_uri}: copied {', '.join(names)} into {run_dir}.")
     lock = RunLock(run_dir)  # one driver per run: a second one gets a line naming the first
     if opts.resume and run_dir.is_dir():
         lock.acquire(say)  # before search.json is touched
     try:
         info = prepare(opts, space, grace, run_dir)
         lock.acquire(say)  # a new search's directory exists now (no-op when held)
-        return _search(opts, space, grace, run_dir, info, say, on_ray_started)
+        return _search(opts, space, grace, run_dir, info, say, on_ray_started, storage)
     finally:
         lock.release()
 
 
 def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, info: SearchInfo, say,
-            on_ray_started) -> SearchResult:
+            on_ray_started, storage: Storage | None) -> SearchResult:
     """`run_search` once the run directory is prepared and locked: Ray, then the phases in order."""
     from .ray_compat import quiet_env
 
@@ -134,11 +141,13 @@ def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, 
         init_ray(opts)
         if on_ray_started is not None:
             on_ray_started()
-    ctx = phases.Context(opts, space, run_dir, info, say, grace=grace)
+    ctx = phases.Context(opts, space, run_dir, info, say, grace=grace, storage=storage)
     interrupted = succeeded = False
     not_learned = None
     live = None
     try:
+        if opts.address:
+            require_shared_storage(ray.nodes(), opts.storage)
         ctx.resources = trial_resources(opts, ray.cluster_resources())
         ctx.concurrency = _concurrency(opts, ray.cluster_resources())
         if opts.epochs_auto:  # the trials' length first: everything after trains at it
@@ -176,6 +185,11 @@ def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, 
         succeeded = True
     except KeyboardInterrupt:
         interrupted = True
+    except StorageDown:
+        interrupted = True
+        storage.failing = "stopped the search"  # this line says it; the copies below stay quiet
+        say(f"--storage {storage.uri} stopped answering, so the search stopped; the finished trials are kept in "
+            f"{run_dir}; --resume continues once it answers (the trials it cut off train again).")
     finally:
         if live is not None:
             live.stop()
@@ -188,7 +202,7 @@ def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, 
         ctx.record()
         if owns_ray:
             ray.shutdown()
-    return _result(opts, run_dir, info, interrupted, not_learned, say)
+    return _result(ctx, interrupted, not_learned)
 
 
 def _concurrency(opts: SearchOptions, cluster: dict) -> int:
@@ -199,25 +213,29 @@ def _concurrency(opts: SearchOptions, cluster: dict) -> int:
     return opts.concurrency or max(1, int(slots))
 
 
-def _result(opts: SearchOptions, run_dir: Path, info: SearchInfo, interrupted: bool, not_learned: Validity | None,
-            say) -> SearchResult:
-    """The exports and what the search returns, once its phases have ended (or stopped)."""
+def _result(ctx, interrupted: bool, not_learned: Validity | None) -> SearchResult:
+    """The exports and what the search returns, once its phases have ended (or stopped); the
+    exports are mirrored to `--storage`, and a finished search's checkpoints are removed there too."""
     from trilevel.reports import write_outputs
     from trilevel.reports.summary import remove_best
 
+    opts, run_dir, info, say = ctx.opts, ctx.run_dir, ctx.info, ctx.say
+
     if not_learned is not None:
         remove_best(run_dir)  # from an earlier report of an interrupted run: nothing backs it now
+        ctx.mirror()
         return SearchResult(run_dir, NOT_LEARNED, validity=not_learned,
                             explanation=not_learned.explanation(opts.run.epochs, info.num_train, info.num_val))
     if interrupted and not load_records(run_dir):  # stopped while dense trained its extra seeds
         return SearchResult(run_dir, SEARCH_INTERRUPTED)
     if info.status == SEARCH_FINISHED and not opts.keep_checkpoints:
-        freed = drop_checkpoints(run_dir)
+        freed = drop_checkpoints(run_dir) + (ctx.storage.drop_checkpoints() if ctx.storage is not None else 0)
         if freed:
             size = f"{freed / 1e9:.1f} GB" if freed >= 1e9 else f"{freed / 1e6:.0f} MB"
             say(f"Removed {size} of training checkpoints: they only serve an unfinished search's "
                 "resume (--keep-checkpoints keeps them).")
     summary = write_outputs(run_dir, opts.max_acc_drop)
+    ctx.mirror()
     return SearchResult(run_dir, SEARCH_INTERRUPTED if interrupted else SEARCH_FINISHED, summary=summary)
 
 

@@ -37,8 +37,9 @@ class PointResult:
                 and self.report.val_acc is not None)
 
 
-def side_tuner(trainable, points: list[dict], name: str, run_dir: Path, concurrency: int | None = None):
-    """A Tune run of fixed configurations (`points`) in `run_dir/name`. These phases read nothing
+def side_tuner(trainable, points: list[dict], name: str, storage_path: str | Path, concurrency: int | None = None):
+    """A Tune run of fixed configurations (`points`) in `storage_path/name` (the run directory, or
+    the run's folder in `--storage`). These phases read nothing
     back from their checkpoints (a resume trains an unfinished run again), so each run keeps only
     its last one."""
     from ray import tune
@@ -49,18 +50,18 @@ def side_tuner(trainable, points: list[dict], name: str, run_dir: Path, concurre
         param_space=dict(points[0]),  # Ray sets each point's values into these keys
         tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=points),
                                     num_samples=len(points), max_concurrent_trials=concurrency, reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=str(run_dir), verbose=0,
+        run_config=tune.RunConfig(name=name, storage_path=str(storage_path), verbose=0,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
     )
 
 
-def run_points(trainable, points: list[dict], name: str, run_dir: Path,
+def run_points(trainable, points: list[dict], name: str, storage_path: str | Path,
                concurrency: int | None = None) -> list[PointResult]:
     """Train `points` (each: searched values plus `seed`, optionally `epochs`) and return what each
     run ended with. Ctrl-C / SIGTERM stop the Tune run; the points cut short come back unfinished,
     and those that never started do not come back."""
     results = []
-    for result in side_tuner(trainable, points, name, run_dir, concurrency).fit():
+    for result in side_tuner(trainable, points, name, storage_path, concurrency).fit():
         if result.config is None:  # stopped (Ctrl-C) before it started: nothing ran
             continue
         params = dict(result.config)

@@ -46,6 +46,7 @@ class Context:
     trainable: Any = None  # the Tune trainable every phase after proxy_length trains with
     concurrency: int = 1
     grace: int = 1  # MO-ASHA's first rung, in epochs
+    storage: Any = None  # search/storage.py `Storage` with --storage, else None
 
     @property
     def dense(self) -> dict[str, Any]:
@@ -62,6 +63,40 @@ class Context:
         """Every dense seed, the search's own first."""
         return [self.opts.run.seed, *self.extra_seeds]
 
+    @property
+    def tune_root(self) -> str:
+        """Where Ray Tune keeps the trials' experiment (and, below it, one per side phase): the run
+        directory, or the run's folder in `--storage`."""
+        return self.storage.tune_root if self.storage is not None else str(self.run_dir)
+
+    def mirror(self) -> None:
+        """Copy the record files to `--storage` (no-op without one; a storage that does not answer
+        costs one line, never a record)."""
+        if self.storage is not None:
+            self.storage.push(self.run_dir, self.say)
+
+    def run_points(self, points: list[dict], name: str, trainable=None, concurrency: int | None = None) -> list:
+        """Train side points (search/side.py `run_points`) in this run's Tune storage; raises
+        `StorageDown` when a run failed, or Tune itself, because `--storage` stopped answering."""
+        from ..side import run_points
+
+        try:
+            results = run_points(self.trainable if trainable is None else trainable, points, name, self.tune_root,
+                                 concurrency)
+        except Exception:
+            self.check_storage()
+            raise
+        if any(r.error is not None for r in results):
+            self.check_storage()
+        return results
+
+    def check_storage(self) -> None:
+        """After an error: raise `StorageDown` if `--storage` does not answer (the error was its)."""
+        from ..storage import StorageDown
+
+        if self.storage is not None and not self.storage.answers():
+            raise StorageDown(self.storage.uri)
+
     def make_trainable(self, finished=()):
         """The Tune trainable for this search's base run config and fixed values, with resources;
         `finished`: trial ids a restored Tuner must not train again."""
@@ -75,7 +110,7 @@ class Context:
 
     def record(self, **fields: Any) -> None:
         """Set `fields` on the SearchInfo and rewrite search.json once (a phase's result, or the
-        progress a resume continues from)."""
+        progress a resume continues from); then the records are mirrored to `--storage`."""
         names = {f.name for f in dataclasses.fields(self.info)}
         unknown = set(fields) - names
         if unknown:
@@ -83,6 +118,7 @@ class Context:
         for name, value in fields.items():
             setattr(self.info, name, value)
         write_search(self.run_dir, self.info)
+        self.mirror()
 
     def note_data(self, report) -> None:
         """The data's sizes and chance level, as a dense run measured them (recorded with the

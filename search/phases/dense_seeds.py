@@ -7,7 +7,6 @@ from __future__ import annotations
 from trilevel.core.errors import UserError
 from trilevel.reports.noise import Validity, check_learned, resolution_pts
 
-from ..side import run_points
 from . import Context, NotLearned
 
 
@@ -26,8 +25,7 @@ def run(ctx: Context) -> dict[int, float]:
     if todo:
         ctx.say(f"Training dense on seed(s) {', '.join(map(str, todo))} first: is there anything to rank, "
                 "and how large is the seed noise?")
-        for run in run_points(ctx.trainable, [{**ctx.dense, "seed": seed} for seed in todo], "baseline-seeds",
-                              ctx.run_dir):
+        for run in ctx.run_points([{**ctx.dense, "seed": seed} for seed in todo], "baseline-seeds"):
             if run.finished(opts.run.epochs):
                 done[run.seed] = run.report.val_acc
                 ctx.note_data(run.report)

@@ -8,7 +8,6 @@ from trilevel.core.run_store import FidelityCheck, FidelityRun, config_key, load
 from trilevel.reports.selection import choose_finalists
 from trilevel.reports.summary import summarize
 
-from ..side import run_points
 from . import Context
 
 
@@ -51,7 +50,7 @@ def run(ctx: Context) -> FidelityCheck | None:
             f"({opts.fidelity:g}x) on seed {opts.run.seed}: does the ranking hold with longer training?")
     points = [{**ctx.params(t), "seed": opts.run.seed, "epochs": epochs} for t in todo.values()]
     failed: set[str] = set()
-    for run in run_points(ctx.trainable, points, "fidelity", ctx.run_dir, ctx.concurrency):
+    for run in ctx.run_points(points, "fidelity", concurrency=ctx.concurrency):
         trial = todo[run.key]
         if run.error is not None:  # left out, with a note: the check covers the others
             failed.add(trial.trial_id)

@@ -16,7 +16,6 @@ from trilevel.reports.noise import learned, paired_delta
 from trilevel.reports.selection import choose_finalists
 from trilevel.reports.summary import summarize
 
-from ..side import run_points
 from . import Context
 
 
@@ -53,7 +52,7 @@ def _retrain(ctx: Context) -> dict[str, list[float]]:
         return done
     points = [{**searched[tid], "seed": seed} for tid in todo.values() for seed in seeds]
     accs: dict[str, dict[int, float]] = {tid: {} for tid in todo.values()}
-    for run in run_points(ctx.trainable, points, "finalist-seeds", ctx.run_dir):
+    for run in ctx.run_points(points, "finalist-seeds"):
         if run.finished(opts.run.epochs):  # an interrupted or failed re-run is not a result
             accs[todo[run.key]][run.seed] = run.report.val_acc
     for tid, by_seed in accs.items():

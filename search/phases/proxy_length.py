@@ -8,7 +8,6 @@ from trilevel.core.errors import UserError
 from trilevel.core.run_store import CurvePoint, EpochsAuto
 
 from .. import epochs_auto
-from ..side import run_points
 from . import Context
 
 
@@ -19,8 +18,8 @@ def run(ctx: Context) -> EpochsAuto:
     trainable = ctx.make_trainable()  # nothing is finished yet: no trial has started
 
     def measure(epochs: int) -> tuple[CurvePoint, float | None, int | None]:
-        [run] = run_points(trainable, [{**ctx.dense, "seed": record.seed, "epochs": epochs}],
-                           f"epochs-auto-{epochs}", ctx.run_dir)
+        [run] = ctx.run_points([{**ctx.dense, "seed": record.seed, "epochs": epochs}],
+                           f"epochs-auto-{epochs}", trainable)
         if run.error is not None:
             raise UserError(f"dense failed while --epochs auto trained it for {epochs} epochs: {run.error[:300]}")
         if not run.finished(epochs):  # stopped (Ctrl-C): resume later

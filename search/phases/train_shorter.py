@@ -9,7 +9,6 @@ import statistics
 from trilevel.core.run_store import ShorterRun
 from trilevel.reports.shorter import shorter_epochs
 
-from ..side import run_points
 from . import Context
 
 
@@ -28,7 +27,7 @@ def run(ctx: Context) -> list[ShorterRun]:
         points = [{**ctx.dense, "seed": s, "epochs": e} for e in todo for s in seeds]
         runs: dict[int, dict[int, tuple[float, float]]] = {e: {} for e in todo}
         failed: set[int] = set()
-        for run in run_points(ctx.trainable, points, "train-shorter", ctx.run_dir, ctx.concurrency):
+        for run in ctx.run_points(points, "train-shorter", concurrency=ctx.concurrency):
             if run.error is not None:
                 failed.add(run.epochs)
                 ctx.say(f"a train-shorter run ({run.epochs} epochs, seed {run.seed}) failed: {run.error[:200]}")

@@ -11,6 +11,7 @@ from trilevel.core.run_store import (
 )
 from trilevel.reports.noise import run_sd
 
+from ..storage import StorageDown
 from . import Context
 
 
@@ -34,20 +35,21 @@ def run(ctx: Context, extra: dict[int, float]) -> dict[str, TrialRecord]:
 
     opts, run_dir, info = ctx.opts, ctx.run_dir, ctx.info
     cost = OBJECTIVE_KEYS[opts.objective]
-    restorable = opts.resume and tune.Tuner.can_restore(str(run_dir))
+    # with --storage, a resume continues from the records alone (search/storage.py says why)
+    restorable = opts.resume and ctx.storage is None and tune.Tuner.can_restore(ctx.tune_root)
     if restorable:
         try:
-            tuner = tune.Tuner.restore(str(run_dir), trainable=ctx.trainable, resume_unfinished=True,
+            tuner = tune.Tuner.restore(ctx.tune_root, trainable=ctx.trainable, resume_unfinished=True,
                                        resume_errored=False, restart_errored=False)
         except MOASHAStateError as exc:
             raise UserError(str(exc).splitlines()[0]) from None
     else:
         requeued = requeue_unfinished(run_dir, run_dir.name, ctx.space.params) if opts.resume else []
         if requeued:
-            ctx.say(f"Resuming from the run's records alone (no Ray experiment state in {run_dir}): "
+            ctx.say(f"Resuming from the run's records alone (no Ray experiment state in {ctx.tune_root}): "
                     f"{len(requeued)} unfinished trial(s) train again from their first epoch; finished ones are kept.")
         papers = info.papers
-        recorder = RunRecorder(run_dir, opts.run.epochs, ctx.space.fixed, ctx.dense, papers)
+        recorder = RunRecorder(run_dir, opts.run.epochs, ctx.space.fixed, ctx.dense, papers, storage=ctx.storage)
         searcher = StudySearcher(
             space=dict(ctx.space.params), metric=["val_acc", cost], mode=["max", "min"],
             sampler=opts.sampler, seed=opts.seed, study_name=run_dir.name,
@@ -72,13 +74,19 @@ def run(ctx: Context, extra: dict[int, float]) -> dict[str, TrialRecord]:
                 max_concurrent_trials=ctx.concurrency, reuse_actors=True,
             ),
             run_config=tune.RunConfig(
-                name=run_dir.name, storage_path=str(run_dir.parent), verbose=0,
+                name=run_dir.name, storage_path=ctx.storage.uri if ctx.storage else str(run_dir.parent), verbose=0,
                 callbacks=[recorder], stop=recorder,
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 failure_config=tune.FailureConfig(max_failures=1),
             ),
         )
-    tuner.fit()
+    try:
+        tuner.fit()
+    except Exception:  # Tune's own reads of the storage fail when it stops answering
+        ctx.check_storage()
+        raise
+    if not restorable and recorder.storage_error is not None:
+        raise StorageDown(ctx.storage.uri)
     settle_lost_trials(run_dir)
     reconcile_study(run_dir, run_dir.name, ["val_acc", cost])
     records = load_records(run_dir)
