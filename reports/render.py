@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from trilevel.core.run_store import COMPLETED, FAILED, RUNNING, SEARCH_FINISHED, STOPPED_EARLY
+from trilevel.core.run_store import COMPLETED, FAILED, RUNNING, SEARCH_FINISHED, STOPPED_EARLY, SearchStatus
 
 from . import fmt
 from .economics import PAYS_SHARE
@@ -294,6 +294,13 @@ def _economics_line(summary: Summary, sym: dict) -> Text:
                if e.training_seconds > e.search_seconds else "")
     cost = f"Search cost {fmt.duration(e.search_seconds)} wall{compute} = {e.dense_runs:.1f} dense proxy runs"
     if not e.saving_seconds:
+        pick = summary.best
+        if summary.instead is None and (pick is None or pick.is_baseline):  # nothing pruned is recommended
+            if summary.run.search.status in (SearchStatus.RUNNING, SearchStatus.INTERRUPTED):
+                return Text(f"{cost}; nothing is recommended yet (the search has not finished), so no saving can "
+                            "be stated.", style="yellow")
+            return Text(f"{cost}; it recommends no pruned configuration, so it saves no training time.",
+                        style="yellow")
         return Text(f"{cost}; what it recommends is not faster than dense in measured time, so it saves no "
                     "training time.", style="yellow")
     verdict = ("search pays for itself on the first full run" if e.pays else

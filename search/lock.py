@@ -51,13 +51,13 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = _describe(_read(fd))
+            holder = describe_holder(_read(fd))
             os.close(fd)
             raise UserError(f"{self.path.parent} is in use by another trilevel-search ({holder}); "
                             "wait for it to finish or stop it first") from None
         left = _read(fd)
         if left:  # written by a driver that is gone: the kernel released its lock when it died
-            say(f"Took over the run from a driver that stopped without releasing it ({_describe(left)}).")
+            say(f"Took over the run from a driver that stopped without releasing it ({describe_holder(left)}).")
         me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
@@ -90,7 +90,8 @@ def _read(fd: int) -> dict:
     return holder if isinstance(holder, dict) else {}
 
 
-def _describe(holder: dict) -> str:
+def describe_holder(holder: dict) -> str:
+    """'pid P on HOST, since START' for a lock's or lease's holder."""
     if not holder:
         return "holder unknown"
     return f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, since {holder.get('started', '?')}"

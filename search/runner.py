@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from trilevel.core.config import RunConfig
 from trilevel.core.data import dataset_info
+from trilevel.core.errors import UserError
 from trilevel.core.run_store import (
     NOT_LEARNED, SEARCH_FAILED, SEARCH_FILE, SEARCH_FINISHED, SEARCH_INTERRUPTED, SearchInfo, load_records,
 )
@@ -30,7 +31,7 @@ from .cluster import init_ray, trial_resources
 from .lock import RunLock
 from .options import SearchOptions, auto_grace  # noqa: F401 (auto_grace: re-exported)
 from .run_dir import now, prepare
-from .storage import Storage, StorageDown, require_shared_storage
+from .storage import Storage, StorageDown, StorageLease, require_shared_storage
 
 
 @dataclass
@@ -103,20 +104,27 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
     preflight(opts.run)
     run_dir = opts.run_dir.resolve()
     storage = Storage(opts.storage, run_dir.name) if opts.storage else None
-    if storage is not None:
-        storage.check()  # one line now, not a failure at the first checkpoint
-        if opts.resume and not (run_dir / SEARCH_FILE).is_file():  # another machine's search: its records
-            names = storage.pull(run_dir)
-            say(f"Resuming from {storage.records_uri}: copied {', '.join(names)} into {run_dir}.")
-    lock = RunLock(run_dir)  # one driver per run: a second one gets a line naming the first
-    if opts.resume and run_dir.is_dir():
-        lock.acquire(say)  # before search.json is touched
+    lease = StorageLease(storage) if storage is not None else None  # one driver per stored run, across machines
+    lock = RunLock(run_dir)  # one driver per run directory: a second one gets a line naming the first
     try:
+        if storage is not None:
+            storage.check()  # one line now, not a failure at the first checkpoint
+            lease.acquire(say)
+            if not opts.resume and storage.holds_search():
+                raise UserError(f"{storage.tune_root} already holds a search; add --resume to continue it or pick "
+                                "another --name")
+            if opts.resume and not (run_dir / SEARCH_FILE).is_file():  # another machine's search: its records
+                names = storage.pull(run_dir)
+                say(f"Resuming from {storage.records_uri}: copied {', '.join(names)} into {run_dir}.")
+        if opts.resume and run_dir.is_dir():
+            lock.acquire(say)  # before search.json is touched
         info = prepare(opts, space, grace, run_dir)
         lock.acquire(say)  # a new search's directory exists now (no-op when held)
         return _search(opts, space, grace, run_dir, info, say, on_ray_started, storage)
     finally:
         lock.release()
+        if lease is not None:
+            lease.release()
 
 
 def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, info: SearchInfo, say,

@@ -26,14 +26,23 @@ Written by hand: Ray Tune stores its own experiment, but nothing mirrors a drive
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Callable
 
 from trilevel.core.errors import UserError
 from trilevel.core.run_store import RECORD_FILES
 
+from .lock import describe_holder as _describe
+
 RECORDS = "records"  # the folder, under URI/<run name>, holding the copied record files
+LEASE_FILE = "driver.lease"  # the driver's lease, under URI/<run name> (StorageLease)
+LEASE_RENEW, LEASE_STALE = 30.0, 120.0  # seconds between heartbeats; a lease this old is abandoned
 SCHEMES = ("s3", "gs", "gcs", "file")
 
 
@@ -137,6 +146,15 @@ class Storage:
         self.failing = None
         return True
 
+    def holds_search(self) -> bool:
+        """Whether a search of this name was stored here (its search.json)."""
+        import pyarrow.fs as pafs
+
+        try:
+            return self._open().get_file_info(self._path(RECORDS, "search.json")).type == pafs.FileType.File
+        except Exception as exc:  # OSError from the filesystem
+            raise UserError(f"cannot read --storage {self.uri}: {_first_line(exc)}") from None
+
     def pull(self, run_dir: Path) -> list[str]:
         """Copy the stored record files into `run_dir` (a resume on a machine that lacks them);
         returns the names copied. A UserError when the storage holds no search of this name."""
@@ -175,6 +193,93 @@ class Storage:
         return freed
 
 
+class StorageLease:
+    """One driver per run across machines: a lease object, `URI/<name>/driver.lease`, holding the
+    driver's host, pid, start and a heartbeat it renews every `renew_seconds` from a thread.
+
+    Why: the run directory's `flock` (search/lock.py) guards one machine's disk; two drivers on two
+    machines resuming the same stored run would both train its trials and overwrite each other's
+    records. An object store has no locks, so this is a lease: a driver whose heartbeat is older than
+    `stale_seconds` (it died, or lost the storage) is taken over, with a note. Writing is last-writer-
+    wins: after writing its lease a driver reads it back `settle_seconds` later and refuses if another
+    driver's write replaced it, so of two drivers that start together only the last writer goes on
+    (S3 and GCS read their own writes). A heartbeat is the writing driver's clock time, compared
+    with the reader's: keep the machines' clocks within `stale_seconds` of each other (NTP does)."""
+
+    def __init__(self, storage: "Storage", renew_seconds: float = LEASE_RENEW, stale_seconds: float = LEASE_STALE,
+                 settle_seconds: float = 1.0):
+        self.storage = storage
+        self.renew_seconds, self.stale_seconds, self.settle_seconds = renew_seconds, stale_seconds, settle_seconds
+        self.token = uuid.uuid4().hex
+        self.me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                   "token": self.token}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def path(self) -> str:
+        return self.storage._path(LEASE_FILE)
+
+    def read(self) -> dict:
+        """The lease as stored ({} when there is none or it is unreadable)."""
+        fs = self.storage._open()
+        try:
+            with fs.open_input_stream(self.path) as src:
+                holder = json.loads(src.read())
+        except (OSError, ValueError):  # none (FileNotFoundError), unreadable, or not JSON
+            return {}
+        return holder if isinstance(holder, dict) else {}
+
+    def _write(self) -> None:
+        with self.storage._open().open_output_stream(self.path) as out:
+            out.write(json.dumps({**self.me, "heartbeat": time.time()}).encode())
+
+    def acquire(self, say: Callable[[str], None] = lambda line: None) -> None:
+        """Take the lease, or raise `UserError` naming the driver that holds it; a stale one is taken
+        over with a note through `say`. Starts the heartbeat."""
+        holder = self.read()
+        if holder and holder.get("token") != self.token:
+            age = time.time() - float(holder.get("heartbeat") or 0)
+            if age < self.stale_seconds and not _dead_here(holder):
+                raise UserError(f"{self.storage.tune_root} is in use by another trilevel-search ({_describe(holder)}, "
+                                f"renewed {max(age, 0):.0f} s ago); wait for it to finish or stop it first (a lease "
+                                f"not renewed for {self.stale_seconds:.0f} s is taken over)")
+            say(f"Took over {self.storage.tune_root} from a driver that stopped renewing its lease "
+                f"({_describe(holder)}, last renewed {age:.0f} s ago).")
+        try:
+            self._write()
+        except Exception as exc:
+            raise UserError(f"cannot use --storage {self.storage.uri}: {_first_line(exc)}") from None
+        time.sleep(self.settle_seconds)
+        now = self.read()
+        if now.get("token") != self.token:
+            raise UserError(f"{self.storage.tune_root} was taken by another trilevel-search as this one started "
+                            f"({_describe(now)}); wait for it to finish or stop it first")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._renew, name="trilevel-lease", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.renew_seconds):
+            try:
+                self._write()
+            except Exception:  # the storage does not answer: the search says so; try again next time
+                pass
+
+    def release(self) -> None:
+        """Stop renewing and remove the lease if it is still ours."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._thread = None
+        try:
+            if self.read().get("token") == self.token:
+                self.storage._open().delete_file(self.path)
+        except Exception:  # gone storage: the lease goes stale by itself
+            pass
+
+
 class StorageDown(Exception):
     """The storage stopped answering during a phase: the search stops, as if interrupted, keeping
     every finished trial in the run directory; `--resume` continues once it answers."""
@@ -187,6 +292,19 @@ def require_shared_storage(nodes: list[dict], storage: str | None) -> None:
     if len(hosts) > 1 and storage is None:
         raise UserError(f"this Ray cluster spans {len(hosts)} machines, which share no run directory: pass "
                         "--storage s3://BUCKET/PATH (or gs://..., or a path every node mounts)")
+
+
+def _dead_here(holder: dict) -> bool:
+    """The lease's driver ran on this machine and its process is gone: no need to wait it out."""
+    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        return False
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, another user's
+        return False
+    return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -512,3 +512,22 @@ def test_statuses_are_string_enums_read_validated_and_written_plain():
         TrialRecord.from_dict({"trial_id": "a", "status": "done"})
     assert [s.value for s in SearchStatus] == ["running", "finished", "interrupted", "failed", "not_learned"]
     assert config_key({"b": 1.0, "a": 0.5}) == config_key({"a": 0.5, "b": 1.0})
+
+
+def test_the_cost_line_says_nothing_is_recommended_yet_before_a_pick(tmp_path):
+    """A search stopped with dense alone finished: no saving is stated, and no verdict on speed is
+    read into it; once finished with no pruned configuration to recommend, it says that instead."""
+    only_dense = [trial("base", acc=0.80, speedup=1.0, flops=1.0, baseline=True),
+                  trial("r_running", status="running", acc=0.5, speedup=2.0, epochs=3, ex=0.5)]
+    stopped = report_text(summarize(load_run(make_run(tmp_path / "i", only_dense, status="interrupted",
+                                                      finished=None))))
+    line = next(line for line in stopped.splitlines() if line.startswith("Search cost"))
+    assert "nothing is recommended yet (the search has not finished)" in line and "not faster" not in line
+    done = report_text(summarize(load_run(make_run(tmp_path / "f", only_dense[:1]))))
+    line = next(line for line in done.splitlines() if line.startswith("Search cost"))
+    assert "recommends no pruned configuration" in line
+    # picked on FLOPs, slower in measured time: the economics (always measured time) say so
+    slower = [*only_dense[:1], trial("slow", acc=0.80, speedup=0.9, flops=1.5, att=0.95)]
+    line = next(line for line in report_text(summarize(load_run(make_run(tmp_path / "s", slower, objective="flops"))))
+                .splitlines() if line.startswith("Search cost"))
+    assert "not faster than dense in measured time" in line

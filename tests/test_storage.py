@@ -212,3 +212,60 @@ def test_a_storage_that_stops_answering_stops_the_search_and_the_resume_finishes
     for tid, r in done.items():  # finished trials kept as they were, not re-run
         assert after[tid]["status"] == r["status"] and after[tid]["history"] == r["history"]
     assert "runs/t/records/trials.jsonl" in s3.keys("runs/t/records/")
+
+
+def test_one_driver_per_stored_run_across_machines(s3, tmp_path):
+    """The lease in the storage: a second driver (another machine: another token) is refused in one
+    line naming the holder; the heartbeat renews it; a lease left by a driver that stopped renewing it
+    is taken over with a note; release removes it. The command refuses before Ray starts."""
+    import boto3
+
+    from trilevel.search.storage import Storage, StorageLease
+
+    storage = Storage(f"s3://{BUCKET}/runs", "t")
+    first = StorageLease(storage, renew_seconds=0.2, settle_seconds=0.1)
+    first.acquire()
+    try:
+        stored = first.read()
+        assert stored["token"] == first.token and stored["pid"] == os.getpid()
+        time.sleep(0.6)
+        assert first.read()["heartbeat"] > stored["heartbeat"]  # renewed
+        with pytest.raises(UserError, match=r"in use by another trilevel-search \(pid \d+ on .*renewed \d+ s ago"):
+            StorageLease(Storage(f"s3://{BUCKET}/runs", "t"), settle_seconds=0.1).acquire()
+        proc = subprocess.run(search_cmd(tmp_path, "--storage", f"s3://{BUCKET}/runs"), capture_output=True,
+                              text=True, timeout=120, env=env())
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and "in use by another trilevel-search" in lines[0], proc.stderr
+        assert not (tmp_path / "runs" / "t" / "search.json").exists()  # refused before anything started
+    finally:
+        first.release()
+    assert "runs/t/driver.lease" not in s3.keys("runs/t/")
+    # a new search (no --resume) under a name the storage already holds is refused too
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="runs/t/records/search.json", Body=b"{}")
+    proc = subprocess.run(search_cmd(tmp_path, "--storage", f"s3://{BUCKET}/runs"), capture_output=True,
+                          text=True, timeout=120, env=env())
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "already holds a search" in lines[0], proc.stderr
+    # a driver that died (kill -9, or lost the storage): its heartbeat goes stale and is taken over
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="runs/t/driver.lease", Body=json.dumps(
+        {"host": "gone-host", "pid": 4242, "started": "2026-12-03T10:00:00+0000", "token": "old",
+         "heartbeat": time.time() - 600}).encode())
+    said = []
+    second = StorageLease(storage, settle_seconds=0.1)
+    second.acquire(said.append)
+    try:
+        assert len(said) == 1 and "stopped renewing" in said[0] and "pid 4242 on gone-host" in said[0]
+        assert second.read()["token"] == second.token
+    finally:
+        second.release()
+    # a driver of this machine whose process is gone (kill -9): taken over at once, fresh heartbeat or not
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="runs/t/driver.lease", Body=json.dumps(
+        {"host": socket.gethostname(), "pid": dead.pid, "started": "2026-12-03T10:00:00+0000", "token": "killed",
+         "heartbeat": time.time()}).encode())
+    said = []
+    third = StorageLease(storage, settle_seconds=0.1)
+    third.acquire(said.append)
+    third.release()
+    assert len(said) == 1 and f"pid {dead.pid}" in said[0]
