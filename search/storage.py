@@ -239,7 +239,10 @@ class StorageLease:
         over with a note through `say`. Starts the heartbeat."""
         holder = self.read()
         if holder and holder.get("token") != self.token:
-            age = time.time() - float(holder.get("heartbeat") or 0)
+            try:
+                age = time.time() - float(holder.get("heartbeat") or 0)
+            except (TypeError, ValueError):  # a garbled lease: nobody renews it
+                age = float("inf")
             if age < self.stale_seconds and not _dead_here(holder):
                 raise UserError(f"{self.storage.tune_root} is in use by another trilevel-search ({_describe(holder)}, "
                                 f"renewed {max(age, 0):.0f} s ago); wait for it to finish or stop it first (a lease "
