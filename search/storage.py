@@ -136,10 +136,11 @@ class Storage:
                     with fs.open_output_stream(self._path(RECORDS, name)) as out:
                         out.write(path.read_bytes())
         except Exception as exc:  # OSError, or a UserError for a URI that stopped resolving
-            if self.failing is None and say is not None:
-                say(f"--storage {self.uri} does not answer ({_first_line(exc)}); the records stay in {run_dir} "
-                    "and are copied once it answers again.")
-            self.failing = _first_line(exc)
+            if say is not None:  # a silent caller (the recorder) leaves the line to the phase's end
+                if self.failing is None:
+                    say(f"--storage {self.uri} does not answer ({_first_line(exc)}); the records stay in {run_dir} "
+                        "and are copied once it answers again.")
+                self.failing = _first_line(exc)
             return False
         if self.failing is not None and say is not None:
             say(f"--storage {self.uri} answers again; the records are copied.")
@@ -170,26 +171,54 @@ class Storage:
         if "search.json" not in names:
             raise UserError(f"nothing to resume: {self.records_uri} holds no search")
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-        for name in names:
-            with fs.open_input_stream(found[name].path) as src:
-                tmp = Path(run_dir) / f".{name}.part"
-                tmp.write_bytes(src.read())
-                os.replace(tmp, Path(run_dir) / name)
+        parts = {name: Path(run_dir) / f".{name}.part" for name in names}
+        try:  # every file fetched before any is in place, search.json last: a cut pull leaves no half run
+            for name in names:
+                with fs.open_input_stream(found[name].path) as src:
+                    parts[name].write_bytes(src.read())
+        except Exception as exc:  # OSError from the filesystem
+            for part in parts.values():
+                part.unlink(missing_ok=True)
+            raise UserError(f"cannot read --storage {self.uri}: {_first_line(exc)}") from None
+        for name in sorted(names, key=lambda n: n == "search.json"):
+            os.replace(parts[name], Path(run_dir) / name)
         return names
+
+    def ahead_of(self, run_dir: Path) -> int:
+        """How many finished trials the stored records hold that `run_dir`'s do not: another driver
+        continued the search from the storage since this run directory was last written."""
+        import tempfile
+
+        from trilevel.core.run_store import TRIALS_FILE, finished_trial_ids
+
+        try:
+            with self._open().open_input_stream(self._path(RECORDS, TRIALS_FILE)) as src:
+                data = src.read()
+        except FileNotFoundError:
+            return 0
+        except Exception as exc:  # OSError from the filesystem
+            raise UserError(f"cannot read --storage {self.uri}: {_first_line(exc)}") from None
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / TRIALS_FILE).write_bytes(data)
+            stored = set(finished_trial_ids(tmp))
+        return len(stored - set(finished_trial_ids(run_dir)))
 
     def drop_checkpoints(self) -> int:
         """Delete the run's stored training checkpoints (`checkpoint_*` folders) once the search has
         finished, as `drop_checkpoints` does locally; returns the bytes freed."""
         import pyarrow.fs as pafs
 
-        fs = self._open()
-        infos = fs.get_file_info(pafs.FileSelector(self._path(), recursive=True, allow_not_found=True))
-        folders = sorted({i.path for i in infos if i.type == pafs.FileType.Directory
-                          and Path(i.path).name.startswith("checkpoint_")})
-        freed = sum(i.size or 0 for i in infos if i.type == pafs.FileType.File
-                    and any(i.path.startswith(f + "/") for f in folders))
-        for folder in folders:
-            fs.delete_dir(folder)
+        try:
+            fs = self._open()
+            infos = fs.get_file_info(pafs.FileSelector(self._path(), recursive=True, allow_not_found=True))
+            folders = sorted({i.path for i in infos if i.type == pafs.FileType.Directory
+                              and Path(i.path).name.startswith("checkpoint_")})
+            freed = sum(i.size or 0 for i in infos if i.type == pafs.FileType.File
+                        and any(i.path.startswith(f + "/") for f in folders))
+            for folder in folders:
+                fs.delete_dir(folder)
+        except Exception:  # OSError: a storage that stopped answering keeps them; nothing else depends on it
+            return 0
         return freed
 
 
@@ -215,6 +244,7 @@ class StorageLease:
                    "token": self.token}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.lost: dict | None = None  # the holder that took the lease over while this driver ran
 
     @property
     def path(self) -> str:
@@ -265,6 +295,10 @@ class StorageLease:
     def _renew(self) -> None:
         while not self._stop.wait(self.renew_seconds):
             try:
+                holder = self.read()
+                if holder and holder.get("token") != self.token:  # taken over while we did not renew
+                    self.lost = holder
+                    return
                 self._write()
             except Exception:  # the storage does not answer: the search says so; try again next time
                 pass

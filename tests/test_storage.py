@@ -85,9 +85,11 @@ def _start_search(cmd, run_dir: Path, finished: int):
     while time.time() < deadline:
         if (run_dir / "trials.jsonl").exists() and sum(
                 r["status"] != "running" for r in records(run_dir).values()) >= finished:
-            break
+            return proc, run_dir
         time.sleep(0.3)
-    return proc, run_dir
+    proc.kill()
+    out, err = proc.communicate()
+    pytest.fail(f"{finished} trials did not finish within 5 minutes: {err[-2000:]}")
 
 
 def test_records_go_there_and_come_back(s3, tmp_path):
@@ -115,8 +117,28 @@ def test_records_go_there_and_come_back(s3, tmp_path):
     # a storage that stops answering: one line, False, and the next copy after it is back says so
     said = []
     s3.stop()
+    assert storage.push(run_dir) is False  # silent (the recorder's): leaves the line to the next caller
     assert storage.push(run_dir, said.append) is False and storage.push(run_dir, said.append) is False
     assert len(said) == 1 and "does not answer" in said[0] and str(run_dir) in said[0]
+    assert storage.drop_checkpoints() == 0  # at the end of a finished search: nothing freed, no traceback
+
+
+def test_a_resume_that_would_overwrite_newer_stored_records_is_refused(s3, tmp_path):
+    """Another driver went on from the storage: this run directory's older records must not be
+    resumed (their copies would overwrite the newer ones)."""
+    from test_reports import trial
+
+    from trilevel.search.storage import Storage
+
+    here, newer = tmp_path / "here", tmp_path / "newer"
+    for folder, ids in ((here, ["a"]), (newer, ["a", "b"])):
+        folder.mkdir()
+        (folder / "trials.jsonl").write_text("".join(json.dumps(trial(t, acc=0.5, speedup=1.0)) + "\n" for t in ids))
+        (folder / "search.json").write_text("{}")
+    storage = Storage(f"s3://{BUCKET}/runs", "t")
+    assert storage.ahead_of(here) == 0  # nothing stored yet
+    storage.push(newer)
+    assert storage.ahead_of(here) == 1 and storage.ahead_of(newer) == 0
 
 
 def test_bad_storage_is_refused_in_one_line(s3, tmp_path):
@@ -228,7 +250,7 @@ def test_one_driver_per_stored_run_across_machines(s3, tmp_path):
     try:
         stored = first.read()
         assert stored["token"] == first.token and stored["pid"] == os.getpid()
-        time.sleep(0.6)
+        time.sleep(2.0)
         assert first.read()["heartbeat"] > stored["heartbeat"]  # renewed
         with pytest.raises(UserError, match=r"in use by another trilevel-search \(pid \d+ on .*renewed \d+ s ago"):
             StorageLease(Storage(f"s3://{BUCKET}/runs", "t"), settle_seconds=0.1).acquire()
@@ -269,3 +291,13 @@ def test_one_driver_per_stored_run_across_machines(s3, tmp_path):
     third.acquire(said.append)
     third.release()
     assert len(said) == 1 and f"pid {dead.pid}" in said[0]
+    # taken over while this driver ran (it could not renew in time): it stops renewing, never overwrites
+    fourth = StorageLease(storage, renew_seconds=0.2, settle_seconds=0.1)
+    fourth.acquire()
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="runs/t/driver.lease", Body=json.dumps(
+        {"host": "other-host", "pid": 7, "started": "2026-12-03T10:00:00+0000", "token": "usurper",
+         "heartbeat": time.time()}).encode())
+    time.sleep(1.5)
+    fourth.release()
+    assert fourth.lost is not None and fourth.lost["token"] == "usurper"
+    assert fourth.read()["token"] == "usurper"  # neither renewed over nor deleted by the old holder
