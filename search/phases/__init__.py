@@ -28,9 +28,6 @@ from trilevel.spaces import SearchSpace
 
 from ..options import SearchOptions
 
-ORDER = ("proxy_length", "dense_seeds", "trials", "reference", "train_shorter", "finalists", "fidelity")
-
-
 @dataclass
 class Context:
     """What every phase reads: the options, the space, the run directory and its SearchInfo, the
