@@ -116,8 +116,8 @@ def run_search(opts: SearchOptions, *, echo: Callable[[str], None] | None = None
             if opts.resume and not (run_dir / SEARCH_FILE).is_file():  # another machine's search: its records
                 names = storage.pull(run_dir)
                 say(f"Resuming from {storage.records_uri}: copied {', '.join(names)} into {run_dir}.")
-            elif opts.resume and storage.ahead_of(run_dir):  # resuming here would overwrite what came since
-                raise UserError(f"{storage.records_uri} holds {storage.ahead_of(run_dir)} finished trial(s) that "
+            elif opts.resume and (ahead := storage.ahead_of(run_dir)):  # resuming would overwrite what came since
+                raise UserError(f"{storage.records_uri} holds {ahead} finished trial(s) that "
                                 f"{run_dir} lacks (the search went on elsewhere): move {run_dir} away and --resume "
                                 "again to continue from the storage")
         if opts.resume and run_dir.is_dir():

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import RECORD_FILES
+from trilevel.core.run_store import RECORD_FILES, SEARCH_FILE
 
 from .lock import describe_holder as _describe
 
@@ -152,7 +152,7 @@ class Storage:
         import pyarrow.fs as pafs
 
         try:
-            return self._open().get_file_info(self._path(RECORDS, "search.json")).type == pafs.FileType.File
+            return self._open().get_file_info(self._path(RECORDS, SEARCH_FILE)).type == pafs.FileType.File
         except Exception as exc:  # OSError from the filesystem
             raise UserError(f"cannot read --storage {self.uri}: {_first_line(exc)}") from None
 
@@ -168,7 +168,7 @@ class Storage:
         except Exception as exc:
             raise UserError(f"cannot read --storage {self.uri}: {_first_line(exc)}") from None
         names = [n for n in RECORD_FILES if n in found]
-        if "search.json" not in names:
+        if SEARCH_FILE not in names:
             raise UserError(f"nothing to resume: {self.records_uri} holds no search")
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         parts = {name: Path(run_dir) / f".{name}.part" for name in names}
@@ -180,7 +180,7 @@ class Storage:
             for part in parts.values():
                 part.unlink(missing_ok=True)
             raise UserError(f"cannot read --storage {self.uri}: {_first_line(exc)}") from None
-        for name in sorted(names, key=lambda n: n == "search.json"):
+        for name in sorted(names, key=lambda n: n == SEARCH_FILE):
             os.replace(parts[name], Path(run_dir) / name)
         return names
 
