@@ -124,6 +124,7 @@ class EpochReport:
     chance_acc: float | None = None
     num_train: int | None = None
     num_val: int | None = None
+    world_size: int = 1  # processes the trial trains on (`--workers-per-trial`)
 
     @classmethod
     def from_metrics(cls, metrics: Mapping[str, Any], resumed_from: int = 0) -> "EpochReport":
@@ -138,6 +139,7 @@ class EpochReport:
             images_per_second=metrics["images_per_second"], epoch_seconds=last["train_seconds"],
             epoch_val_acc=last["val_acc"], active_examples=last["active_examples"], resumed_from=resumed_from,
             chance_acc=metrics["chance_acc"], num_train=metrics["num_train"], num_val=metrics["num_val"],
+            world_size=metrics.get("world_size", 1),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,6 +154,7 @@ class EpochReport:
         data.setdefault("val_acc", None)
         data["epoch"] = int(data["epoch"] or 0)
         data["resumed_from"] = int(data.get("resumed_from") or 0)
+        data["world_size"] = int(data.get("world_size") or 1)
         return cls(**data)
 
 
@@ -193,6 +196,7 @@ class TrialRecord:
     num_val: int | None = None
     resumed_from: int | None = None
     retries: int = 0  # Ray retried it from its last checkpoint (FailureConfig), e.g. its node was lost
+    world_size: int = 1  # processes it trained on (`--workers-per-trial`)
     retry_errors: list[str] = field(default_factory=list)
     lost: bool = False  # running when the driver died; unflagged when Ray restores it (resume)
     seed_accs: list[float] = field(default_factory=list)  # finalist re-runs (search.json), not stored here
@@ -239,6 +243,7 @@ class TrialRecord:
             if getattr(report, name) is not None:
                 setattr(self, name, getattr(report, name))
         self.resumed_from = report.resumed_from
+        self.world_size = report.world_size
         self.history = [h for h in self.history if h["epoch"] < report.epoch]
         self.history.append({"epoch": report.epoch, "val_acc": report.epoch_val_acc,
                              "train_seconds": report.epoch_seconds})
@@ -298,6 +303,7 @@ class TrialRecord:
             num_val=_integer(data.get("num_val"), "num_val"),
             resumed_from=_integer(data.get("resumed_from"), "resumed_from"),
             retries=_integer(data.get("retries"), "retries") or 0,
+            world_size=_integer(data.get("world_size"), "world_size") or 1,
             retry_errors=[str(e) for e in data.get("retry_errors") or []],
             lost=bool(data.get("lost", False)),
         )

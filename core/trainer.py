@@ -131,12 +131,16 @@ def lr_at(config: RunConfig, progress: float) -> float:
 class Trainer:
     """Builds data and model from a RunConfig, trains, evaluates and checkpoints every epoch.
 
-    `callback(metrics, trainer)` runs after every epoch on rank 0 (the search reports through it).
+    `callback(metrics, trainer)` runs after every epoch on rank 0 (the search reports through it),
+    or on every rank with `callback_on_every_rank` (Ray Train's report is a collective: every
+    worker calls it, rank 0's metrics are the ones kept).
     """
 
-    def __init__(self, config: RunConfig, callback: Callable[[dict, "Trainer"], None] | None = None):
+    def __init__(self, config: RunConfig, callback: Callable[[dict, "Trainer"], None] | None = None, *,
+                 callback_on_every_rank: bool = False):
         self.config = config = config.resolved()  # the recipe's values filled in: what runs is what is recorded
         self.callback = callback
+        self.callback_on_every_rank = callback_on_every_rank
         self.device = resolve_device(config.device)
         self.owns_process_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
         self.rank, self.world = _init_distributed(self.device)
@@ -320,10 +324,8 @@ class Trainer:
                 self.history.append(record)
                 self.epoch += 1
                 if self.config.output:
-                    rng_states = self._gather_rng_states()  # a collective: every rank takes part
-                    if self.rank == 0:
-                        self.save_checkpoint(Path(self.config.output) / CHECKPOINT, rng_states)
-                if self.callback is not None and self.rank == 0:
+                    self.checkpoint(Path(self.config.output) / CHECKPOINT)
+                if self.callback is not None and (self.rank == 0 or self.callback_on_every_rank):
                     self.callback(self.metrics(), self)
         except TrainingDiverged as exc:
             status = f"diverged: {exc}"
@@ -562,6 +564,14 @@ class Trainer:
         dist.all_gather_object(states, mine)
         return states
 
+    def checkpoint(self, path: str | Path) -> bool:
+        """Save a checkpoint with every rank's generators. A collective under DDP: every rank calls
+        it, rank 0 writes `path` and returns True (the other ranks write nothing, return False)."""
+        rng_states = self._gather_rng_states()
+        if self.rank == 0:
+            self.save_checkpoint(path, rng_states)
+        return self.rank == 0
+
     def save_checkpoint(self, path: str | Path, rng_states: list[dict] | None = None) -> None:
         """Everything a resumed run needs: weights, optimizer, pruner, EMA, progress, and every rank's
         random generators (`rng_states`, from `_gather_rng_states`; this process's alone if None)."""
@@ -640,6 +650,8 @@ def train(config: RunConfig, callback=None, resume: bool = False) -> dict:
 
 
 def _init_distributed(device: torch.device) -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():  # a caller's group (Ray Train starts its own)
+        return dist.get_rank(), dist.get_world_size()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1

@@ -110,7 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     resources = p.add_argument_group("resources and cluster")
     resources.add_argument("--cpus-per-trial", type=float, default=1.0)
     resources.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional allowed, e.g. 0.25")
-    resources.add_argument("--concurrency", type=int, help="trials at once (default: CPUs / cpus-per-trial)")
+    resources.add_argument("--workers-per-trial", type=int, default=1, metavar="N",
+                           help="train each trial data-parallel on N Ray Train workers (DDP: gloo on CPU, NCCL on "
+                                "GPU), each with --cpus-per-trial CPUs and --gpus-per-trial GPUs (default 1: one process)")
+    resources.add_argument("--concurrency", type=int,
+                           help="trials at once (default: CPUs / (cpus-per-trial x workers-per-trial))")
     resources.add_argument("--address", help="join an existing Ray cluster (e.g. auto or HOST:PORT)")
     resources.add_argument("--storage", metavar="URI",
                            help="where Ray Tune keeps checkpoints and the run's records are mirrored, for a cluster "
@@ -146,7 +150,7 @@ def options_from_args(args: argparse.Namespace, argv: list[str]):
         max_acc_drop=args.max_acc_drop, baseline_seeds=args.baseline_seeds, finalists=args.finalists,
         train_shorter=tuple(args.train_shorter), fidelity=args.fidelity, fidelity_max_share=args.fidelity_max_share,
         full_epochs=args.full_epochs, papers=args.papers, epochs_auto=epochs_auto, max_epochs=args.max_epochs,
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, workers_per_trial=args.workers_per_trial,
         concurrency=args.concurrency, address=args.address, storage=args.storage, output=args.output, name=args.name,
         resume=args.resume, seed=args.seed or 0, live=not args.no_live, keep_checkpoints=args.keep_checkpoints,
         command=shlex.join(["trilevel-search", *[a for a in argv if a != "--resume"]]),

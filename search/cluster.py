@@ -9,6 +9,8 @@ from trilevel.core.errors import UserError
 
 from .options import SearchOptions
 
+TRIAL_DRIVER_MEMORY = 2**20  # bytes: what a trial that only waits for its Ray Train workers asks for
+
 
 def init_ray(opts: SearchOptions) -> None:
     from .ray_compat import init_cluster, init_local, quiet_loggers
@@ -47,13 +49,39 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def trial_resources(opts: SearchOptions, cluster: dict) -> dict:
-    """Per-trial resources, refused up front when the cluster cannot ever grant them."""
+    """What a Tune trial asks for, refused up front when the cluster cannot ever grant it: its
+    CPUs and GPUs; with `--workers-per-trial` > 1, a token of memory and no CPU, since the trial
+    only waits for its Ray Train workers, which ask for `worker_resources` each in a placement
+    group of their own (Tune refuses an empty request; a CPU share would keep N workers x 1 CPU
+    off an N-CPU machine)."""
     cpus, gpus = cluster.get("CPU", 0), cluster.get("GPU", 0)
-    if opts.cpus_per_trial > cpus:
-        raise UserError(f"--cpus-per-trial {opts.cpus_per_trial} exceeds the cluster's {cpus:g} CPUs")
-    if opts.gpus_per_trial > gpus:
-        raise UserError(f"--gpus-per-trial {opts.gpus_per_trial} but the cluster has {gpus:g} GPUs")
+    n = opts.workers_per_trial
+    per = f"--workers-per-trial {n} x " if n > 1 else ""
+    if opts.cpus_per_trial * n > cpus:
+        raise UserError(f"{per}--cpus-per-trial {opts.cpus_per_trial:g} exceeds the cluster's {cpus:g} CPUs")
+    if opts.gpus_per_trial * n > gpus:
+        raise UserError(f"{per}--gpus-per-trial {opts.gpus_per_trial:g} but the cluster has {gpus:g} GPUs")
+    if n > 1:
+        return {"memory": TRIAL_DRIVER_MEMORY}
     resources = {"cpu": opts.cpus_per_trial}
     if opts.gpus_per_trial:
         resources["gpu"] = opts.gpus_per_trial
     return resources
+
+
+def worker_resources(opts: SearchOptions) -> dict:
+    """Each Ray Train worker's resources under `--workers-per-trial` (Ray Train's spelling)."""
+    resources = {"CPU": opts.cpus_per_trial}
+    if opts.gpus_per_trial:
+        resources["GPU"] = opts.gpus_per_trial
+    return resources
+
+
+def trial_concurrency(opts: SearchOptions, cluster: dict) -> int:
+    """Trials at once: `--concurrency`, or as many as the cluster's CPUs (and GPUs) hold, a trial
+    taking `--workers-per-trial` times its per-worker resources."""
+    n = opts.workers_per_trial
+    slots = cluster.get("CPU", 1) // (opts.cpus_per_trial * n)
+    if opts.gpus_per_trial:
+        slots = min(slots, cluster.get("GPU", 0) // (opts.gpus_per_trial * n))
+    return opts.concurrency or max(1, int(slots))

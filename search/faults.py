@@ -4,8 +4,9 @@
     {"kind": "raise" | "nan" | "oom", "param": "example_keep", "below": 0.8, "epoch": 1}
 makes every trial whose sampled `param` is below `below` fail at the end of epoch `epoch`:
 `raise` with a RuntimeError, `nan` as a diverged loss, `oom` with torch's own OutOfMemoryError
-(what CUDA raises; constructible without a GPU). Ray passes the driver's environment to
-local workers, so tests set it before starting the search.
+(what CUDA raises; constructible without a GPU). With `"once": PATH` it fails only while PATH
+does not exist, and creates it: the retry that follows trains on (a retry test). Ray passes the
+driver's environment to local workers, so tests set it before starting the search.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ def maybe_fail(params: dict, epoch: int) -> None:
     for fault in faults if isinstance(faults, list) else [faults]:
         value = params.get(fault.get("param", "example_keep"))
         if value is not None and value < fault.get("below", 1.0) and epoch == fault.get("epoch", 1):
+            once = fault.get("once")
+            if once is not None:
+                if os.path.exists(once):
+                    continue
+                open(once, "w").close()
             _fail(fault.get("kind"), epoch)
 
 

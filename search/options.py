@@ -53,6 +53,8 @@ class SearchOptions:
     full_epochs: int = FULL_EPOCHS  # the full training the final command and the economics plan for
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    # > 1: each trial trains data-parallel on this many Ray Train workers, each with the CPUs/GPUs above
+    workers_per_trial: int = 1
     concurrency: int | None = None
     address: str | None = None
     # Ray Tune's storage and the records' mirror for a cluster without a shared disk (search/storage.py)
@@ -93,6 +95,8 @@ class SearchOptions:
             raise UserError(f"--fidelity-max-share must be > 0, got {self.fidelity_max_share:g}")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
             raise UserError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+        if self.workers_per_trial < 1:
+            raise UserError(f"--workers-per-trial must be >= 1, got {self.workers_per_trial}")
         if self.concurrency is not None and self.concurrency <= 0:
             raise UserError(f"--concurrency must be >= 1, got {self.concurrency}")
         if self.papers not in PAPERS_MODES:

@@ -32,7 +32,6 @@ QUIET_ENV = {
     "RAY_AIR_NEW_OUTPUT": "0",
     "RAY_AUTH_MODE": "disabled",  # no token auth for a local start
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # the run store is the record, not CSV/TB loggers
-    "RAY_TRAIN_V2_ENABLED": "0",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
 }
 QUIET_INIT = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)

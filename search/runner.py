@@ -27,7 +27,7 @@ from trilevel.reports.noise import Validity
 from trilevel.reports.proxy import describe_epochs_auto
 from trilevel.spaces import SearchSpace
 
-from .cluster import init_ray, trial_resources
+from .cluster import init_ray, trial_concurrency, trial_resources
 from .lock import RunLock
 from .options import SearchOptions, auto_grace  # noqa: F401 (auto_grace: re-exported)
 from .run_dir import now, prepare
@@ -161,7 +161,7 @@ def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, 
         if opts.address:
             require_shared_storage(ray.nodes(), opts.storage)
         ctx.resources = trial_resources(opts, ray.cluster_resources())
-        ctx.concurrency = _concurrency(opts, ray.cluster_resources())
+        ctx.concurrency = trial_concurrency(opts, ray.cluster_resources())
         if opts.epochs_auto:  # the trials' length first: everything after trains at it
             chosen = proxy_length.run(ctx).chosen
             ctx.opts = opts = dataclasses.replace(opts, run=opts.run.replace(epochs=chosen))
@@ -215,14 +215,6 @@ def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, 
         if owns_ray:
             ray.shutdown()
     return _result(ctx, interrupted, not_learned)
-
-
-def _concurrency(opts: SearchOptions, cluster: dict) -> int:
-    """Trials at once: `--concurrency`, or as many as the cluster's CPUs (and GPUs) hold."""
-    slots = cluster.get("CPU", 1) // opts.cpus_per_trial
-    if opts.gpus_per_trial:
-        slots = min(slots, cluster.get("GPU", 0) // opts.gpus_per_trial)
-    return opts.concurrency or max(1, int(slots))
 
 
 def _result(ctx, interrupted: bool, not_learned: Validity | None) -> SearchResult:

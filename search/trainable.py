@@ -38,11 +38,14 @@ def build_trial_config(base: dict, fixed: dict, params: dict, seed: int | None =
     return RunConfig.from_dict(data)
 
 
-def run_trial(params: dict, base: dict, fixed: dict, finished: tuple = ()) -> None:
+def run_trial(params: dict, base: dict, fixed: dict, finished: tuple = (), workers: int = 1,
+              worker_resources: dict | None = None, train_storage: str | None = None) -> None:
     """Train one sampled configuration, reporting to Tune after every epoch.
 
     `finished`: trial ids our record already holds as finished. After a kill -9, Ray restores from
     a snapshot that may predate their end and would train them again from an older checkpoint.
+    `workers` > 1: the trial trains data-parallel on that many Ray Train workers, each granted
+    `worker_resources` ({"CPU": .., "GPU": ..}), their run kept under `train_storage`.
     """
     if tune.get_context().get_trial_id() in finished:
         return
@@ -50,7 +53,12 @@ def run_trial(params: dict, base: dict, fixed: dict, finished: tuple = ()) -> No
     seed = params.pop("seed", None)  # dense baseline repeats over seeds
     epochs = params.pop("epochs", None)  # dense trained shorter
     config = build_trial_config(base, fixed, params, seed, epochs)
-    _use_granted_cpus()
+    if workers > 1:
+        from .workers import train_on_workers
+
+        train_on_workers(config, params, workers, worker_resources or {"CPU": 1}, train_storage)
+        return
+    use_granted_cpus()
     trainer = Trainer(config, callback=lambda metrics, t: _report(metrics, t, params, resumed_from))
     checkpoint = tune.get_checkpoint()  # set when Ray retries this trial (e.g. its node was lost)
     if checkpoint is not None:
@@ -60,12 +68,12 @@ def run_trial(params: dict, base: dict, fixed: dict, finished: tuple = ()) -> No
     try:
         metrics = trainer.fit()
     except torch.OutOfMemoryError as exc:
-        raise _out_of_memory(exc, config) from None
+        raise out_of_memory(exc, config) from None
     if metrics["status"] != COMPLETED:
         raise RuntimeError(f"training {metrics['status']}")
 
 
-def _out_of_memory(exc: Exception, config: RunConfig) -> Exception:
+def out_of_memory(exc: Exception, config: RunConfig) -> Exception:
     """The same error type with the remedy first: the report shows one line of it."""
     return torch.OutOfMemoryError(
         f"out of memory (batch size {config.resolved().batch_size}): reduce --batch-size or run fewer trials per GPU "
@@ -81,7 +89,7 @@ def _report(metrics: dict, trainer: Trainer, params: dict, resumed_from: int = 0
         tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
-def _use_granted_cpus() -> None:
+def use_granted_cpus() -> None:
     """Match torch's threads to the CPUs Ray granted this trial (actors are reused across trials)."""
     try:
         import ray

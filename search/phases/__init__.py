@@ -99,11 +99,17 @@ class Context:
         `finished`: trial ids a restored Tuner must not train again."""
         from ray import tune
 
+        from ..cluster import worker_resources
         from ..trainable import run_trial
+        from ..workers import TRAIN_RUNS
 
+        workers = {}
+        if self.opts.workers_per_trial > 1:
+            workers = dict(workers=self.opts.workers_per_trial, worker_resources=worker_resources(self.opts),
+                           train_storage=f"{self.tune_root}/{TRAIN_RUNS}")
         return tune.with_resources(tune.with_parameters(
-            run_trial, base=self.opts.run.to_dict(), fixed=dict(self.space.fixed), finished=tuple(finished)),
-            self.resources)
+            run_trial, base=self.opts.run.to_dict(), fixed=dict(self.space.fixed), finished=tuple(finished),
+            **workers), self.resources)
 
     def record(self, **fields: Any) -> None:
         """Set `fields` on the SearchInfo and rewrite search.json once (a phase's result, or the
