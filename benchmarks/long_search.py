@@ -10,7 +10,7 @@ What it does each time it is started:
   continue the running trials where they stopped);
 - else the store holds one: copy the store's record files into the run directory and `--resume`
   from them alone (another machine, a later session: finished trials are kept, unfinished ones
-  train again from their first epoch; `trilevel.core.run_store.RECORD_FILES`);
+  train again from their first epoch; `trilevel.store.run_store.RECORD_FILES`);
 - else start the search.
 While it runs, and once more when it ends, the record files and a plain-text report are copied
 into the store (`store_run.store`). Ctrl-C / SIGTERM to this script stop the search gracefully
@@ -36,9 +36,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from store_run import store  # noqa: E402
 
-from trilevel.core.run_store import RECORD_FILES, SEARCH_FILE  # noqa: E402
+from trilevel.store.run_store import RECORD_FILES, SEARCH_FILE  # noqa: E402
 
-PACKAGES = {"core": "core", "search": "search", "spaces": "spaces", "reports": "reports"}  # pyproject's package-dir
+PACKAGES = {"core": "core", "store": "store", "search": "search", "spaces": "spaces", "reports": "reports"}  # pyproject's package-dir
 
 
 def prepare(run_dir: Path, store_dir: Path) -> bool:

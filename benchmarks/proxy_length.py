@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from trilevel.core.run_store import load_run
+from trilevel.store.run_store import load_run
 from trilevel.reports import summarize
 
 

@@ -106,7 +106,7 @@ import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution
 
-from trilevel.core.run_store import COMPLETED, OBJECTIVE_KEYS, STOPPED_EARLY, TrialRecord
+from trilevel.store.run_store import COMPLETED, OBJECTIVE_KEYS, STOPPED_EARLY, TrialRecord
 from trilevel.reports.noise import run_sd
 from trilevel.reports.selection import hypervolume
 from trilevel.reports.pareto import hypervolume_2d

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from trilevel.core.run_store import RECORD_FILES
+from trilevel.store.run_store import RECORD_FILES
 from trilevel.search.storage import Storage
 
 

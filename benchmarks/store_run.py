@@ -4,7 +4,7 @@ figures quoted from it rest on committed files, and save its report as text.
     python benchmarks/store_run.py runs/deit_t-digits-tri-level benchmarks/results/main_command_digits
 
 Copies `search.json`, `trials.jsonl`, the Optuna journal, the MO-ASHA state and the exports (the file
-names are the run store's, `trilevel.core.run_store`), then renders `trilevel-report` into
+names are the run store's, `trilevel.store.run_store`), then renders `trilevel-report` into
 `report.txt` (plain text, 160 columns).
 """
 
@@ -15,7 +15,7 @@ import io
 import shutil
 from pathlib import Path
 
-from trilevel.core.run_store import RECORD_FILES, load_run
+from trilevel.store.run_store import RECORD_FILES, load_run
 from trilevel.reports import render_report, summarize
 
 

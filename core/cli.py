@@ -22,7 +22,7 @@ from .config import (AMP_DTYPES, DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TO
 from .recipes import PROXY_MAX_EPOCHS, RECIPE_NAMES
 from .atomic import ensure_writable
 from .errors import UserError
-from .run_store import COMPLETED
+from .status import COMPLETED
 
 RUN_FLAGS = (  # flags of add_run_flags; each is the RunConfig field of the same name
     "model", "dataset", "data", "epochs", "recipe", "batch_size", "img_size", "patch_size", "lr", "seed",

@@ -40,7 +40,7 @@ from .examples import ExamplePruner
 from .models import build_model, default_patch_size
 from .paired import PairedTimer, keep_key
 from .patch import set_keep, sparsify
-from .run_store import COMPLETED, RUNNING
+from .status import COMPLETED, RUNNING
 from .schedules import epoch_keep_points, keep_at
 
 CHECKPOINT = "checkpoint.pt"

@@ -1,7 +1,7 @@
 """Reports: turn a search run directory into what users see and keep.
 
 - `load_run(run_dir)` reads `search.json` + `trials.jsonl` into typed records (the run store,
-  `trilevel.core.run_store`, re-exported here).
+  `trilevel.store.run_store`, re-exported here).
 - `pareto_front`, `select_best`, `hypervolume` decide which trials matter and which to recommend.
 - `write_outputs(run_dir)` writes pareto.json/.yaml, best.yaml/.json, pareto.png (and .html).
 - `render_report(summary)` prints the terminal report; `trilevel-report RUN_DIR` does all of it.
@@ -9,7 +9,7 @@
 """
 
 from trilevel.core.lazy import lazy_exports
-from trilevel.core.run_store import Run, SearchInfo, TrialRecord, load_run
+from trilevel.store.run_store import Run, SearchInfo, TrialRecord, load_run
 
 # Imported on first use: these load rich, numpy and matplotlib (see trilevel/core/lazy.py).
 __getattr__ = lazy_exports(__name__, {

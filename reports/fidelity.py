@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from trilevel.core.run_store import FidelityCheck, FidelityRun, TrialRecord
+from trilevel.store.run_store import FidelityCheck, FidelityRun, TrialRecord
 
 from .selection import PickKind
 

@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from typing import Any, TextIO
 
-from trilevel.core.run_store import COMPLETED, FAILED, FINISHED, RUNNING, STOPPED_EARLY, TrialRecord
+from trilevel.store.run_store import COMPLETED, FAILED, FINISHED, RUNNING, STOPPED_EARLY, TrialRecord
 
 from . import fmt
 from .selection import holds, pareto_front

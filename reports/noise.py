@@ -35,7 +35,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Sequence
 
-from trilevel.core.run_store import COMPLETED, ProxyClimb, TrialRecord
+from trilevel.store.run_store import COMPLETED, ProxyClimb, TrialRecord
 
 from .selection import holds
 

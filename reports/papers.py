@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trilevel.core.run_store import COMPLETED, Run, TrialRecord
+from trilevel.store.run_store import COMPLETED, Run, TrialRecord
 
 from .noise import PairedDelta, paired_delta, resolution_pts
 

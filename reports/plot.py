@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trilevel.core.atomic import atomic_path
-from trilevel.core.run_store import COMPLETED, STOPPED_EARLY
+from trilevel.store.run_store import COMPLETED, STOPPED_EARLY
 
 from .selection import PickKind
 

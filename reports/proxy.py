@@ -4,7 +4,7 @@ One line each, shared by the search's progress notes, the live view and the repo
 
 from __future__ import annotations
 
-from trilevel.core.run_store import EpochsAuto, ProxyClimb
+from trilevel.store.run_store import EpochsAuto, ProxyClimb
 
 from .noise import one_run_noise_pts
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from trilevel.core.run_store import COMPLETED, FAILED, RUNNING, SEARCH_FINISHED, STOPPED_EARLY, SearchStatus
+from trilevel.store.run_store import COMPLETED, FAILED, RUNNING, SEARCH_FINISHED, STOPPED_EARLY, SearchStatus
 
 from . import fmt
 from .economics import PAYS_SHARE

@@ -14,7 +14,8 @@ from typing import Iterable, Sequence
 
 from .pareto import hypervolume_2d, pareto_indices
 
-from trilevel.core.run_store import COMPLETED, NOT_LEARNED, Run, TrialRecord, StrEnum
+from trilevel.core.status import StrEnum
+from trilevel.store.run_store import COMPLETED, NOT_LEARNED, Run, TrialRecord
 
 
 def pareto_front(trials: Iterable[TrialRecord], objective: str = "time") -> list[TrialRecord]:

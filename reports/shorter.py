@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from trilevel.core.run_store import ShorterRun
+from trilevel.store.run_store import ShorterRun
 
 
 def shorter_epochs(full_epochs: int, fractions: Sequence[float]) -> list[int]:

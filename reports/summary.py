@@ -18,7 +18,7 @@ import yaml
 
 from trilevel.core.config import RunConfig, SparsityConfig
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import (
+from trilevel.store.run_store import (
     BEST_JSON, BEST_YAML, PARETO_HTML, PARETO_JSON, PARETO_PNG, PARETO_YAML, ProxyClimb, Run, ShorterRun,
     TrialRecord, load_run,
 )

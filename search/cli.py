@@ -15,7 +15,7 @@ import sys
 from trilevel.core.cli import RUN_FLAGS, OneLineParser, add_run_flags, add_version_flag
 from trilevel.core.config import DEFAULT_EPOCHS, RunConfig
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import FULL_EPOCHS
+from trilevel.store.run_store import FULL_EPOCHS
 
 from .constants import (EPOCHS_AUTO, EPOCHS_AUTO_MAX, EPOCHS_AUTO_START, FIDELITY_FACTOR, FIDELITY_MAX_SHARE,
                         PAPERS_MODES, SAMPLERS, TRAIN_SHORTER_FRACTIONS)
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     previous = None
     try:
-        from trilevel.core.run_store import NOT_LEARNED, SEARCH_INTERRUPTED
+        from trilevel.store.run_store import NOT_LEARNED, SEARCH_INTERRUPTED
         from trilevel.reports.noise import EXIT_NOT_LEARNED
 
         from .runner import run_search

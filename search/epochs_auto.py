@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from trilevel.core.run_store import CurvePoint, EpochsAuto
+from trilevel.store.run_store import CurvePoint, EpochsAuto
 from trilevel.reports.noise import learned, one_run_noise_pts, validity_threshold
 from trilevel.reports.proxy import describe_epochs_auto
 

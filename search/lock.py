@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import LOCK_FILE
+from trilevel.store.run_store import LOCK_FILE
 
 try:
     import fcntl

@@ -11,7 +11,7 @@ from typing import Any
 from trilevel.core.config import RunConfig
 from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import FULL_EPOCHS, OBJECTIVES
+from trilevel.store.run_store import FULL_EPOCHS, OBJECTIVES
 from trilevel.spaces import SearchSpace, load_space
 
 from .constants import (EPOCHS_AUTO_MAX, EPOCHS_AUTO_START, FIDELITY_FACTOR, FIDELITY_MAX_SHARE, PAPERS_MODES,

@@ -1,7 +1,7 @@
 """Driver-side record of every trial: a thin Ray Tune callback onto the run store.
 
 Runs in the driver's main thread, so it stays cheap (a small JSON rewrite per event). It turns
-Tune's events into `TrialRecord` updates (`core/run_store.py` owns the format, the file and its
+Tune's events into `TrialRecord` updates (`store/run_store.py` owns the format, the file and its
 reading); on resume it reloads what was recorded, so no finished trial is lost or re-counted.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from ray.tune import Callback, Stopper
 
 from trilevel.core.config import SparsityConfig
-from trilevel.core.run_store import (
+from trilevel.store.run_store import (
     COMPLETED, FAILED, ORIGIN_DENSE, ORIGIN_PAPER, ORIGIN_SAMPLER, RUNNING, STOPPED_EARLY, EpochReport, TrialRecord,
     load_records, write_trials,
 )

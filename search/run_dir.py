@@ -9,7 +9,7 @@ from pathlib import Path
 
 from trilevel.core.atomic import ensure_writable
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import SEARCH_FILE, SEARCH_RUNNING, EpochsAuto, SearchInfo, read_search, write_search
+from trilevel.store.run_store import SEARCH_FILE, SEARCH_RUNNING, EpochsAuto, SearchInfo, read_search, write_search
 from trilevel.spaces import SearchSpace
 
 from .constants import EPOCHS_AUTO

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from trilevel.core.config import RunConfig
 from trilevel.core.data import dataset_info
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import (
+from trilevel.store.run_store import (
     NOT_LEARNED, SEARCH_FAILED, SEARCH_FILE, SEARCH_FINISHED, SEARCH_INTERRUPTED, SearchInfo, load_records,
 )
 from trilevel.reports.noise import Validity

@@ -34,7 +34,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from trilevel.core.errors import UserError, suggest
-from trilevel.core.run_store import (
+from trilevel.store.run_store import (
     COMPLETED, FINISHED, RUNNING, STOPPED_EARLY, STUDY_FILE, TrialRecord, config_key, load_records, write_trials,
 )
 

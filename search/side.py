@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trilevel.core.run_store import EpochReport, config_key
+from trilevel.store.run_store import EpochReport, config_key
 
 
 @dataclass(frozen=True)

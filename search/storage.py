@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import RECORD_FILES, SEARCH_FILE
+from trilevel.store.run_store import RECORD_FILES, SEARCH_FILE
 
 from .lock import describe_holder as _describe
 
@@ -189,7 +189,7 @@ class Storage:
         continued the search from the storage since this run directory was last written."""
         import tempfile
 
-        from trilevel.core.run_store import TRIALS_FILE, finished_trial_ids
+        from trilevel.store.run_store import TRIALS_FILE, finished_trial_ids
 
         try:
             with self._open().open_input_stream(self._path(RECORDS, TRIALS_FILE)) as src:

@@ -14,7 +14,7 @@ import torch
 from ray import tune
 
 from trilevel.core.config import RunConfig, SparsityConfig
-from trilevel.core.run_store import COMPLETED, EpochReport
+from trilevel.store.run_store import COMPLETED, EpochReport
 from trilevel.core.trainer import CHECKPOINT, Trainer
 
 from .faults import maybe_fail

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from trilevel.core.config import RunConfig
-from trilevel.core.run_store import COMPLETED, EpochReport
+from trilevel.store.run_store import COMPLETED, EpochReport
 from trilevel.core.trainer import CHECKPOINT, Trainer
 
 from .faults import maybe_fail

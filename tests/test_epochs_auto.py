@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from trilevel.core import RunConfig, UserError
-from trilevel.core.run_store import CurvePoint, EpochsAuto, ProxyClimb, SearchInfo, read_search
+from trilevel.store.run_store import CurvePoint, EpochsAuto, ProxyClimb, SearchInfo, read_search
 from trilevel.reports.noise import one_run_noise_pts, proxy_climb
 from trilevel.reports.proxy import climbing_line, describe_epochs_auto
 from trilevel.search import epochs_auto
@@ -94,7 +94,7 @@ def test_resume_trains_only_the_lengths_not_finished(tmp_path):
                       epochs=0, grace_epochs=1, reduction_factor=3, max_acc_drop=0.5, seed=0, command="",
                       started=None, finished=None, wall_seconds=None, status="running", run_config=RunConfig(),
                       baseline_accs=[], varied=[], epochs_auto=EpochsAuto(30, seed=0))
-    from trilevel.core.run_store import write_search
+    from trilevel.store.run_store import write_search
 
     with pytest.raises(Stop):
         epochs_auto.run(info.epochs_auto, interrupted, lambda r: write_search(tmp_path, info), lambda line: None)
@@ -108,7 +108,7 @@ def test_resume_trains_only_the_lengths_not_finished(tmp_path):
 
 
 def test_the_report_of_a_search_stopped_while_choosing_its_length_says_how_far_it_got(tmp_path):
-    from trilevel.core.run_store import load_run, write_search
+    from trilevel.store.run_store import load_run, write_search
 
     info = SearchInfo(name="r", model="m", dataset="d", space="s", objective="time", sampler="tpe", budget=1,
                       epochs=0, grace_epochs=1, reduction_factor=3, max_acc_drop=0.5, seed=0, command="",

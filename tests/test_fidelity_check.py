@@ -12,7 +12,7 @@ import pytest
 from test_reports import make_run, report_text
 
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import FidelityCheck, FidelityRun
+from trilevel.store.run_store import FidelityCheck, FidelityRun
 from trilevel.reports import summarize
 from trilevel.reports.economics import Economics
 from trilevel.reports.fidelity import spearman
@@ -203,7 +203,7 @@ def _stand_in(config):
 
 @pytest.fixture
 def fidelity_setup(tmp_path):
-    from trilevel.core.run_store import read_search
+    from trilevel.store.run_store import read_search
     from trilevel.search import SearchOptions
     from trilevel.spaces import load_space
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from trilevel.core import UserError
-from trilevel.core.run_store import LOCK_FILE
+from trilevel.store.run_store import LOCK_FILE
 from trilevel.search.lock import RunLock
 
 

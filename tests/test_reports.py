@@ -17,7 +17,7 @@ import yaml
 
 from trilevel.core.config import RunConfig, SparsityConfig
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import TrialRecord
+from trilevel.store.run_store import TrialRecord
 from trilevel.reports import (
     LiveProgress,
     hypervolume,
@@ -267,7 +267,7 @@ def test_reference_falls_back_to_baseline_trial(tmp_path):
 
 def test_knee_of_tiny_fronts():
     assert knee([]) is None
-    from trilevel.core.run_store import TrialRecord
+    from trilevel.store.run_store import TrialRecord
 
     trial_from_dict = TrialRecord.from_dict
 
@@ -497,12 +497,12 @@ def test_report_states_resolution_rule_and_within_noise(tmp_path):
 
 
 def test_statuses_are_string_enums_read_validated_and_written_plain():
-    """One declaration of each status (core/run_store.py): records read back carry the enum, compare
+    """One declaration of each status (store/run_store.py): records read back carry the enum, compare
     equal to the plain string, and are written as it; an unknown status is one clear error."""
     import json as _json
 
     from trilevel.core import UserError as _UserError
-    from trilevel.core.run_store import SearchStatus, TrialRecord, TrialStatus, config_key
+    from trilevel.store.run_store import SearchStatus, TrialRecord, TrialStatus, config_key
 
     record = TrialRecord.from_dict({"trial_id": "a", "status": "stopped_early"})
     assert record.status is TrialStatus.STOPPED_EARLY and record.status == "stopped_early"

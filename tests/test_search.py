@@ -102,7 +102,7 @@ def test_early_stopped_trials_reach_optuna_as_pruned():
 def test_study_lives_in_the_run_dir_and_survives_pickling(tmp_path):
     import pickle
 
-    from trilevel.core.run_store import TRIALS_FILE
+    from trilevel.store.run_store import TRIALS_FILE
     from trilevel.search.searcher import STUDY_FILE, StudySearcher, journal_storage, reconcile_study
 
     space = load_space("tri-level")
@@ -140,7 +140,7 @@ def test_repeat_proposals_learn_the_recorded_outcome_and_are_not_run():
 
     from trilevel.search.searcher import MAX_REPEATS, StudySearcher
 
-    from trilevel.core.run_store import TrialRecord
+    from trilevel.store.run_store import TrialRecord
 
     records = {}
     searcher = StudySearcher(space={"x": CategoricalDistribution([0.5, 1.0])}, metric=["val_acc", "projected_seconds"],
@@ -437,7 +437,7 @@ def test_resume_from_the_records_alone_on_another_machine(tmp_path):
     ends with the budget, each configuration once."""
     import shutil
 
-    from trilevel.core.run_store import RECORD_FILES
+    from trilevel.store.run_store import RECORD_FILES
 
     cmd = search_cmd(tmp_path, "--budget", "5", "--epochs", "3", "--baseline-seeds", "1", "--concurrency", "1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
@@ -528,7 +528,7 @@ def test_unreachable_address_fails_fast(tmp_path):
 
 
 def test_corrupt_trials_file_is_reported_not_used(tmp_path):
-    from trilevel.core.run_store import load_records, read_trials
+    from trilevel.store.run_store import load_records, read_trials
 
     good = json.dumps({"trial_id": "a", "status": "completed"})
     (tmp_path / "trials.jsonl").write_text(good + "\n{\"trial_id\": \"b\", \"sta\n" + good + "\n")

@@ -8,7 +8,7 @@ import yaml
 
 from test_reports import make_run, report_text
 
-from trilevel.core.run_store import ShorterRun
+from trilevel.store.run_store import ShorterRun
 from trilevel.reports import summarize, write_outputs
 from trilevel.reports.shorter import ShorterCurve, shorter_epochs
 from trilevel.reports.summary import load_run

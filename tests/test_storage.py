@@ -18,7 +18,7 @@ import pytest
 from test_search import env, records, search_cmd
 
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import RECORD_FILES
+from trilevel.store.run_store import RECORD_FILES
 
 pytest.importorskip("moto")
 BIN = Path(sys.executable).parent

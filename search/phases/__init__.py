@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from trilevel.core.run_store import SearchInfo, write_search
+from trilevel.store.run_store import SearchInfo, write_search
 from trilevel.reports.noise import Validity
 from trilevel.spaces import SearchSpace
 

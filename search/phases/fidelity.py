@@ -4,7 +4,7 @@ training?"""
 
 from __future__ import annotations
 
-from trilevel.core.run_store import FidelityCheck, FidelityRun, config_key, load_run
+from trilevel.store.run_store import FidelityCheck, FidelityRun, config_key, load_run
 from trilevel.reports.selection import choose_finalists
 from trilevel.reports.summary import summarize
 

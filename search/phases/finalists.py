@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from trilevel.core.run_store import TrialStatus, config_key, load_run
+from trilevel.store.run_store import TrialStatus, config_key, load_run
 from trilevel.reports.noise import learned, paired_delta
 from trilevel.reports.selection import choose_finalists
 from trilevel.reports.summary import summarize

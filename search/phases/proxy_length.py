@@ -5,7 +5,7 @@ chosen length. Everything after trains at it."""
 from __future__ import annotations
 
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import CurvePoint, EpochsAuto
+from trilevel.store.run_store import CurvePoint, EpochsAuto
 
 from .. import epochs_auto
 from . import Context

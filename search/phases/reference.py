@@ -4,7 +4,7 @@ check again, the resolution, and whether dense was still climbing at the proxy's
 
 from __future__ import annotations
 
-from trilevel.core.run_store import TrialRecord, TrialStatus
+from trilevel.store.run_store import TrialRecord, TrialStatus
 from trilevel.reports.noise import check_learned, dense_climb
 from trilevel.reports.proxy import climbing_line
 

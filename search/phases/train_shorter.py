@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 
-from trilevel.core.run_store import ShorterRun
+from trilevel.store.run_store import ShorterRun
 from trilevel.reports.shorter import shorter_epochs
 
 from . import Context

@@ -5,7 +5,7 @@ restored experiment, or the run's records alone (unfinished trials train again f
 from __future__ import annotations
 
 from trilevel.core.errors import UserError
-from trilevel.core.run_store import (
+from trilevel.store.run_store import (
     MOASHA_STATE, OBJECTIVE_KEYS, TrialRecord, TrialStatus, finished_trial_ids, load_records, mark_lost_trials,
     settle_lost_trials,
 )

@@ -15,7 +15,6 @@ does not parse is an error naming the file and line, never silently dropped.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 import math
 import statistics
@@ -23,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .atomic import atomic_write_text
-from .config import RunConfig, SparsityConfig
-from .errors import UserError
+from trilevel.core.atomic import atomic_write_text
+from trilevel.core.config import RunConfig, SparsityConfig
+from trilevel.core.errors import UserError
+from trilevel.core.status import RunStatus, StrEnum
 
 # -- files in a run directory -------------------------------------------------------------------
 SEARCH_FILE = "search.json"  # the search's settings, status, dense seeds, verdicts (SearchInfo)
@@ -45,21 +45,11 @@ SEARCH_VERSION = 1
 FULL_EPOCHS = 300
 
 # -- statuses: string enums, so a status compares equal to (and is written as) its plain string ----
-if hasattr(enum, "StrEnum"):  # Python >= 3.11
-    StrEnum = enum.StrEnum
-else:  # Python 3.10: the same behaviour (str() and format() give the value)
-    class StrEnum(str, enum.Enum):
-        def __str__(self) -> str:
-            return str(self.value)
-
-        __format__ = str.__format__
-
-
 class TrialStatus(StrEnum):
-    """A trial's (or one `trilevel-train` run's) status in `trials.jsonl` and metrics.json."""
+    """A trial's status in `trials.jsonl`: a training run's (core/status.py), or stopped or failed."""
 
-    RUNNING = "running"
-    COMPLETED = "completed"  # trained every epoch
+    RUNNING = RunStatus.RUNNING.value
+    COMPLETED = RunStatus.COMPLETED.value  # trained every epoch
     STOPPED_EARLY = "stopped_early"  # stopped at a rung by MO-ASHA
     FAILED = "failed"  # crashed, diverged, out of memory, or lost with its driver
 
