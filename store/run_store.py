@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,8 @@ from trilevel.core.atomic import atomic_write_text
 from trilevel.core.config import RunConfig, SparsityConfig
 from trilevel.core.errors import UserError
 from trilevel.core.status import RunStatus, StrEnum
+
+from .codec import decode, encode, number
 
 # -- files in a run directory -------------------------------------------------------------------
 SEARCH_FILE = "search.json"  # the search's settings, status, dense seeds, verdicts (SearchInfo)
@@ -240,10 +241,7 @@ class TrialRecord:
 
     # -- (de)serialisation -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._STORED_EXCLUDE}
-        data["config"] = self.config.to_dict()
-        data["params"] = dict(self.params)
-        return data
+        return encode(self, exclude=self._STORED_EXCLUDE)
 
     @classmethod
     def from_dict(cls, data: Any) -> "TrialRecord":
@@ -256,47 +254,10 @@ class TrialRecord:
         status = data.get("status")
         if status not in STATUSES:
             raise UserError(f"trial status must be one of {', '.join(STATUSES)}; got {status!r}")
-        status = TrialStatus(status)
-        history = data.get("history") or []
-        if not isinstance(history, list):
-            raise UserError(f"history must be a list of epoch reports, got {history!r}")
-        val_acc = _number(data.get("val_acc"), "val_acc")
-        if val_acc is not None and not 0.0 <= val_acc <= 1.0:
-            raise UserError(f"val_acc must be a fraction in [0, 1], got {val_acc}")
-        params = data.get("params") or {}
-        if not isinstance(params, dict):
-            raise UserError(f"params must be a mapping, got {params!r}")
-        return cls(
-            trial_id=str(data["trial_id"]),
-            status=status,
-            params=dict(params),
-            config=SparsityConfig.from_dict(data.get("config") or {}),
-            epochs=_integer(data.get("epochs"), "epochs") or 0,
-            val_acc=val_acc,
-            train_seconds=_number(data.get("train_seconds"), "train_seconds"),
-            projected_seconds=_number(data.get("projected_seconds"), "projected_seconds"),
-            speedup=_number(data.get("speedup"), "speedup"),
-            wall_speedup=_number(data.get("wall_speedup"), "wall_speedup"),
-            paired_cost=_number(data.get("paired_cost"), "paired_cost"),
-            paired_speedup=_number(data.get("paired_speedup"), "paired_speedup"),
-            flops_per_image=_number(data.get("flops_per_image"), "flops_per_image"),
-            train_flops=_number(data.get("train_flops"), "train_flops"),
-            planned_train_flops=_number(data.get("planned_train_flops"), "planned_train_flops"),
-            expected_train_flops=_number(data.get("expected_train_flops"), "expected_train_flops"),
-            flops_speedup=_number(data.get("flops_speedup"), "flops_speedup"),
-            is_baseline=bool(data.get("is_baseline", False)),
-            origin=None if data.get("origin") is None else str(data["origin"]),
-            error=data.get("error"),
-            history=history,
-            chance_acc=_number(data.get("chance_acc"), "chance_acc"),
-            num_train=_integer(data.get("num_train"), "num_train"),
-            num_val=_integer(data.get("num_val"), "num_val"),
-            resumed_from=_integer(data.get("resumed_from"), "resumed_from"),
-            retries=_integer(data.get("retries"), "retries") or 0,
-            world_size=_integer(data.get("world_size"), "world_size") or 1,
-            retry_errors=[str(e) for e in data.get("retry_errors") or []],
-            lost=bool(data.get("lost", False)),
-        )
+        record = decode(cls, data, "trial record", trial_id=str(data["trial_id"]), status=TrialStatus(status))
+        if record.val_acc is not None and not 0.0 <= record.val_acc <= 1.0:
+            raise UserError(f"val_acc must be a fraction in [0, 1], got {record.val_acc}")
+        return record
 
 
 @dataclass
@@ -324,16 +285,14 @@ class ShorterRun:
         return search_epochs / self.epochs
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "seconds": self.seconds, "accs": list(self.accs)}
+        return encode(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> "ShorterRun":
-        if not isinstance(data, dict):
-            raise UserError(f"train_shorter entries must be objects, got {type(data).__name__}")
-        accs = [_number(a, "train_shorter accuracy", allow_none=False) for a in data.get("accs") or []]
-        if not accs:
+        run = decode(cls, data, "train_shorter entry")
+        if not run.accs:
             raise UserError("a train_shorter entry has no accuracies")
-        return cls(int(data["epochs"]), _number(data.get("seconds"), "train_shorter seconds", allow_none=False), accs)
+        return run
 
 
 @dataclass
@@ -347,14 +306,13 @@ class FidelityRun:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"trial_id": self.trial_id, "search_acc": self.search_acc, "acc": self.acc, "seconds": self.seconds}
+        return encode(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> "FidelityRun":
         if not isinstance(data, dict):
             raise UserError(f"fidelity runs must be objects, got {type(data).__name__}")
-        return cls(str(data["trial_id"]), *(_number(data.get(k), f"fidelity {k}", allow_none=False)
-                                            for k in ("search_acc", "acc", "seconds")))
+        return decode(cls, data, "fidelity run")
 
 
 @dataclass
@@ -365,24 +323,16 @@ class FidelityCheck:
 
     factor: float
     epochs: int
-    seed: int
+    seed: int = 0  # older files: the search's seed 0
     runs: list[FidelityRun] = field(default_factory=list)
     skipped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "epochs": self.epochs, "seed": self.seed,
-                "runs": [r.to_dict() for r in self.runs], "skipped": self.skipped}
+        return encode(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> "FidelityCheck | None":
-        if data is None:
-            return None
-        if not isinstance(data, dict):
-            raise UserError(f"fidelity must be an object, got {type(data).__name__}")
-        skipped = data.get("skipped")
-        return cls(_number(data.get("factor"), "fidelity factor", allow_none=False), int(data["epochs"]),
-                   int(data.get("seed") or 0), [FidelityRun.from_dict(r) for r in data.get("runs") or []],
-                   None if skipped is None else str(skipped))
+        return None if data is None else decode(cls, data, "fidelity")
 
 
 @dataclass
@@ -394,15 +344,11 @@ class CurvePoint:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "acc": self.acc, "seconds": self.seconds}
+        return encode(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> "CurvePoint":
-        if not isinstance(data, dict):
-            raise UserError(f"epochs_auto curve points must be objects, got {type(data).__name__}")
-        return cls(_integer(data.get("epochs"), "curve epochs") or 0,
-                   _number(data.get("acc"), "curve acc", allow_none=False),
-                   _number(data.get("seconds"), "curve seconds", allow_none=False))
+        return decode(cls, data, "epochs_auto curve point")
 
 
 @dataclass
@@ -425,23 +371,11 @@ class EpochsAuto:
         return sum(p.seconds for p in self.curve)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"max_epochs": self.max_epochs, "seed": self.seed, "curve": [p.to_dict() for p in self.curve],
-                "chosen": self.chosen, "noise_pts": self.noise_pts, "chance_acc": self.chance_acc,
-                "num_val": self.num_val, "seconds": self.seconds}
+        return {**encode(self), "seconds": self.seconds}  # the cost, for readers of the file
 
     @classmethod
     def from_dict(cls, data: Any) -> "EpochsAuto | None":
-        if data is None:
-            return None
-        if not isinstance(data, dict):
-            raise UserError(f"epochs_auto must be an object, got {type(data).__name__}")
-        return cls(_integer(data.get("max_epochs"), "epochs_auto max_epochs") or 0,
-                   _integer(data.get("seed"), "epochs_auto seed") or 0,
-                   [CurvePoint.from_dict(p) for p in data.get("curve") or []],
-                   _integer(data.get("chosen"), "epochs_auto chosen"),
-                   _number(data.get("noise_pts"), "epochs_auto noise_pts"),
-                   _number(data.get("chance_acc"), "epochs_auto chance_acc"),
-                   _integer(data.get("num_val"), "epochs_auto num_val"))
+        return None if data is None else decode(cls, data, "epochs_auto")
 
 
 @dataclass
@@ -457,19 +391,11 @@ class ProxyClimb:
     still_learning: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return encode(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> "ProxyClimb | None":
-        if data is None:
-            return None
-        if not isinstance(data, dict):
-            raise UserError(f"proxy_still_learning must be an object, got {type(data).__name__}")
-        return cls(_integer(data.get("epochs"), "proxy_still_learning epochs") or 0,
-                   _integer(data.get("over_epochs"), "proxy_still_learning over_epochs") or 0,
-                   _number(data.get("rise_pts"), "proxy_still_learning rise_pts", allow_none=False),
-                   _number(data.get("resolution_pts"), "proxy_still_learning resolution_pts", allow_none=False),
-                   bool(data.get("still_learning")))
+        return None if data is None else decode(cls, data, "proxy_still_learning")
 
 
 @dataclass
@@ -525,14 +451,7 @@ class SearchInfo:
     version: int = SEARCH_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["run_config"] = self.run_config.to_dict()
-        data["train_shorter"] = [r.to_dict() for r in self.train_shorter]
-        data["fidelity"] = self.fidelity.to_dict() if self.fidelity is not None else None
-        data["epochs_auto"] = self.epochs_auto.to_dict() if self.epochs_auto is not None else None
-        data["proxy_still_learning"] = (self.proxy_still_learning.to_dict()
-                                        if self.proxy_still_learning is not None else None)
-        return data
+        return encode(self)
 
     @property
     def learned(self) -> bool | None:
@@ -542,7 +461,8 @@ class SearchInfo:
     @property
     def chance_threshold(self) -> float | None:
         """Accuracy a run needs to count as having learned anything (None: unknown)."""
-        return None if self.validity is None else _number(self.validity.get("threshold"), "validity threshold")
+        threshold = None if self.validity is None else self.validity.get("threshold")
+        return None if threshold is None else number(threshold, "validity threshold")
 
     @classmethod
     def from_dict(cls, data: Any, path: Path) -> "SearchInfo":
@@ -558,58 +478,16 @@ class SearchInfo:
             objective = data.get("objective", "time")
             if objective not in OBJECTIVES:
                 raise UserError(f"objective must be 'time' or 'flops', got {objective!r}")
-            accs = data.get("baseline_accs") or []
-            if not isinstance(accs, list):
-                raise UserError(f"baseline_accs must be a list of accuracies, got {accs!r}")
-            baseline_accs = [_number(a, "baseline_accs entry", allow_none=False) for a in accs]
-            varied = data.get("varied") or []
-            if not isinstance(varied, list) or not all(isinstance(v, str) for v in varied):
-                raise UserError(f"varied must be a list of field names, got {varied!r}")
-            finalists = data.get("finalist_accs") or {}
-            if not isinstance(finalists, dict) or not all(isinstance(v, list) for v in finalists.values()):
-                raise UserError(f"finalist_accs must map trial ids to lists of accuracies, got {finalists!r}")
-            finalist_accs = {str(tid): [_number(a, "finalist_accs entry", allow_none=False) for a in accs]
-                             for tid, accs in finalists.items()}
-            return cls(
-                name=str(data.get("name", path.parent.name)),
-                model=str(data.get("model", run_config.model)),
-                dataset=str(data.get("dataset", run_config.dataset)),
-                space=str(data.get("space", "")),
-                objective=objective,
-                sampler=str(data.get("sampler", "")),
-                budget=int(data.get("budget") or 0),
-                # 0 while `--epochs auto` has not chosen yet
-                epochs=int(data["epochs"]) if data.get("epochs") is not None else run_config.epochs,
-                grace_epochs=int(data.get("grace_epochs") or 0),
-                reduction_factor=int(data.get("reduction_factor") or 0),
-                max_acc_drop=_number(data.get("max_acc_drop", 0.5), "max_acc_drop", allow_none=False),
-                seed=int(data.get("seed") or 0),
-                command=str(data.get("command", "")),
-                started=data.get("started"),
-                finished=data.get("finished"),
-                wall_seconds=_number(data.get("wall_seconds"), "wall_seconds"),
-                status=_search_status(data.get("status", SEARCH_RUNNING)),
-                run_config=run_config,
-                baseline_accs=baseline_accs,
-                varied=list(varied),
-                finalist_accs=finalist_accs,
-                validity=_mapping(data.get("validity"), "validity"),
-                resolution_pts=_number(data.get("resolution_pts"), "resolution_pts"),
-                num_train=int(data["num_train"]) if data.get("num_train") is not None else None,
-                num_val=int(data["num_val"]) if data.get("num_val") is not None else None,
-                finalist_deltas=_mapping(data.get("finalist_deltas"), "finalist_deltas") or {},
-                space_spec=_mapping(data.get("space_spec"), "space_spec") or {},
-                finalists=int(data.get("finalists") or 0),
-                dense_seed_accs={str(k): _number(v, "dense_seed_accs entry", allow_none=False)
-                                 for k, v in (_mapping(data.get("dense_seed_accs"), "dense_seed_accs") or {}).items()},
-                chance_acc=_number(data.get("chance_acc"), "chance_acc"),
-                train_shorter=[ShorterRun.from_dict(r) for r in data.get("train_shorter") or []],
-                fidelity=FidelityCheck.from_dict(data.get("fidelity")),
-                full_epochs=int(data.get("full_epochs") or FULL_EPOCHS),  # older searches: DeiT's
-                papers={str(k): dict(v) for k, v in (_mapping(data.get("papers"), "papers") or {}).items()},
-                epochs_auto=EpochsAuto.from_dict(data.get("epochs_auto")),
-                proxy_still_learning=ProxyClimb.from_dict(data.get("proxy_still_learning")),
-            )
+            # fallbacks for files that predate a field and have no default of their own
+            fallback = {"name": path.parent.name, "model": run_config.model, "dataset": run_config.dataset,
+                        "space": "", "sampler": "", "budget": 0, "epochs": run_config.epochs, "grace_epochs": 0,
+                        "reduction_factor": 0, "max_acc_drop": 0.5, "seed": 0, "command": "",
+                        "status": SEARCH_RUNNING, "baseline_accs": [], "varied": []}
+            info = decode(cls, {**fallback, **{k: v for k, v in data.items() if v is not None or k not in fallback}},
+                          "search", run_config=run_config, objective=objective)
+            if not info.full_epochs:
+                info.full_epochs = FULL_EPOCHS  # older searches: DeiT's
+            return info
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None
         except (TypeError, ValueError, KeyError) as exc:
@@ -761,35 +639,3 @@ def config_key(params: Mapping[str, Any]) -> str:
     """A configuration's identity (the searched values, order-free): the one rule for "the same
     configuration" that the searcher's repeat check and the search's side phases share."""
     return json.dumps(dict(params), sort_keys=True)
-
-
-def _search_status(value: Any) -> SearchStatus:
-    try:
-        return SearchStatus(value)
-    except ValueError:
-        raise UserError(f"search status must be one of {', '.join(SearchStatus)}; got {value!r}") from None
-
-
-def _number(value: Any, what: str, *, allow_none: bool = True) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)):
-        raise UserError(f"{what} must be a number, got {value!r}")
-    return float(value)
-
-
-def _integer(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{what} must be an integer, got {value!r}") from None
-
-
-def _mapping(value: Any, what: str) -> dict | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise UserError(f"{what} must be a mapping, got {value!r}")
-    return value
