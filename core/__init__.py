@@ -6,6 +6,7 @@
 
 from .config import RunConfig, SparsityConfig
 from .errors import UserError
+from .metrics import RunMetrics
 from .lazy import lazy_exports
 
 # Imported on first use: these load torch and timm (see lazy.py).
@@ -15,6 +16,6 @@ __getattr__ = lazy_exports(__name__, {
 })
 
 __all__ = [
-    "ExamplePruner", "RunConfig", "SparsityConfig", "Trainer", "TrainingDiverged", "UserError",
+    "ExamplePruner", "RunConfig", "RunMetrics", "SparsityConfig", "Trainer", "TrainingDiverged", "UserError",
     "keep_at", "set_keep", "sparsify", "state_of", "train",
 ]

@@ -22,6 +22,7 @@ from .config import (AMP_DTYPES, DEFAULT_EPOCHS, EXAMPLE_CRITERIA, SCHEDULES, TO
 from .recipes import PROXY_MAX_EPOCHS, RECIPE_NAMES
 from .atomic import ensure_writable
 from .errors import UserError
+from .metrics import RunMetrics
 from .status import COMPLETED
 
 RUN_FLAGS = (  # flags of add_run_flags; each is the RunConfig field of the same name
@@ -210,9 +211,9 @@ def _run(args: argparse.Namespace) -> int:
 
     console = Console(stderr=False, highlight=False)
 
-    def on_epoch(metrics: dict, trainer) -> None:
+    def on_epoch(metrics: RunMetrics, trainer) -> None:
         if not args.quiet:
-            r = metrics["history"][-1]
+            r = metrics.history[-1]
             ips = f"{r['images_per_second']:.0f} img/s" if r["images_per_second"] else "-"
             console.print(
                 f"epoch {r['epoch']}/{config.epochs}  val_acc {100 * r['val_acc']:.2f}%  "
@@ -224,10 +225,10 @@ def _run(args: argparse.Namespace) -> int:
     metrics = train(config, callback=on_epoch, resume=args.resume)
     if rank != 0:
         return 0
-    _write_json(out / "metrics.json", metrics)
+    _write_json(out / "metrics.json", metrics.to_dict())
     _summary(console, metrics, out)
-    if metrics["status"] != COMPLETED:
-        print(f"trilevel-train: error: training {metrics['status']}", file=sys.stderr)
+    if metrics.status != COMPLETED:
+        print(f"trilevel-train: error: training {metrics.status}", file=sys.stderr)
         return 3
     return 0
 
@@ -238,18 +239,18 @@ def _write_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=2))
 
 
-def _summary(console, m: dict, out: Path) -> None:
+def _summary(console, m: RunMetrics, out: Path) -> None:
     from rich.table import Table
 
     table = Table(title="trilevel-train", show_header=False, box=None)
-    acc = f"{100 * m['val_acc']:.2f}%" if m["val_acc"] is not None else "-"
+    acc = f"{100 * m.val_acc:.2f}%" if m.val_acc is not None else "-"
     rows = [
-        ("status", m["status"]), ("val_acc", acc), ("epochs", str(m["epochs"])),
-        ("recipe", f"{m['config']['recipe']} (batch {m['config']['batch_size']}, lr {m['config']['lr']:g})"),
-        ("train seconds", f"{m['train_seconds']:.1f}"),
-        ("images/s", f"{m['images_per_second']:.1f}" if m["images_per_second"] else "-"),
-        ("GFLOPs/image (fwd+bwd)", f"{m['flops_per_image'] / 1e9:.3f}" if m["flops_per_image"] else "-"),
-        ("peak memory", f"{m['peak_memory_mb']:.0f} MiB"), ("metrics", str(out / "metrics.json")),
+        ("status", m.status), ("val_acc", acc), ("epochs", str(m.epochs)),
+        ("recipe", f"{m.config['recipe']} (batch {m.config['batch_size']}, lr {m.config['lr']:g})"),
+        ("train seconds", f"{m.train_seconds:.1f}"),
+        ("images/s", f"{m.images_per_second:.1f}" if m.images_per_second else "-"),
+        ("GFLOPs/image (fwd+bwd)", f"{m.flops_per_image / 1e9:.3f}" if m.flops_per_image else "-"),
+        ("peak memory", f"{m.peak_memory_mb:.0f} MiB"), ("metrics", str(out / "metrics.json")),
     ]
     for key, value in rows:
         table.add_row(key, value)

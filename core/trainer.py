@@ -40,6 +40,7 @@ from .examples import ExamplePruner
 from .models import build_model, default_patch_size
 from .paired import PairedTimer, keep_key
 from .patch import set_keep, sparsify
+from .metrics import RunMetrics
 from .status import COMPLETED, RUNNING
 from .schedules import epoch_keep_points, keep_at
 
@@ -136,7 +137,7 @@ class Trainer:
     worker calls it, rank 0's metrics are the ones kept).
     """
 
-    def __init__(self, config: RunConfig, callback: Callable[[dict, "Trainer"], None] | None = None, *,
+    def __init__(self, config: RunConfig, callback: Callable[[RunMetrics, "Trainer"], None] | None = None, *,
                  callback_on_every_rank: bool = False):
         self.config = config = config.resolved()  # the recipe's values filled in: what runs is what is recorded
         self.callback = callback
@@ -314,7 +315,7 @@ class Trainer:
         return sum(self._expected_active(e) / total * self.epoch_time_ratio(e) for e in range(epochs)) / epochs
 
     # -- training -------------------------------------------------------------------------------
-    def fit(self) -> dict:
+    def fit(self) -> RunMetrics:
         """Train the remaining epochs; returns the final metrics (see `metrics`)."""
         status: str = COMPLETED
         try:
@@ -490,7 +491,7 @@ class Trainer:
         n = max(1.0, count.item())
         return {"val_acc": correct.item() / n, "val_loss": loss.item() / n}
 
-    def metrics(self, status: str = RUNNING) -> dict:
+    def metrics(self, status: str = RUNNING) -> RunMetrics:
         """Run summary: what metrics.json holds and what the search reports."""
         h = self.history
         seconds = sum(r["train_seconds"] for r in h)
@@ -500,7 +501,7 @@ class Trainer:
         planned = self.planned_train_flops()
         expected = self.expected_train_flops()
         paired_cost = self.paired_cost()
-        return {
+        return RunMetrics(**{
             "status": status,
             "epochs": len(h),
             "val_acc": h[-1]["val_acc"] if h else None,
@@ -530,7 +531,7 @@ class Trainer:
             "chance_acc": self.chance_acc,
             "history": list(h),
             "config": self.config.to_dict(),
-        }
+        })
 
     # -- checkpoints ----------------------------------------------------------------------------
     def _rng_state(self) -> dict:
@@ -627,7 +628,7 @@ class Trainer:
             raise UserError(f"cannot resume from {path}: {str(exc).splitlines()[0]}") from None
 
 
-def train(config: RunConfig, callback=None, resume: bool = False) -> dict:
+def train(config: RunConfig, callback=None, resume: bool = False) -> RunMetrics:
     """Train `config` (resuming from OUTPUT/checkpoint.pt when asked and present); returns metrics."""
     checkpoint = Path(config.output) / CHECKPOINT if config.output else None
     if resume and (checkpoint is None or not checkpoint.exists()):

@@ -14,6 +14,7 @@ import torch
 from ray import tune
 
 from trilevel.core.config import RunConfig, SparsityConfig
+from trilevel.core.metrics import RunMetrics
 from trilevel.store.run_store import COMPLETED, EpochReport
 from trilevel.core.trainer import CHECKPOINT, Trainer
 
@@ -69,8 +70,8 @@ def run_trial(params: dict, base: dict, fixed: dict, finished: tuple = (), worke
         metrics = trainer.fit()
     except torch.OutOfMemoryError as exc:
         raise out_of_memory(exc, config) from None
-    if metrics["status"] != COMPLETED:
-        raise RuntimeError(f"training {metrics['status']}")
+    if metrics.status != COMPLETED:
+        raise RuntimeError(f"training {metrics.status}")
 
 
 def out_of_memory(exc: Exception, config: RunConfig) -> Exception:
@@ -81,8 +82,8 @@ def out_of_memory(exc: Exception, config: RunConfig) -> Exception:
     )
 
 
-def _report(metrics: dict, trainer: Trainer, params: dict, resumed_from: int = 0) -> None:
-    maybe_fail(params, metrics["epochs"])
+def _report(metrics: RunMetrics, trainer: Trainer, params: dict, resumed_from: int = 0) -> None:
+    maybe_fail(params, metrics.epochs)
     result = EpochReport.from_metrics(metrics, resumed_from).to_dict()
     with tempfile.TemporaryDirectory() as directory:
         trainer.save_checkpoint(Path(directory) / CHECKPOINT)

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from trilevel.core.config import RunConfig
+from trilevel.core.metrics import RunMetrics
 from trilevel.store.run_store import COMPLETED, EpochReport
 from trilevel.core.trainer import CHECKPOINT, Trainer
 
@@ -79,16 +80,16 @@ def train_worker(loop_config: dict) -> None:
             trainer.load_checkpoint(Path(directory) / CHECKPOINT)
     resumed_from = trainer.epoch
     metrics = trainer.fit()
-    if metrics["status"] != COMPLETED:
-        raise RuntimeError(f"training {metrics['status']}")
+    if metrics.status != COMPLETED:
+        raise RuntimeError(f"training {metrics.status}")
 
 
-def _report(metrics: dict, trainer: Trainer, params: dict, resumed_from: int) -> None:
+def _report(metrics: RunMetrics, trainer: Trainer, params: dict, resumed_from: int) -> None:
     """Every rank reports (Ray Train's report is a barrier); rank 0's metrics and checkpoint count."""
     import ray.train
 
     if trainer.rank == 0:
-        maybe_fail(params, metrics["epochs"])
+        maybe_fail(params, metrics.epochs)
     result = EpochReport.from_metrics(metrics, resumed_from).to_dict()
     with tempfile.TemporaryDirectory() as directory:
         wrote = trainer.checkpoint(Path(directory) / CHECKPOINT)

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 
 from trilevel.core.atomic import atomic_write_text
 from trilevel.core.config import RunConfig, SparsityConfig
+from trilevel.core.metrics import RunMetrics
 from trilevel.core.errors import UserError
 from trilevel.core.status import RunStatus, StrEnum
 
@@ -118,19 +119,19 @@ class EpochReport:
     world_size: int = 1  # processes the trial trains on (`--workers-per-trial`)
 
     @classmethod
-    def from_metrics(cls, metrics: Mapping[str, Any], resumed_from: int = 0) -> "EpochReport":
+    def from_metrics(cls, metrics: RunMetrics, resumed_from: int = 0) -> "EpochReport":
         """From `Trainer.metrics` (trainer.fit's per-epoch callback argument)."""
-        last = metrics["history"][-1]
+        last = metrics.history[-1]
         return cls(
-            epoch=metrics["epochs"], val_acc=metrics["val_acc"], train_seconds=metrics["train_seconds"],
-            projected_seconds=metrics["projected_seconds"], train_flops=metrics["train_flops"],
-            planned_train_flops=metrics["planned_train_flops"], flops_per_image=metrics["flops_per_image"],
-            expected_train_flops=metrics["expected_train_flops"], flops_speedup=metrics["flops_speedup"],
-            paired_cost=metrics.get("paired_cost"), paired_speedup=metrics.get("paired_speedup"),
-            images_per_second=metrics["images_per_second"], epoch_seconds=last["train_seconds"],
+            epoch=metrics.epochs, val_acc=metrics.val_acc, train_seconds=metrics.train_seconds,
+            projected_seconds=metrics.projected_seconds, train_flops=metrics.train_flops,
+            planned_train_flops=metrics.planned_train_flops, flops_per_image=metrics.flops_per_image,
+            expected_train_flops=metrics.expected_train_flops, flops_speedup=metrics.flops_speedup,
+            paired_cost=metrics.paired_cost, paired_speedup=metrics.paired_speedup,
+            images_per_second=metrics.images_per_second, epoch_seconds=last["train_seconds"],
             epoch_val_acc=last["val_acc"], active_examples=last["active_examples"], resumed_from=resumed_from,
-            chance_acc=metrics["chance_acc"], num_train=metrics["num_train"], num_val=metrics["num_val"],
-            world_size=metrics.get("world_size", 1),
+            chance_acc=metrics.chance_acc, num_train=metrics.num_train, num_val=metrics.num_val,
+            world_size=metrics.world_size,
         )
 
     def to_dict(self) -> dict[str, Any]:

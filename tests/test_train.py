@@ -1,5 +1,6 @@
 """Trainer and `trilevel-train`: learning, metrics, resume, divergence, bad input, DDP on CPU."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -298,3 +299,19 @@ def test_automatic_workers_none_on_cpu_some_on_gpu(monkeypatch):
     assert loader_workers(None, torch.device("cuda")) == MAX_AUTO_WORKERS
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert loader_workers(None, torch.device("cuda")) == 4
+
+
+def test_train_returns_typed_metrics_still_readable_by_key(tmp_path):
+    """`train` / `Trainer.fit` return `RunMetrics`: attributes for Python users, and the keys of the
+    dict it replaced for scripts written against that; metrics.json is its `to_dict`."""
+    from trilevel.core import RunMetrics
+
+    m = train(tiny_config(tmp_path, epochs=1, train_subset=128, val_subset=64))
+    assert isinstance(m, RunMetrics) and m.status == "completed" and m.epochs == 1
+    assert m["val_acc"] == m.val_acc and m.get("paired_speedup") == m.paired_speedup and "history" in m
+    assert "nope" not in m and m.get("nope") is None
+    with pytest.raises(KeyError):
+        m["nope"]
+    assert dict(m) == m.to_dict() and json.loads(json.dumps(m.to_dict()))["epochs"] == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.val_acc = 1.0
