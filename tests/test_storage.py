@@ -206,6 +206,22 @@ def test_a_search_interrupted_on_one_machine_continues_on_another_from_the_stora
 
 
 @pytest.mark.slow
+def test_trials_on_two_workers_keep_their_train_runs_in_the_storage(s3, tmp_path):
+    """--workers-per-trial with --storage: each trial's Ray Train run (its checkpoints) lives in the
+    bucket beside Tune's experiments, where a retry on another machine finds it."""
+    cmd = search_cmd(tmp_path, "--budget", "1", "--epochs", "2", "--baseline-seeds", "1", "--finalists", "0",
+                     "--papers", "off", "--workers-per-trial", "2", "--keep-checkpoints",
+                     "--storage", f"s3://{BUCKET}/runs")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [trial] = records(tmp_path / "runs" / "t").values()
+    assert trial["status"] == "completed" and trial["world_size"] == 2
+    train = [k for k in s3.keys("runs/t/train/") if "/checkpoint_" in k]
+    assert train and all(k.startswith(f"runs/t/train/t-{trial['trial_id']}/") for k in train), train
+    assert not [p for p in (tmp_path / "runs" / "t").glob("train/**/checkpoint_*")]  # not on the local disk
+
+
+@pytest.mark.slow
 def test_a_storage_that_stops_answering_stops_the_search_and_the_resume_finishes_it(s3, tmp_path):
     """The server goes away mid-search: one line says so, exit 130 as for Ctrl-C, no finished trial
     lost and none recorded as failed for it; once the server is back, --resume ends with the budget."""
