@@ -3,6 +3,7 @@ must describe the same search (model, data, space, length, budget, objective, sa
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 from pathlib import Path
@@ -52,8 +53,8 @@ def prepare(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path) 
                   and old_run.get(k) != new_run[k]]
         if diffs:
             raise UserError(f"cannot resume {run_dir}: it was a different search ({'; '.join(diffs)})")
-        info.status = SEARCH_RUNNING
-        info.full_epochs = opts.full_epochs  # plans only the full training: a resume may change it
+        # --full-epochs plans only the full training: a resume may change it
+        info = dataclasses.replace(info, status=SEARCH_RUNNING, full_epochs=opts.full_epochs)
         write_search(run_dir, info)
         return info
     if meta_path.exists():

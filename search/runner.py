@@ -175,8 +175,8 @@ def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, 
         extra = dense_seeds.run(ctx)
         live = LiveProgress(
             opts.budget, opts.max_acc_drop, objective=opts.objective,
-            baseline_accs=info.baseline_accs or list(extra.values()) or None,
-            note=describe_epochs_auto(info.epochs_auto) if info.epochs_auto is not None else None,
+            baseline_accs=ctx.info.baseline_accs or list(extra.values()) or None,
+            note=describe_epochs_auto(ctx.info.epochs_auto) if ctx.info.epochs_auto is not None else None,
         ) if opts.live else None
         attach_live_view(run_dir, live)
         if live is not None:
@@ -205,13 +205,11 @@ def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, 
     finally:
         if live is not None:
             live.stop()
-        info.wall_seconds = (info.wall_seconds or 0.0) + time.time() - started
-        info.status = SEARCH_INTERRUPTED if interrupted else (SEARCH_FINISHED if succeeded else SEARCH_FAILED)
+        ended = {"status": SEARCH_INTERRUPTED if interrupted else (SEARCH_FINISHED if succeeded else SEARCH_FAILED)}
         if not_learned is not None:
-            info.status = NOT_LEARNED
-            info.validity = not_learned.to_dict()
-        info.finished = now() if succeeded and not interrupted else None
-        ctx.record()
+            ended = {"status": NOT_LEARNED, "validity": not_learned.to_dict()}
+        ctx.record(**ended, wall_seconds=(ctx.info.wall_seconds or 0.0) + time.time() - started,
+                   finished=now() if succeeded and not interrupted else None)
         if owns_ray:
             ray.shutdown()
     return _result(ctx, interrupted, not_learned)

@@ -27,7 +27,7 @@ from trilevel.core.metrics import RunMetrics
 from trilevel.core.errors import UserError
 from trilevel.core.status import RunStatus, StrEnum
 
-from .codec import decode, encode, number
+from .codec import decode, encode, integer, number
 
 # -- files in a run directory -------------------------------------------------------------------
 SEARCH_FILE = "search.json"  # the search's settings, status, dense seeds, verdicts (SearchInfo)
@@ -399,10 +399,11 @@ class ProxyClimb:
         return None if data is None else decode(cls, data, "proxy_still_learning")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchInfo:
     """What `search.json` says about the search as a whole. The search writes it (`write_search`)
-    at every stage; the reports and a resumed search read it back (`read_search`)."""
+    once per phase, each time a new value (`dataclasses.replace`; search/phases `Context.record`);
+    the reports and a resumed search read it back (`read_search`)."""
 
     name: str
     model: str
@@ -484,11 +485,9 @@ class SearchInfo:
                         "space": "", "sampler": "", "budget": 0, "epochs": run_config.epochs, "grace_epochs": 0,
                         "reduction_factor": 0, "max_acc_drop": 0.5, "seed": 0, "command": "",
                         "status": SEARCH_RUNNING, "baseline_accs": [], "varied": []}
-            info = decode(cls, {**fallback, **{k: v for k, v in data.items() if v is not None or k not in fallback}},
-                          "search", run_config=run_config, objective=objective)
-            if not info.full_epochs:
-                info.full_epochs = FULL_EPOCHS  # older searches: DeiT's
-            return info
+            return decode(cls, {**fallback, **{k: v for k, v in data.items() if v is not None or k not in fallback}},
+                          "search", run_config=run_config, objective=objective,
+                          full_epochs=_integer_or(data.get("full_epochs"), FULL_EPOCHS))  # older searches: DeiT's
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None
         except (TypeError, ValueError, KeyError) as exc:
@@ -640,3 +639,8 @@ def config_key(params: Mapping[str, Any]) -> str:
     """A configuration's identity (the searched values, order-free): the one rule for "the same
     configuration" that the searcher's repeat check and the search's side phases share."""
     return json.dumps(dict(params), sort_keys=True)
+
+
+def _integer_or(value: Any, default: int) -> int:
+    """An integer field whose absence (None or 0, as older files wrote it) means `default`."""
+    return integer(value, "full_epochs") or default if value is not None else default

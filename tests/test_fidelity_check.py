@@ -3,6 +3,7 @@ hand-made run directories (no training): rank correlation, whether the pick hold
 arithmetic, the report's lines, and bad input. Then the runner's check itself, with a stand-in
 trainable under Ray: what it trains, what it skips, and how it resumes."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -224,9 +225,9 @@ def test_the_runner_skips_a_check_that_costs_too_much_and_says_why(fidelity_setu
     assert check.runs == [] and "--fidelity-max-share" in check.skipped and "limit 1%" in check.skipped
     assert said == [f"Fidelity check skipped: {check.skipped}."]
     opts.fidelity = 0  # off on a resume: whatever was recorded stays
-    info.fidelity = check
+    info = dataclasses.replace(info, fidelity=check)
     assert fidelity_phase.run(Context(opts, space, run_dir, info, said.append, trainable=None)) is check
-    info.fidelity = None  # off from the start: recorded as skipped, so the report says so
+    info = dataclasses.replace(info, fidelity=None)  # off from the start: recorded as skipped, so the report says so
     off = fidelity_phase.run(Context(opts, space, run_dir, info, said.append, trainable=None))
     assert off.runs == [] and off.skipped == "turned off (--fidelity off)"
     text = report_text(summarize(load_run(make_run(run_dir.parent / "off", fidelity=off.to_dict()))))
@@ -245,7 +246,7 @@ def test_the_runner_trains_dense_the_pick_and_its_rivals_longer_and_resumes(fide
     rivals = {t.trial_id for t in choose_finalists(summary.front, summary.reference, 0.5, "time", 3)}
     wanted = {"base", "a"} | rivals
     assert {"a", "c"} <= wanted  # "c" is among them and its run crashes below
-    info.fidelity = FidelityCheck(2.0, 20, 7, runs=[FidelityRun("gone", 0.5, 0.5, 1.0)])  # an earlier check's
+    info = dataclasses.replace(info, fidelity=FidelityCheck(2.0, 20, 7, runs=[FidelityRun("gone", 0.5, 0.5, 1.0)]))  # an earlier check's
     said = []
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
     # As the search starts Ray (search/ray_compat.py): token auth, once on, stays on in this process
@@ -266,7 +267,7 @@ def test_the_runner_trains_dense_the_pick_and_its_rivals_longer_and_resumes(fide
     assert by_id["base"].search_acc == pytest.approx(summary.reference.acc)  # dense: its seeds' mean
     assert by_id["a"].search_acc == pytest.approx(0.798)
     # The resume trains only what is missing, the crashed "c", and then has every run.
-    info.fidelity = check
+    info = dataclasses.replace(info, fidelity=check)
     log = run_dir / "trained.txt"
     monkeypatch.setenv("STAND_IN_LOG", str(log))
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
@@ -277,5 +278,5 @@ def test_the_runner_trains_dense_the_pick_and_its_rivals_longer_and_resumes(fide
     assert log.read_text().split() == ["0.5"]
     assert {r.trial_id for r in again.runs} == wanted
     # And once every run is recorded, a resume trains nothing (None: the tuner may not be built).
-    info.fidelity = again
+    info = dataclasses.replace(info, fidelity=again)
     assert {r.trial_id for r in fidelity_phase.run(Context(opts, space, run_dir, info, said.append, trainable=None)).runs} == wanted

@@ -112,23 +112,26 @@ class Context:
             **workers), self.resources)
 
     def record(self, **fields: Any) -> None:
-        """Set `fields` on the SearchInfo and rewrite search.json once (a phase's result, or the
-        progress a resume continues from); then the records are mirrored to `--storage`."""
+        """Record `fields` (with anything staged) in a new SearchInfo and write search.json once
+        (a phase's result, or the progress a resume continues from); then the records are mirrored
+        to `--storage`. Read `ctx.info` afresh after it: the SearchInfo is immutable."""
+        self.stage(**fields)
+        write_search(self.run_dir, self.info)
+        self.mirror()
+
+    def stage(self, **fields: Any) -> None:
+        """A new SearchInfo with `fields` set, written with the phase's next `record`."""
         names = {f.name for f in dataclasses.fields(self.info)}
         unknown = set(fields) - names
         if unknown:
             raise TypeError(f"SearchInfo has no field(s) {sorted(unknown)}")
-        for name, value in fields.items():
-            setattr(self.info, name, value)
-        write_search(self.run_dir, self.info)
-        self.mirror()
+        self.info = dataclasses.replace(self.info, **fields)
 
     def note_data(self, report) -> None:
         """The data's sizes and chance level, as a dense run measured them (recorded with the
         phase's next `record`)."""
-        for key in ("chance_acc", "num_train", "num_val"):
-            if getattr(report, key) is not None:
-                setattr(self.info, key, getattr(report, key))
+        self.stage(**{key: getattr(report, key) for key in ("chance_acc", "num_train", "num_val")
+                      if getattr(report, key) is not None})
 
     def params(self, trial) -> dict[str, Any]:
         """The searched values of a recorded trial (the point the sampler proposed)."""

@@ -36,7 +36,7 @@ def run(ctx: Context) -> dict[int, float]:
             raise KeyboardInterrupt
     extra = {s: done[s] for s in seeds if s in done}
     if extra:
-        verdict = check_learned(list(extra.values()), info.chance_acc)
+        verdict = check_learned(list(extra.values()), ctx.info.chance_acc)  # as the runs measured it
         record_noise(ctx, verdict)
         if not verdict.learned:
             raise NotLearned(verdict)

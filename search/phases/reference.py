@@ -17,16 +17,17 @@ def run(ctx: Context, extra: dict[int, float], records: dict[str, TrialRecord]) 
     info = ctx.info
     base = next((r for r in records.values() if r.is_baseline and r.status == TrialStatus.COMPLETED), None)
     if base is not None and len(info.baseline_accs) < 1 + len(extra):
-        info.baseline_accs = [base.val_acc, *extra.values()]
-        info.chance_acc = info.chance_acc if info.chance_acc is not None else base.chance_acc
-        info.num_val = info.num_val if info.num_val is not None else base.num_val
+        ctx.stage(baseline_accs=[base.val_acc, *extra.values()],
+                  chance_acc=info.chance_acc if info.chance_acc is not None else base.chance_acc,
+                  num_val=info.num_val if info.num_val is not None else base.num_val)
+    info = ctx.info
     if not info.baseline_accs or info.chance_acc is None:
         return
     verdict = check_learned(info.baseline_accs, info.chance_acc)
     record_noise(ctx, verdict)
     if not verdict.learned:
         raise NotLearned(verdict)
-    climb = dense_climb(base, info.resolution_pts) or info.proxy_still_learning
+    climb = dense_climb(base, ctx.info.resolution_pts) or ctx.info.proxy_still_learning
     ctx.record(proxy_still_learning=climb)
     if climb is not None and climb.still_learning:
         ctx.say(climbing_line(climb))
