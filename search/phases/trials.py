@@ -36,17 +36,19 @@ def run(ctx: Context, extra: dict[int, float]) -> dict[str, TrialRecord]:
     opts, run_dir, info = ctx.opts, ctx.run_dir, ctx.info
     cost = OBJECTIVE_KEYS[opts.objective]
     # with --storage, a resume continues from the records alone (search/storage.py says why)
-    restorable = opts.resume and ctx.storage is None and tune.Tuner.can_restore(ctx.tune_root)
-    if restorable:
+    tuner, recorder, why = None, None, f"no Ray experiment state in {ctx.tune_root}"
+    if opts.resume and ctx.storage is None and tune.Tuner.can_restore(ctx.tune_root):
         try:
             tuner = tune.Tuner.restore(ctx.tune_root, trainable=ctx.trainable, resume_unfinished=True,
                                        resume_errored=False, restart_errored=False)
         except MOASHAStateError as exc:
             raise UserError(str(exc).splitlines()[0]) from None
-    else:
+        except Exception as exc:  # damaged, or pickled by another version of Ray or of this package
+            why = f"Ray's experiment state in {ctx.tune_root} cannot be restored: {type(exc).__name__}"
+    if tuner is None:
         requeued = requeue_unfinished(run_dir, run_dir.name, ctx.space.params) if opts.resume else []
-        if requeued:
-            ctx.say(f"Resuming from the run's records alone (no Ray experiment state in {ctx.tune_root}): "
+        if requeued or (opts.resume and why.startswith("Ray's")):
+            ctx.say(f"Resuming from the run's records alone ({why}): "
                     f"{len(requeued)} unfinished trial(s) train again from their first epoch; finished ones are kept.")
         papers = info.papers
         recorder = RunRecorder(run_dir, opts.run.epochs, ctx.space.fixed, ctx.dense, papers, storage=ctx.storage)
@@ -85,7 +87,7 @@ def run(ctx: Context, extra: dict[int, float]) -> dict[str, TrialRecord]:
     except Exception:  # Tune's own reads of the storage fail when it stops answering
         ctx.check_storage()
         raise
-    if not restorable and recorder.storage_error is not None:
+    if recorder is not None and recorder.storage_error is not None:
         raise StorageDown(ctx.storage.uri)
     settle_lost_trials(run_dir)
     reconcile_study(run_dir, run_dir.name, ["val_acc", cost])
