@@ -1,8 +1,9 @@
 """What one training run reports: `Trainer.fit`'s result, its per-epoch callback's argument, and
 `trilevel-train`'s metrics.json (`RunMetrics.to_dict`).
 
-Typed, and still readable by key as the dict it replaced (`metrics["val_acc"]`, `.get`, `**`), so
-scripts written against the dict keep working.
+Typed, and still readable by key as the dict it replaced (`metrics["val_acc"]`, `.get`, `**`,
+`dict(metrics)`), so scripts that read the dict keep working; it is not a dict (no `json.dump` or
+`update` of it: use `to_dict()`).
 """
 
 from __future__ import annotations

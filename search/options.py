@@ -97,6 +97,9 @@ class SearchOptions:
             raise UserError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
         if self.workers_per_trial < 1:
             raise UserError(f"--workers-per-trial must be >= 1, got {self.workers_per_trial}")
+        if self.workers_per_trial > 1 and self.gpus_per_trial not in (0, 1):
+            raise UserError(f"--workers-per-trial {self.workers_per_trial} trains one rank per GPU: --gpus-per-trial must "
+                            f"be 0 or 1 with it, got {self.gpus_per_trial:g} (NCCL runs one rank per device)")
         if self.concurrency is not None and self.concurrency <= 0:
             raise UserError(f"--concurrency must be >= 1, got {self.concurrency}")
         if self.papers not in PAPERS_MODES:

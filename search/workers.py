@@ -20,6 +20,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import torch
+
 from trilevel.core.config import RunConfig
 from trilevel.core.metrics import RunMetrics
 from trilevel.store.run_store import COMPLETED, EpochReport
@@ -67,7 +69,7 @@ def train_worker(loop_config: dict) -> None:
     checkpoint when there is one."""
     import ray.train
 
-    from .trainable import use_granted_cpus
+    from .trainable import out_of_memory, use_granted_cpus
 
     config = RunConfig.from_dict(loop_config["config"])
     params = loop_config["params"]
@@ -79,7 +81,10 @@ def train_worker(loop_config: dict) -> None:
         with checkpoint.as_directory() as directory:
             trainer.load_checkpoint(Path(directory) / CHECKPOINT)
     resumed_from = trainer.epoch
-    metrics = trainer.fit()
+    try:
+        metrics = trainer.fit()
+    except torch.OutOfMemoryError as exc:
+        raise out_of_memory(exc, config) from None
     if metrics.status != COMPLETED:
         raise RuntimeError(f"training {metrics.status}")
 

@@ -57,6 +57,8 @@ def decode(cls: type[T], data: Any, what: str, **overrides: Any) -> T:
             values[f.name] = overrides[f.name]
         elif f.name in data and data[f.name] is not None:
             values[f.name] = _decode(hints[f.name], data[f.name], f"{what} {f.name}")
+        elif f.name in data and _optional(hints[f.name]):
+            values[f.name] = None  # stored as unknown: stays unknown, whatever the default
         elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
             continue  # the field's default: an older file, or a value not known yet
         elif _optional(hints[f.name]):

@@ -91,3 +91,9 @@ def test_the_codec_reads_what_it_writes_for_a_plain_record():
         decode(CurvePoint, [3, 0.5, 1.0], "point")
     with pytest.raises(UserError, match="point epochs must be an integer, got True"):
         decode(CurvePoint, {"epochs": True, "acc": 0.5, "seconds": 1.0}, "point")
+
+
+def test_a_stored_null_stays_unknown_and_a_missing_key_takes_the_default():
+    stored_null = TrialRecord.from_dict({"trial_id": "a", "status": "running", "train_seconds": None})
+    missing = TrialRecord.from_dict({"trial_id": "a", "status": "running"})
+    assert stored_null.train_seconds is None and missing.train_seconds == 0.0

@@ -24,7 +24,7 @@ def test_a_trial_on_workers_asks_nothing_itself_and_its_workers_fit_the_cluster(
     resources = trial_resources(opts, {"CPU": 2})
     assert "cpu" not in resources and "gpu" not in resources and resources["memory"] > 0
     assert worker_resources(opts) == {"CPU": 1.0}
-    assert worker_resources(options(workers_per_trial=2, gpus_per_trial=0.5)) == {"CPU": 1.0, "GPU": 0.5}
+    assert worker_resources(options(workers_per_trial=2, gpus_per_trial=1)) == {"CPU": 1.0, "GPU": 1}
     assert trial_concurrency(opts, {"CPU": 8}) == 4
     assert trial_concurrency(options(workers_per_trial=2, gpus_per_trial=1), {"CPU": 16, "GPU": 4}) == 2
     assert trial_concurrency(options(), {"CPU": 8}) == 8  # one process per trial, as before
@@ -32,6 +32,8 @@ def test_a_trial_on_workers_asks_nothing_itself_and_its_workers_fit_the_cluster(
         trial_resources(options(workers_per_trial=4), {"CPU": 2})
     with pytest.raises(UserError, match="--workers-per-trial must be >= 1"):
         options(workers_per_trial=0).validate()
+    with pytest.raises(UserError, match="one rank per GPU: --gpus-per-trial must be 0 or 1 with it, got 0.5"):
+        options(workers_per_trial=2, gpus_per_trial=0.5).validate()
 
 
 @pytest.mark.slow

@@ -77,6 +77,8 @@ class Context:
         `StorageDown` when a run failed, or Tune itself, because `--storage` stopped answering."""
         from ..side import run_points
 
+        if concurrency is None and self.opts.workers_per_trial > 1:
+            concurrency = self.concurrency  # such trials ask Tune for no CPU: it would start them all at once
         try:
             results = run_points(self.trainable if trainable is None else trainable, points, name, self.tune_root,
                                  concurrency)

@@ -27,68 +27,20 @@ def run(ctx: Context, extra: dict[int, float]) -> dict[str, TrialRecord]:
     """Run (or continue) the trials until the budget is spent or the search is stopped; returns
     every trial's latest record. `extra`: the dense seeds' accuracies, whose spread MO-ASHA treats
     as ties. Raises UserError when the dense baseline trial failed (no speedup can be measured)."""
-    from ray import tune
+    from ..searcher import reconcile_study
 
-    from ..moasha import MOASHAScheduler, MOASHAStateError
-    from ..recorder import RunRecorder
-    from ..searcher import StudySearcher, reconcile_study, requeue_unfinished
-
-    opts, run_dir, info = ctx.opts, ctx.run_dir, ctx.info
+    opts, run_dir = ctx.opts, ctx.run_dir
     cost = OBJECTIVE_KEYS[opts.objective]
-    # with --storage, a resume continues from the records alone (search/storage.py says why)
-    tuner, recorder, why = None, None, f"no Ray experiment state in {ctx.tune_root}"
-    if opts.resume and ctx.storage is None and tune.Tuner.can_restore(ctx.tune_root):
+    why = _resume_from_ray(ctx)
+    if why is not None:  # nothing of Ray's to continue, or it could not be: the run's records alone
+        tuner, recorder = _fresh_tuner(ctx, extra, why)
         try:
-            tuner = tune.Tuner.restore(ctx.tune_root, trainable=ctx.trainable, resume_unfinished=True,
-                                       resume_errored=False, restart_errored=False)
-        except MOASHAStateError as exc:
-            raise UserError(str(exc).splitlines()[0]) from None
-        except Exception as exc:  # damaged, or pickled by another version of Ray or of this package
-            why = f"Ray's experiment state in {ctx.tune_root} cannot be restored: {type(exc).__name__}"
-    if tuner is None:
-        requeued = requeue_unfinished(run_dir, run_dir.name, ctx.space.params) if opts.resume else []
-        if requeued or (opts.resume and why.startswith("Ray's")):
-            ctx.say(f"Resuming from the run's records alone ({why}): "
-                    f"{len(requeued)} unfinished trial(s) train again from their first epoch; finished ones are kept.")
-        papers = info.papers
-        recorder = RunRecorder(run_dir, opts.run.epochs, ctx.space.fixed, ctx.dense, papers, storage=ctx.storage)
-        searcher = StudySearcher(
-            space=dict(ctx.space.params), metric=["val_acc", cost], mode=["max", "min"],
-            sampler=opts.sampler, seed=opts.seed, study_name=run_dir.name,
-            points_to_evaluate=[ctx.dense, *papers.values()], max_epochs=opts.run.epochs, run_dir=str(run_dir),
-            budget=opts.budget, snap=ctx.space.snap,
-        )
-        sd = run_sd(list(extra.values()), info.num_val)
-        scheduler = MOASHAScheduler(
-            objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
-            grace_period=ctx.grace,
-            reduction_factor=opts.reduction_factor, time_attr="epoch",
-            state_path=str(run_dir / MOASHA_STATE), protected_config=[ctx.dense, *papers.values()],
-            # accuracy differences within one run's spread (the dense seeds' sd, floored by the
-            # validation set's binomial error) are ties, so noise does not decide who is stopped
-            epsilon={"val_acc": sd} if sd > 0 else None,
-        )
-        scheduler.forget(r.trial_id for r in requeued)  # their rung results came from the lost runs
-        tuner = tune.Tuner(
-            ctx.trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher, scheduler=scheduler, num_samples=opts.budget,
-                max_concurrent_trials=ctx.concurrency, reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                name=run_dir.name, storage_path=ctx.storage.uri if ctx.storage else str(run_dir.parent), verbose=0,
-                callbacks=[recorder], stop=recorder,
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                failure_config=tune.FailureConfig(max_failures=1),
-            ),
-        )
-    try:
-        tuner.fit()
-    except Exception:  # Tune's own reads of the storage fail when it stops answering
-        ctx.check_storage()
-        raise
-    if recorder is not None and recorder.storage_error is not None:
-        raise StorageDown(ctx.storage.uri)
+            tuner.fit()
+        except Exception:  # Tune's own reads of the storage fail when it stops answering
+            ctx.check_storage()
+            raise
+        if recorder.storage_error is not None:
+            raise StorageDown(ctx.storage.uri)
     settle_lost_trials(run_dir)
     reconcile_study(run_dir, run_dir.name, ["val_acc", cost])
     records = load_records(run_dir)
@@ -96,3 +48,75 @@ def run(ctx: Context, extra: dict[int, float]) -> dict[str, TrialRecord]:
     if failed is not None:
         raise UserError(f"the dense baseline trial failed, so no speedup can be measured: {failed.error}")
     return records
+
+
+def _resume_from_ray(ctx: Context) -> str | None:
+    """Continue Ray's own experiment when a resume has one (checkpoints: cut trials continue where
+    they stopped); None when it ran, else why the records alone must do. With --storage, a resume
+    always continues from the records alone (search/storage.py says why)."""
+    from ray import tune
+
+    from ..moasha import MOASHAStateError
+
+    if not (ctx.opts.resume and ctx.storage is None and tune.Tuner.can_restore(ctx.tune_root)):
+        return f"no Ray experiment state in {ctx.tune_root}"
+    try:
+        tuner = tune.Tuner.restore(ctx.tune_root, trainable=ctx.trainable, resume_unfinished=True,
+                                   resume_errored=False, restart_errored=False)
+        tuner.fit()  # Ray reads the rest of its state (trials, searcher, callbacks) here
+    except MOASHAStateError as exc:
+        raise UserError(str(exc).splitlines()[0]) from None
+    except Exception as exc:  # damaged, or pickled by another version of Ray or of this package
+        ctx.check_storage()
+        return f"Ray's experiment state in {ctx.tune_root} cannot be resumed: {type(exc).__name__}"
+    return None
+
+
+def _fresh_tuner(ctx: Context, extra: dict[int, float], why: str):
+    """A new Tuner over the run's records: an unfinished trial is sampled again and trains from
+    its first epoch; finished ones are kept (the searcher and MO-ASHA read them back)."""
+    from ray import tune
+
+    from ..moasha import MOASHAScheduler
+    from ..recorder import RunRecorder
+    from ..searcher import StudySearcher, requeue_unfinished
+
+    opts, run_dir, info = ctx.opts, ctx.run_dir, ctx.info
+    cost = OBJECTIVE_KEYS[opts.objective]
+    requeued = requeue_unfinished(run_dir, run_dir.name, ctx.space.params) if opts.resume else []
+    if requeued or (opts.resume and why.startswith("Ray's")):
+        ctx.say(f"Resuming from the run's records alone ({why}): "
+                f"{len(requeued)} unfinished trial(s) train again from their first epoch; finished ones are kept.")
+    papers = info.papers
+    recorder = RunRecorder(run_dir, opts.run.epochs, ctx.space.fixed, ctx.dense, papers, storage=ctx.storage)
+    searcher = StudySearcher(
+        space=dict(ctx.space.params), metric=["val_acc", cost], mode=["max", "min"],
+        sampler=opts.sampler, seed=opts.seed, study_name=run_dir.name,
+        points_to_evaluate=[ctx.dense, *papers.values()], max_epochs=opts.run.epochs, run_dir=str(run_dir),
+        budget=opts.budget, snap=ctx.space.snap,
+    )
+    sd = run_sd(list(extra.values()), info.num_val)
+    scheduler = MOASHAScheduler(
+        objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
+        grace_period=ctx.grace,
+        reduction_factor=opts.reduction_factor, time_attr="epoch",
+        state_path=str(run_dir / MOASHA_STATE), protected_config=[ctx.dense, *papers.values()],
+        # accuracy differences within one run's spread (the dense seeds' sd, floored by the
+        # validation set's binomial error) are ties, so noise does not decide who is stopped
+        epsilon={"val_acc": sd} if sd > 0 else None,
+    )
+    scheduler.forget(r.trial_id for r in requeued)  # their rung results came from the lost runs
+    tuner = tune.Tuner(
+        ctx.trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, num_samples=opts.budget,
+            max_concurrent_trials=ctx.concurrency, reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=run_dir.name, storage_path=ctx.storage.uri if ctx.storage else str(run_dir.parent), verbose=0,
+            callbacks=[recorder], stop=recorder,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            failure_config=tune.FailureConfig(max_failures=1),
+        ),
+    )
+    return tuner, recorder
