@@ -61,8 +61,14 @@ def test_a_trial_on_two_workers_reports_per_epoch_and_a_retry_resumes_from_its_t
             tune.with_parameters(run_trial, base=base, fixed={}, workers=2, worker_resources={"CPU": 1},
                                  train_storage=str(tmp_path / TRAIN_RUNS)),
             trial_resources(options(workers_per_trial=2), ray.cluster_resources()))
+        epochs = []  # every result Tune received, in order (a driver-side callback)
+
+        class Epochs(tune.Callback):
+            def on_trial_result(self, iteration, trials, trial, result, **info):
+                epochs.append(result["epoch"])
+
         tuner = tune.Tuner(trainable, param_space={"example_keep": 0.7, "example_interval": 0.34},
-                           run_config=tune.RunConfig(name="w", storage_path=str(tmp_path), verbose=0,
+                           run_config=tune.RunConfig(name="w", storage_path=str(tmp_path), verbose=0, callbacks=[Epochs()],
                                                      failure_config=tune.FailureConfig(max_failures=1)))
         [result] = list(tuner.fit())
     finally:
@@ -73,7 +79,6 @@ def test_a_trial_on_two_workers_reports_per_epoch_and_a_retry_resumes_from_its_t
     assert metrics["epoch"] == 3 and metrics["world_size"] == 2
     assert metrics["resumed_from"] == 1  # ... and the retry continued from the epoch-1 checkpoint
     assert metrics["paired_speedup"] > 1  # the paired speed is measured on the workers too
-    epochs = [row["epoch"] for row in result.metrics_dataframe.to_dict("records")]
     assert epochs == [1, 2, 3]  # epoch 1 once (the failing attempt's epoch 2 never reported)
     runs = list((tmp_path / TRAIN_RUNS).iterdir())
     assert len(runs) == 1 and any(p.name.startswith("checkpoint_") for p in runs[0].iterdir())
