@@ -66,6 +66,12 @@ def run_trial(params: dict, base: dict, fixed: dict, finished: tuple = (), worke
         with checkpoint.as_directory() as directory:
             trainer.load_checkpoint(Path(directory) / CHECKPOINT)
     resumed_from = trainer.epoch  # epochs this attempt did not train again (0: from scratch)
+    fit_to_end(trainer, config)
+
+
+def fit_to_end(trainer: Trainer, config: RunConfig) -> None:
+    """Train the remaining epochs; out of memory raises with the remedy first, and a run that did not
+    complete (diverged) raises, so Tune records the trial as failed with its reason."""
     try:
         metrics = trainer.fit()
     except torch.OutOfMemoryError as exc:

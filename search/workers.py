@@ -20,11 +20,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import torch
-
 from trilevel.core.config import RunConfig
 from trilevel.core.metrics import RunMetrics
-from trilevel.store.run_store import COMPLETED, EpochReport
+from trilevel.store.run_store import EpochReport
 from trilevel.core.trainer import CHECKPOINT, Trainer
 
 from .faults import maybe_fail
@@ -69,7 +67,7 @@ def train_worker(loop_config: dict) -> None:
     checkpoint when there is one."""
     import ray.train
 
-    from .trainable import out_of_memory, use_granted_cpus
+    from .trainable import fit_to_end, use_granted_cpus
 
     config = RunConfig.from_dict(loop_config["config"])
     params = loop_config["params"]
@@ -81,12 +79,7 @@ def train_worker(loop_config: dict) -> None:
         with checkpoint.as_directory() as directory:
             trainer.load_checkpoint(Path(directory) / CHECKPOINT)
     resumed_from = trainer.epoch
-    try:
-        metrics = trainer.fit()
-    except torch.OutOfMemoryError as exc:
-        raise out_of_memory(exc, config) from None
-    if metrics.status != COMPLETED:
-        raise RuntimeError(f"training {metrics.status}")
+    fit_to_end(trainer, config)
 
 
 def _report(metrics: RunMetrics, trainer: Trainer, params: dict, resumed_from: int) -> None:
