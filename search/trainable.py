@@ -75,12 +75,12 @@ def fit_to_end(trainer: Trainer, config: RunConfig) -> None:
     try:
         metrics = trainer.fit()
     except torch.OutOfMemoryError as exc:
-        raise out_of_memory(exc, config) from None
+        raise _out_of_memory(exc, config) from None
     if metrics.status != COMPLETED:
         raise RuntimeError(f"training {metrics.status}")
 
 
-def out_of_memory(exc: Exception, config: RunConfig) -> Exception:
+def _out_of_memory(exc: Exception, config: RunConfig) -> Exception:
     """The same error type with the remedy first: the report shows one line of it."""
     return torch.OutOfMemoryError(
         f"out of memory (batch size {config.resolved().batch_size}): reduce --batch-size or run fewer trials per GPU "
