@@ -401,10 +401,12 @@ def test_interrupt_while_dense_trains_first_then_resume(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ray_state", ["kept", "damaged tuner"])
+@pytest.mark.parametrize("ray_state", ["kept", "damaged tuner", "unreadable experiment state"])
 def test_interrupt_and_resume_completes_budget(tmp_path, ray_state):
     """Damaged: Ray's experiment state cannot be read back (a crash mid-write, another version of
-    Ray or of this package pickled it); the resume says so and continues from the records alone."""
+    Ray or of this package pickled it); the resume says so and continues from the records alone.
+    Unreadable: a value in the experiment state names a module that no longer exists; Ray's own
+    resume would log it and silently start afresh, dropping the cut-off trial."""
     cmd = search_cmd(tmp_path, "--budget", "5", "--epochs", "2", "--baseline-seeds", "1", "--concurrency", "1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
     run_dir = tmp_path / "runs" / "t"
@@ -422,6 +424,12 @@ def test_interrupt_and_resume_completes_budget(tmp_path, ray_state):
     assert json.loads((run_dir / "search.json").read_text())["status"] == "interrupted"
     if ray_state == "damaged tuner":
         (run_dir / "tuner.pkl").write_bytes(b"not a pickle")
+    if ray_state == "unreadable experiment state":
+        state_file = sorted(run_dir.glob("experiment_state-*.json"))[-1]
+        state = json.loads(state_file.read_text())
+        missing = b"ctrilevel.no_such_module\nRunRecorder\n."  # a pickle of a class whose module is gone
+        state["runner_data"]["_stopper"] = {"_type": "CLOUDPICKLE_FALLBACK", "value": missing.hex()}
+        state_file.write_text(json.dumps(state))
 
     resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=400, env=env())
     assert resumed.returncode == 0, resumed.stderr[-3000:]

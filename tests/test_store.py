@@ -97,3 +97,21 @@ def test_a_stored_null_stays_unknown_and_a_missing_key_takes_the_default():
     stored_null = TrialRecord.from_dict({"trial_id": "a", "status": "running", "train_seconds": None})
     missing = TrialRecord.from_dict({"trial_id": "a", "status": "running"})
     assert stored_null.train_seconds is None and missing.train_seconds == 0.0
+
+
+def test_pickles_from_before_the_run_store_moved_load_while_a_resume_reads_them():
+    """Ray's experiment state holds the recorder's records pickled under the module path of the
+    version that wrote it (trilevel.core.run_store until the twelfth session)."""
+    import pickle
+    import sys
+
+    from trilevel.search.old_names import earlier_module_names
+    from trilevel.store.run_store import TrialStatus
+
+    # pickle.dumps(TrialStatus.COMPLETED) as the version before the move wrote it
+    old = b"\x80\x04\x8c\x17trilevel.core.run_store\x94\x8c\x0bTrialStatus\x94\x93\x94\x8c\x09completed\x94\x85\x94R\x94."
+    with pytest.raises(ModuleNotFoundError):
+        pickle.loads(old)
+    with earlier_module_names():
+        assert pickle.loads(old) is TrialStatus.COMPLETED
+    assert "trilevel.core.run_store" not in sys.modules  # the old path is gone again afterwards

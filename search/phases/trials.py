@@ -11,6 +11,7 @@ from trilevel.store.run_store import (
 )
 from trilevel.reports.noise import run_sd
 
+from ..old_names import earlier_module_names
 from ..storage import StorageDown
 from . import Context
 
@@ -60,15 +61,21 @@ def _resume_from_ray(ctx: Context) -> str | None:
 
     if not (ctx.opts.resume and ctx.storage is None and tune.Tuner.can_restore(ctx.tune_root)):
         return f"no Ray experiment state in {ctx.tune_root}"
-    try:
-        tuner = tune.Tuner.restore(ctx.tune_root, trainable=ctx.trainable, resume_unfinished=True,
-                                   resume_errored=False, restart_errored=False)
-        tuner.fit()  # Ray reads the rest of its state (trials, searcher, callbacks) here
-    except MOASHAStateError as exc:
-        raise UserError(str(exc).splitlines()[0]) from None
-    except Exception as exc:  # damaged, or pickled by another version of Ray or of this package
-        ctx.check_storage()
-        return f"Ray's experiment state in {ctx.tune_root} cannot be resumed: {type(exc).__name__}"
+    with earlier_module_names():
+        try:
+            # Read the whole state first: when Ray's own resume cannot unpickle it, Ray logs the
+            # error and silently starts the experiment afresh, dropping the cut-off trials.
+            tune.ExperimentAnalysis(str(ctx.tune_root))
+            tuner = tune.Tuner.restore(ctx.tune_root, trainable=ctx.trainable, resume_unfinished=True,
+                                       resume_errored=False, restart_errored=False)
+            tuner.fit()  # Ray reads the rest of its state (trials, searcher, callbacks) here
+        except MOASHAStateError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+        except Exception as exc:  # damaged, or pickled by another version of Ray or of this package
+            ctx.check_storage()
+            said = (str(exc).splitlines() or [""])[0][:160]
+            return f"Ray's experiment state in {ctx.tune_root} cannot be resumed: {type(exc).__name__}" + (
+                f": {said}" if said else "")
     return None
 
 
