@@ -1,5 +1,6 @@
 """The run directory's identity: search.json is created when a search starts, and on `--resume` it
-must describe the same search (model, data, space, length, budget, objective, sampler, recipe)."""
+must describe the same search (model, data, space, length, budget, objective, sampler, recipe,
+workers per trial)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def prepare(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path) 
         "model": opts.run.model, "dataset": opts.run.dataset, "space": space.describe(),
         "epochs": f"{EPOCHS_AUTO} (max {opts.max_epochs})" if opts.epochs_auto else opts.run.epochs,
         "budget": opts.budget, "objective": opts.objective, "sampler": opts.sampler_name,
+        # a trial's checkpoints are a Tune trial's on one process, a Train run's on several
+        "workers_per_trial": opts.workers_per_trial,
     }
     if opts.resume:
         if not meta_path.exists():
@@ -45,7 +48,8 @@ def prepare(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path) 
         epochs = (f"{EPOCHS_AUTO} (max {info.epochs_auto.max_epochs})" if info.epochs_auto is not None
                   else info.epochs)
         stored = {"model": info.model, "dataset": info.dataset, "space": info.space_spec, "epochs": epochs,
-                  "budget": info.budget, "objective": info.objective, "sampler": info.sampler}
+                  "budget": info.budget, "objective": info.objective, "sampler": info.sampler,
+                  "workers_per_trial": info.workers_per_trial}
         diffs = [f"{k} {stored[k]!r} -> {identity[k]!r}" if k != "space" else "space"
                  for k in identity if stored[k] != identity[k]]
         diffs += [f"{k} {old_run.get(k)!r} -> {new_run[k]!r}" for k in new_run
@@ -69,6 +73,7 @@ def prepare(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path) 
         status=SEARCH_RUNNING, run_config=opts.run, baseline_accs=[], varied=sorted(space.params),
         space_spec=space.describe(), finalists=opts.finalists, full_epochs=opts.full_epochs,
         epochs_auto=EpochsAuto(opts.max_epochs, opts.run.seed) if opts.epochs_auto else None,
+        workers_per_trial=opts.workers_per_trial,
     )
     write_search(run_dir, info)
     return info

@@ -450,6 +450,8 @@ class SearchInfo:
     epochs_auto: EpochsAuto | None = None
     # dense's rise over the last third of its run against the resolution (None: not known yet)
     proxy_still_learning: ProxyClimb | None = None
+    # Ray Train workers per trial (`--workers-per-trial`); files from before it had one process
+    workers_per_trial: int = 1
     version: int = SEARCH_VERSION
 
     def to_dict(self) -> dict[str, Any]:

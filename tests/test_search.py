@@ -1,5 +1,6 @@
 """Search: spaces, the Optuna bridge, and end-to-end `trilevel-search` runs on a tiny ViT."""
 
+import dataclasses
 import json
 import os
 import shlex
@@ -586,6 +587,13 @@ def test_resume_refuses_a_different_search(tmp_path):
         prepare(other, load_space("pss"), 3, tmp_path / "r")
     with pytest.raises(UserError, match="already holds a search.*--resume"):
         prepare(opts, load_space("tri-level"), 3, tmp_path / "r")
+    # trials on 2 workers keep their checkpoints in Ray Train runs, not in Tune's trial checkpoints
+    wider = SearchOptions(run=RunConfig(model="deit_t"), output=str(tmp_path), name="r", resume=True,
+                          workers_per_trial=2)
+    with pytest.raises(UserError, match="different search.*workers_per_trial 1 -> 2"):
+        prepare(wider, load_space("tri-level"), 3, tmp_path / "r")
+    assert prepare(dataclasses.replace(wider, workers_per_trial=1), load_space("tri-level"), 3,
+                   tmp_path / "r").workers_per_trial == 1
 
 
 def test_gpu_and_unwritable_output_are_refused(tmp_path):
