@@ -111,10 +111,12 @@ TINY_PROXY = {
 }
 
 
-def search_proxy() -> dict:
-    """A default `trilevel-search --model deit_t` trial's run config, every recipe value resolved
-    (so the stored table records what was trained even if the defaults change later)."""
-    run = RunConfig(model="deit_t", dataset="digits", device="cpu").resolved().to_dict()
+def search_proxy(epochs: int | None = None) -> dict:
+    """A default `trilevel-search --model deit_t` trial's run config (`--epochs N`: that search's,
+    whose recipe `auto` chooses for its length), every recipe value resolved (so the stored table
+    records what was trained even if the defaults change later)."""
+    lengths = {} if epochs is None else {"epochs": epochs}
+    run = RunConfig(model="deit_t", dataset="digits", device="cpu", **lengths).resolved().to_dict()
     run.pop("sparsity")
     return run
 
@@ -156,7 +158,7 @@ def extra_runs(epochs: int) -> list[dict]:
     return out
 
 
-PROXIES = {"search": search_proxy, "tiny": lambda: dict(TINY_PROXY)}
+PROXIES = {"search": search_proxy, "tiny": lambda epochs=None: dict(TINY_PROXY)}
 THREADS = 2
 QUIET = 0.10  # other processes may use at most this share of the CPUs while a configuration trains
 
@@ -304,14 +306,20 @@ def main() -> None:
     p.add_argument("--proxy", choices=sorted(PROXIES), default="search",
                    help="search: a default deit_t search trial (default); tiny: the 2026-11-21 tables' ViT")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="train every configuration on each seed")
-    p.add_argument("--epochs", type=int, default=None, help="change only to probe timing")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="another proxy length (the search proxy's recipe resolved for it): for rank studies "
+                        "across lengths, benchmarks/length_ranks.py")
+    p.add_argument("--any-load", action="store_true",
+                   help="train whatever else runs: no waiting for a quiet machine and no re-runs, for a table "
+                        "whose accuracies matter and not its timings (rows keep `contended`)")
+    p.add_argument("--threads", type=int, default=THREADS, help="torch threads per configuration")
     p.add_argument("--limit", type=int, default=None, help="train at most this many new configurations")
     p.add_argument("--retries", type=int, default=3, help="re-runs of a configuration whose timing was contended")
     p.add_argument("--extras", action="store_true",
                    help="also train the papers' hand-set settings, dense trained shorter and a dense reference")
     args = p.parse_args()
-    torch.set_num_threads(THREADS)
-    proxy = PROXIES[args.proxy]()
+    torch.set_num_threads(args.threads)
+    proxy = PROXIES[args.proxy](args.epochs)
     if args.epochs is not None:
         proxy["epochs"] = args.epochs
     grid = GRIDS[args.grid]
@@ -331,10 +339,11 @@ def main() -> None:
         warm_up(proxy)
     for seed, params, extra in todo:
         what = extra["name"] if extra else params
-        for _ in range(1 + args.retries):
-            wait_quiet()
+        for _ in range(1 + (0 if args.any_load else args.retries)):
+            if not args.any_load:
+                wait_quiet()
             row = train_one(proxy, params, seed, extra)
-            if not row["contended"]:
+            if not row["contended"] or args.any_load:
                 break
             table["discarded_runs"] += 1
             print(f"{what}: other processes took up to {max(row['others_cpu']):.0%} of the CPUs; "

@@ -1,0 +1,90 @@
+"""Proxy length rank studies (issue 27): grid tables at several lengths compared by rank
+correlation (benchmarks/length_ranks.py), and the grid trainer's mode for tables whose accuracies
+matter and not their timings (benchmarks/tabular_grid.py --any-load)."""
+
+import importlib.util
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCH / f"{name}.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+length_ranks = _load("length_ranks")
+GRID = {"example_keep": [0.5, 0.75, 1.0], "token_keep": [0.5, 1.0]}
+
+
+def _table(epochs, accs_by_seed):
+    """A grid table at `epochs` whose configuration i ends at accs_by_seed[seed][i]."""
+    points = [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())]
+    rows = [{"params": {**p, "attention_keep": 1.0}, "seed": seed, "val_acc": [0.1, acc]}
+            for seed, accs in accs_by_seed.items() for p, acc in zip(points, accs)]
+    return {"proxy": {"epochs": epochs, "seed": 0}, "grid": GRID, "configs": rows}
+
+
+def test_a_ranking_that_holds_when_doubled_and_one_that_reverses():
+    short = _table(9, {0: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], 1: [0.2, 0.1, 0.3, 0.4, 0.6, 0.5]})
+    double = _table(18, {0: [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]})  # every order reversed
+    result = length_ranks.compare([short, double])
+    (doubling,) = result["doubling"]
+    assert (doubling["epochs"], doubling["check_epochs"], doubling["seed"]) == (9, 18, 0)
+    assert doubling["spearman"] == pytest.approx(-1.0) and doubling["configurations"] == 6
+    (ceiling,) = result["seed_ceiling"]
+    assert ceiling["epochs"] == 9 and ceiling["seeds"] == [0, 1]
+    assert ceiling["spearman"] == pytest.approx(0.8857, abs=1e-3)  # two swapped neighbours in six
+    assert ceiling["ci90"][0] < ceiling["spearman"] < ceiling["ci90"][1]
+    assert result["dense"]["9"] == {"0": 0.6, "1": 0.5}  # example 1.0, token 1.0 is the last point
+
+    agree = _table(18, {0: [0.11, 0.21, 0.31, 0.41, 0.51, 0.61]})
+    longest = _table(36, {0: [0.2, 0.1, 0.3, 0.4, 0.5, 0.6]})
+    result = length_ranks.compare([short, agree, longest])
+    assert [(r["epochs"], r["check_epochs"]) for r in result["doubling"]] == [(9, 18), (18, 36)]
+    assert result["doubling"][0]["spearman"] == pytest.approx(1.0)
+    assert [(r["epochs"], r["check_epochs"]) for r in result["against_longest"]] == [(9, 36), (18, 36)]
+    assert "9 vs 18 ep, seed 0: +1.00" in length_ranks.render(result)
+
+
+def test_tables_of_different_grids_or_two_of_one_length_are_refused():
+    other = _table(18, {0: [0.1] * 6})
+    other["grid"] = {"example_keep": [0.5, 1.0]}
+    with pytest.raises(SystemExit, match="different grids"):
+        length_ranks.compare([_table(9, {0: [0.1] * 6}), other])
+    with pytest.raises(SystemExit, match="two tables at 9 epochs"):
+        length_ranks.compare([_table(9, {0: [0.1] * 6}), _table(9, {1: [0.1] * 6})])
+
+
+def test_any_load_trains_each_configuration_once_without_waiting_for_a_quiet_machine(tmp_path, monkeypatch):
+    grid = _load("tabular_grid")
+    trained = []
+
+    def train_one(proxy, params, seed, extra=None):
+        trained.append((proxy["epochs"], seed, params))
+        return {"params": params, "seed": seed, "val_acc": [0.5], "train_seconds": [1.0],
+                "others_cpu": [0.9], "contended": True, "wall_seconds": 1.0}
+
+    def never(*args, **kwargs):
+        raise AssertionError("--any-load must not wait for a quiet machine or warm up a model")
+
+    monkeypatch.setattr(grid, "train_one", train_one)
+    monkeypatch.setattr(grid, "wait_quiet", never)
+    monkeypatch.setattr(grid, "warm_up", lambda proxy: None)
+    out = tmp_path / "grid.json"
+    monkeypatch.setattr(sys, "argv", ["tabular_grid.py", "--epochs", "18", "--any-load", "--threads", "1",
+                                      "--limit", "3", "--out", str(out)])
+    grid.main()
+    table = json.loads(out.read_text())
+    assert len(trained) == 3 and {e for e, _, _ in trained} == {18}  # contended, kept, not re-run
+    assert table["proxy"]["epochs"] == 18 and table["discarded_runs"] == 0
+    assert all(row["contended"] for row in table["configs"])
+    # the stored proxy is a default 18-epoch search trial's run config (its recipe resolved for 18 epochs)
+    assert grid.same_training(table["proxy"], grid.search_proxy(18))
