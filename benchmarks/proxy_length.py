@@ -9,6 +9,16 @@ check's Spearman correlation between the accuracies the search ranked on and the
 
     python benchmarks/proxy_length.py --fixed benchmarks/results/main_command_digits \\
         --auto benchmarks/results/main_command_digits_auto --json benchmarks/results/epochs_auto_digits.json
+
+`--curve ROWS.jsonl ...` asks instead what `--epochs auto` would choose on dense runs already
+trained (`proxy_recipe.py` rows of one seed at several `epochs`, e.g. 3 / 6 / 12 / 24 / 30, or a
+stored search.json's `epochs_auto` curve, re-judged by today's rule): the
+search's own doubling and choice (`search/epochs_auto.run`), each length read from the rows
+instead of trained; it names the length it would need next when the rows lack it.
+
+    python benchmarks/proxy_length.py --curve benchmarks/results/proxy_recipe_cifar16px.jsonl \\
+        benchmarks/results/proxy_length_cifar16px.jsonl --num-val 10000 --chance 0.1 \\
+        --json benchmarks/results/epochs_auto_cifar16px.json
 """
 
 from __future__ import annotations
@@ -17,8 +27,9 @@ import argparse
 import json
 from pathlib import Path
 
-from trilevel.store.run_store import load_run
+from trilevel.store.run_store import CurvePoint, EpochsAuto, load_run
 from trilevel.reports import summarize
+from trilevel.search import epochs_auto
 
 
 def describe(run_dir: Path) -> dict:
@@ -53,12 +64,68 @@ def describe(run_dir: Path) -> dict:
     }
 
 
+def curve_rows(path: Path) -> list[dict]:
+    """proxy_recipe.py's rows (JSON lines), or a search.json's `epochs_auto` curve as such rows."""
+    text = path.read_text()
+    if path.suffix == ".json":
+        auto = json.loads(text).get("epochs_auto") or {}
+        return [{"seed": auto["seed"], "status": "completed", "config": {"epochs": point["epochs"]},
+                 "val_acc": point["acc"], "train_seconds": point["seconds"]} for point in auto.get("curve", [])]
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def rechoose(rows: list[dict], seed: int, max_epochs: int, num_val: int, chance: float | None) -> dict:
+    """What `--epochs auto` (max `max_epochs`) chooses on stored dense runs of `seed`: the rows
+    (proxy_recipe.py's, any variant) are looked up by their run's `epochs`; completed runs only."""
+    by_length = {}
+    for row in rows:
+        if row["seed"] == seed and row["status"] == "completed":
+            by_length.setdefault(row["config"]["epochs"], row)
+    record = EpochsAuto(max_epochs, seed)
+    missing = []
+
+    def measure(epochs: int):
+        if epochs not in by_length:
+            missing.append(epochs)
+            raise LookupError(epochs)
+        row = by_length[epochs]
+        return CurvePoint(epochs, row["val_acc"], row["train_seconds"]), chance, num_val
+
+    try:
+        epochs_auto.run(record, measure, save=lambda r: None, say=lambda line: None)
+    except LookupError:
+        return {"seed": seed, "max_epochs": max_epochs, "chosen": None, "needs_epochs": missing[0],
+                "curve": [p.to_dict() for p in record.curve], "seconds": record.seconds}
+    return {"seed": seed, "max_epochs": max_epochs, "chosen": record.chosen, "noise_pts": record.noise_pts,
+            "curve": [p.to_dict() for p in record.curve], "seconds": record.seconds,
+            "stored_lengths": sorted(by_length)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--fixed", type=Path, required=True, help="the search with the fixed default --epochs")
-    p.add_argument("--auto", type=Path, required=True, help="the same command with --epochs auto")
+    p.add_argument("--fixed", type=Path, help="the search with the fixed default --epochs")
+    p.add_argument("--auto", type=Path, help="the same command with --epochs auto")
+    p.add_argument("--curve", type=Path, nargs="+", help="instead: proxy_recipe.py rows of dense at several lengths")
+    p.add_argument("--seed", type=int, default=0, help="--curve: the seed the doubling trains (the search's)")
+    p.add_argument("--max-epochs", type=int, default=30, help="--curve: the search's --max-epochs")
+    p.add_argument("--num-val", type=int, help="--curve: validation images (the noise rule needs it)")
+    p.add_argument("--chance", type=float, help="--curve: the most frequent validation class's share")
     p.add_argument("--json", type=Path, required=True, help="where to write the comparison")
     args = p.parse_args()
+    if args.curve:
+        if args.num_val is None:
+            p.error("--curve needs --num-val")
+        rows = [row for path in args.curve for row in curve_rows(path)]
+        out = rechoose(rows, args.seed, args.max_epochs, args.num_val, args.chance)
+        out["rows"] = [str(path) for path in args.curve]
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+        curve = ", ".join(f"{c['epochs']}: {100 * c['acc']:.2f}%" for c in out["curve"])
+        print(f"--epochs auto on seed {args.seed}: curve {curve} ({out['seconds'] / 60:.1f} min of training); "
+              + (f"chooses {out['chosen']} epochs (noise {out['noise_pts']:.2f} points)" if out["chosen"]
+                 else f"needs dense at {out['needs_epochs']} epochs next, not stored"))
+        return
+    if args.fixed is None or args.auto is None:
+        p.error("pass --fixed and --auto (two stored searches), or --curve")
     fixed, auto = describe(args.fixed), describe(args.auto)
     out = {"fixed": fixed, "auto": auto,
            "wall_ratio_auto_over_fixed": (auto["wall_seconds"] / fixed["wall_seconds"]

@@ -88,3 +88,18 @@ def test_any_load_trains_each_configuration_once_without_waiting_for_a_quiet_mac
     assert all(row["contended"] for row in table["configs"])
     # the stored proxy is a default 18-epoch search trial's run config (its recipe resolved for 18 epochs)
     assert grid.same_training(table["proxy"], grid.search_proxy(18))
+
+
+def test_what_auto_would_choose_on_stored_dense_runs():
+    """The digits curve of 2026-12-03 (benchmarks/results/epochs_auto_digits/auto): the search's
+    rule, fed from stored rows, stops after 24 epochs and chooses 12; with 12 missing it says so."""
+    proxy_length = _load("proxy_length")
+    curve = {3: 0.6111, 6: 0.9333, 12: 0.9722, 24: 0.9556}
+    rows = [{"seed": 0, "status": "completed", "config": {"epochs": e}, "val_acc": a, "train_seconds": 10.0 * e}
+            for e, a in curve.items()]
+    rows.append({"seed": 1, "status": "completed", "config": {"epochs": 48}, "val_acc": 0.99, "train_seconds": 1.0})
+    out = proxy_length.rechoose(rows, seed=0, max_epochs=30, num_val=180, chance=0.1)
+    assert out["chosen"] == 12 and [p["epochs"] for p in out["curve"]] == [3, 6, 12, 24]
+    assert out["seconds"] == pytest.approx(450.0) and out["noise_pts"] > 0
+    missing = proxy_length.rechoose([r for r in rows if r["config"]["epochs"] != 12], 0, 30, 180, 0.1)
+    assert missing["chosen"] is None and missing["needs_epochs"] == 12
