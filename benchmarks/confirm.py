@@ -13,7 +13,8 @@ in the search and after this longer confirmation training.
 `--alternatives PAPER` also trains, on the same seeds and interleaved, what a user would do instead
 of searching (issue 14): dense trained shorter to the time the pick takes (its whole schedule
 compressed to round(epochs x pick seconds / dense seconds) epochs, measured on the first seed's pair),
-and one of the papers' hand-set settings (`benchmarks/tabular_grid.py` PAPER_SETTINGS). Each gets
+and one of the papers' hand-set settings (a name the search's records use, `trilevel.spaces.papers`,
+e.g. tri-level-deit-t; or one of `benchmarks/tabular_grid.py` PAPER_SETTINGS). Each gets
 its paired difference to dense and to the pick with a 90 % t interval over the seeds
 (`trilevel.reports.noise.paired_delta`). Every finished run goes to `--json` at once and is not
 trained again, so a benchmark longer than one sitting continues with the same command; speedups
@@ -155,6 +156,21 @@ def _tabular_grid():
     return grid
 
 
+def paper_setting(name: str, grid) -> tuple[dict, str]:
+    """(SparsityConfig fields, source) of a paper's setting: one the search tries first
+    (`trilevel.spaces.papers`, by its name in the search's records, e.g. tri-level-deit-t) or one
+    of the grid tables' extras (`tabular_grid.PAPER_SETTINGS`)."""
+    from trilevel.spaces.papers import PAPERS
+
+    searched = {paper.name: (dict(paper.sparsity), paper.source) for paper in PAPERS}
+    tables = grid.PAPER_SETTINGS
+    if name in searched:
+        return searched[name]
+    if name in tables:
+        return tables[name]
+    raise SystemExit(f"unknown paper setting {name!r}; one of {sorted(searched) + sorted(tables)}")
+
+
 def machine_id() -> str:
     """This boot of this machine: times measured under different ids are not compared."""
     boot = Path("/proc/sys/kernel/random/boot_id")
@@ -268,9 +284,7 @@ def alternatives(args) -> None:
     again: a benchmark too long for one sitting (a CIFAR-10 subset on a CPU) continues with the
     same command. `--stop-after` stops starting runs after that many seconds."""
     grid = _tabular_grid()
-    if args.alternatives not in grid.PAPER_SETTINGS:
-        raise SystemExit(f"unknown paper setting {args.alternatives!r}; one of {sorted(grid.PAPER_SETTINGS)}")
-    values, source = grid.PAPER_SETTINGS[args.alternatives]
+    values, source = paper_setting(args.alternatives, grid)
     best = load_pick(args.run_dir)
     epochs = args.epochs or best.epochs
     data = {k: v for k, v in (("data", args.data), ("train_subset", args.train_subset),

@@ -29,7 +29,7 @@ from trilevel.spaces import SearchSpace
 
 from .cluster import init_ray, trial_concurrency, trial_resources
 from .lock import RunLock
-from .options import SearchOptions, auto_grace  # noqa: F401 (auto_grace: re-exported)
+from .options import SearchOptions
 from .run_dir import now, prepare
 from .storage import Storage, StorageDown, StorageLease, require_shared_storage
 

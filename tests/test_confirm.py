@@ -88,6 +88,25 @@ def test_alternatives_refuse_bad_input_before_training(tmp_path):
     assert proc.returncode == 1 and "written by an earlier confirm.py" in proc.stderr, proc.stderr
     proc = confirm(tmp_path, "--alternatives", PAPER, "--val-subset", -1, timeout=120)
     assert proc.returncode == 2 and "must be >= 0" in proc.stderr and "Traceback" not in proc.stderr
+    proc = confirm(tmp_path, "--alternatives", "tri-level-deit", timeout=120)
+    assert proc.returncode == 1 and "unknown paper setting" in proc.stderr and "tri-level-deit-t" in proc.stderr
+
+
+def test_a_paper_setting_by_the_name_the_search_records_or_the_grid_tables_use():
+    """The side by side of a search trains the paper setting that search tried (its records name it
+    `tri-level-deit-t`); the grid tables' extras keep their own names."""
+    import importlib.util
+
+    from trilevel.spaces.papers import PAPERS
+
+    spec = importlib.util.spec_from_file_location("benchmarks_confirm", CONFIRM)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    grid = module._tabular_grid()
+    values, source = module.paper_setting("tri-level-deit-t", grid)
+    assert SparsityConfig(**values) == next(p for p in PAPERS if p.name == "tri-level-deit-t").config()
+    assert "Tri-Level" in source
+    assert module.paper_setting(PAPER, grid) == grid.PAPER_SETTINGS[PAPER]
 
 
 def test_speedups_only_from_seeds_timed_on_one_quiet_machine():

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from trilevel.core import RunConfig, SparsityConfig, Trainer
-from trilevel.core.errors import UserError
 from trilevel.core.paired import BURSTS, keep_key
 
 TINY = {"depth": 4, "embed_dim": 32, "num_heads": 2}
