@@ -34,9 +34,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from store_run import store  # noqa: E402
+from store_run import copy_records, store  # noqa: E402
 
-from trilevel.store.run_store import RECORD_FILES, SEARCH_FILE  # noqa: E402
+from trilevel.store.run_store import SEARCH_FILE  # noqa: E402
 
 PACKAGES = {"core": "core", "store": "store", "search": "search", "spaces": "spaces", "reports": "reports"}  # pyproject's package-dir
 
@@ -46,10 +46,7 @@ def prepare(run_dir: Path, store_dir: Path) -> bool:
     if (run_dir / SEARCH_FILE).exists():
         return True
     if (store_dir / SEARCH_FILE).exists():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for name in RECORD_FILES:
-            if (store_dir / name).exists():
-                shutil.copy2(store_dir / name, run_dir / name)
+        copy_records(store_dir, run_dir)
         print(f"long_search: continuing from the records in {store_dir}", flush=True)
         return True
     return False

@@ -19,17 +19,24 @@ from trilevel.store.run_store import RECORD_FILES, load_run
 from trilevel.reports import render_report, summarize
 
 
-def store(run_dir: Path, dest: Path) -> list[str]:
-    """Copy the record files that exist (each atomically: a reader never sees half a file) and
-    render report.txt when the run has trials to report; returns the names stored."""
+def copy_records(src: Path, dest: Path) -> list[str]:
+    """Copy the record files `src` holds into `dest`, each atomically (a reader never sees half a
+    file); returns their names. Both ways: a run into its store, a store into a new run directory."""
     dest.mkdir(parents=True, exist_ok=True)
-    stored = []
+    copied = []
     for name in RECORD_FILES:
-        if (run_dir / name).exists():
+        if (src / name).exists():
             tmp = dest / f".{name}.tmp"
-            shutil.copy2(run_dir / name, tmp)
+            shutil.copy2(src / name, tmp)
             tmp.replace(dest / name)
-            stored.append(name)
+            copied.append(name)
+    return copied
+
+
+def store(run_dir: Path, dest: Path) -> list[str]:
+    """Copy the record files that exist and render report.txt when the run has trials to report;
+    returns the names stored."""
+    stored = copy_records(run_dir, dest)
     from rich.console import Console
 
     from trilevel.core import UserError
