@@ -16,7 +16,10 @@ compressed to round(epochs x pick seconds / dense seconds) epochs, measured on t
 and one of the papers' hand-set settings (a name the search's records use, `trilevel.spaces.papers`,
 e.g. tri-level-deit-t; or one of `benchmarks/tabular_grid.py` PAPER_SETTINGS). Each gets
 its paired difference to dense and to the pick with a 90 % t interval over the seeds
-(`trilevel.reports.noise.paired_delta`). Every finished run goes to `--json` at once and is not
+(`trilevel.reports.noise.paired_delta`), and its speed two ways: wall-clock training time on seeds
+timed on one quiet machine, and the paired speedup each sparse run measures inside itself (dense
+steps timed beside its own; dense trained shorter: epochs / its epochs), which holds on a busy
+machine too. Every finished run goes to `--json` at once and is not
 trained again, so a benchmark longer than one sitting continues with the same command; speedups
 are only taken from seeds whose runs were all timed on one boot of one machine with no other
 process taking the CPUs. `--train-subset` / `--val-subset` confirm on more data than the search saw:
@@ -52,7 +55,10 @@ def run(config: RunConfig) -> dict:
     m = train(config)
     if m["status"] != "completed":
         raise SystemExit(f"confirmation run failed: {m['status']}")
-    return {"val_acc": m["val_acc"], "train_seconds": m["train_seconds"], "flops_per_image": m["flops_per_image"]}
+    return {"val_acc": m["val_acc"], "train_seconds": m["train_seconds"], "flops_per_image": m["flops_per_image"],
+            # dense steps timed inside the run beside its own (None for dense): a speed figure that
+            # holds on a busy machine, where the runs' wall times do not
+            "paired_speedup": m.get("paired_speedup")}
 
 
 def spread(values: list[float]) -> str:
@@ -244,14 +250,22 @@ def comparable(rows: list[dict]) -> bool:
 
 def shorter_length(result: dict, epochs: int) -> int:
     """Dense trained shorter gets the pick's measured time: the epochs scaled by pick / dense seconds
-    of the first seed whose pair is comparable (else, with a warning, of the first pair)."""
+    of the first seed whose pair is comparable; else by the pick's paired speedup (measured inside
+    its own run, whatever else ran); else, with a warning, by the first pair's seconds."""
     picks = {r["seed"]: r for r in result["runs"]["pick"]}
     pairs = [(d, picks[d["seed"]]) for d in result["runs"]["dense"] if d["seed"] in picks]
     good = [pair for pair in pairs if comparable(list(pair))]
-    if not good:
-        print("warning: no dense/pick pair was timed on one quiet machine; dense trained shorter gets "
-              "the first pair's ratio", flush=True)
-    dense, pick = (good or pairs)[0]
+    if good:
+        dense, pick = good[0]
+        return min(epochs, max(1, round(epochs * pick["train_seconds"] / dense["train_seconds"])))
+    paired = next((pick.get("paired_speedup") for _, pick in pairs if pick.get("paired_speedup")), None)
+    if paired:
+        print(f"no dense/pick pair was timed on one quiet machine; dense trained shorter gets the pick's "
+              f"paired speedup ({paired:.2f}x)", flush=True)
+        return min(epochs, max(1, round(epochs / paired)))
+    print("warning: no dense/pick pair was timed on one quiet machine; dense trained shorter gets "
+          "the first pair's ratio", flush=True)
+    dense, pick = pairs[0]
     return min(epochs, max(1, round(epochs * pick["train_seconds"] / dense["train_seconds"])))
 
 
@@ -268,9 +282,16 @@ def summarize(result: dict) -> dict:
     for name in ALTERNATIVES:
         d_dense, d_pick = paired_delta(accs[name], accs["dense"]), paired_delta(accs[name], accs["pick"])
         speedups = [by_seed["dense"][s]["train_seconds"] / by_seed[name][s]["train_seconds"] for s in timed]
+        paired = [by_seed[name][s].get("paired_speedup") for s in seeds]
+        paired = [v for v in paired if v is not None]
+        if name == "dense":
+            paired = [1.0] if seeds else []
+        elif name == "shorter" and seeds and result.get("shorter_epochs") and result.get("epochs"):
+            paired = [result["epochs"] / result["shorter_epochs"]]  # dense's own steps, fewer epochs
         summary["rows"][name] = {
             "acc_pct": spread([100 * a for a in accs[name]]) if seeds else None,
             "speedup": statistics.fmean(speedups) if speedups else None,
+            "paired_speedup": statistics.fmean(paired) if paired else None,
             "vs_dense_pts": [d_dense.delta_pts, *d_dense.ci_pts] if name != "dense" and d_dense else None,
             "vs_pick_pts": [d_pick.delta_pts, *d_pick.ci_pts] if name != "pick" and d_pick else None,
         }
@@ -333,6 +354,8 @@ def alternatives(args) -> None:
         line = f"{name:8s} acc {row['acc_pct']} %"
         if row["speedup"] is not None:
             line += f", speedup {row['speedup']:.2f}x"
+        if row.get("paired_speedup") is not None:
+            line += f", paired speedup {row['paired_speedup']:.2f}x"
         for key, label in (("vs_dense_pts", "vs dense"), ("vs_pick_pts", "vs pick")):
             if row[key]:
                 line += f", {label} {row[key][0]:+.2f} [{row[key][1]:+.2f}, {row[key][2]:+.2f}] pts"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from trilevel.core.config import RunConfig, SparsityConfig
@@ -138,4 +139,33 @@ def test_speedups_only_from_seeds_timed_on_one_quiet_machine():
     assert summary["seeds"] == [0, 1]  # seed 2 lacks its shorter run
     assert summary["timed_seeds"] == [0]  # seed 1 spans machines a and b
     assert summary["rows"]["pick"]["speedup"] == 2.0
+    assert summary["rows"]["pick"]["paired_speedup"] is None  # rows from before paired speed
     assert abs(summary["rows"]["pick"]["vs_dense_pts"][0] - (-1.0)) < 1e-9  # accuracies use both seeds
+
+
+def test_paired_speedups_where_wall_times_cannot_be_compared():
+    """On a busy machine no pair is comparable: dense trained shorter takes the pick's paired
+    speedup, and every row reports its paired speedup (dense 1, shorter epochs / its epochs)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("confirm", CONFIRM)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def row(seed, acc, seconds, paired=None):
+        return {"seed": seed, "val_acc": acc, "train_seconds": seconds, "machine": "a", "contended": True,
+                "paired_speedup": paired}
+
+    result = {"epochs": 12, "shorter_epochs": None, "runs": {
+        "dense": [row(0, 0.46, 1500), row(1, 0.45, 1400)],
+        "pick": [row(0, 0.45, 1100, 1.6), row(1, 0.44, 900, 1.5)],
+        "paper": [row(0, 0.44, 1300, 1.2), row(1, 0.45, 1200, 1.25)],
+        "shorter": [],
+    }}
+    assert mod.shorter_length(result, 12) == 8  # round(12 / 1.6), not the contended seconds' 9
+    result["shorter_epochs"] = 8
+    result["runs"]["shorter"] = [row(0, 0.43, 1000), row(1, 0.43, 950)]
+    rows = mod.summarize(result)["rows"]
+    assert rows["pick"]["speedup"] is None and rows["pick"]["paired_speedup"] == pytest.approx(1.55)
+    assert rows["paper"]["paired_speedup"] == pytest.approx(1.225)
+    assert rows["dense"]["paired_speedup"] == 1.0 and rows["shorter"]["paired_speedup"] == 1.5
