@@ -22,7 +22,9 @@ steps timed beside its own; dense trained shorter: epochs / its epochs), which h
 machine too. Every finished run goes to `--json` at once and is not
 trained again, so a benchmark longer than one sitting continues with the same command; speedups
 are only taken from seeds whose runs were all timed on one boot of one machine with no other
-process taking the CPUs. `--train-subset` / `--val-subset` confirm on more data than the search saw:
+process taking the CPUs. `--jobs 2` trains two runs at a time (one thread each): their wall times
+then disturb each other and only the paired speedups count, for a machine that is never quiet
+long enough. `--train-subset` / `--val-subset` confirm on more data than the search saw:
 
     python benchmarks/confirm.py RUN_DIR --seeds 3 --first-seed 20 --alternatives "PSS cyclic 0.8 to 0, magnitude" \
         --train-subset 10000 --val-subset 0 --json benchmarks/results/alternatives_cifar.json --stop-after 5400
@@ -87,14 +89,19 @@ def main() -> None:
                           "many times (0: neither; the CPU share of other processes is recorded either way)")
     alt.add_argument("--stop-after", type=float, metavar="SECONDS",
                      help="start no run after this many seconds; the same command continues")
+    alt.add_argument("--jobs", type=int, default=1,
+                     help="runs at once, one torch thread each (> 1: no waiting for a quiet machine; speed "
+                          "from the runs' paired speedups, their wall times being contended by each other)")
     args = p.parse_args()
     if not args.alternatives:
         given = [f for f in ("data", "train_subset", "val_subset", "stop_after") if getattr(args, f) is not None]
         if given:
             p.error(f"--{given[0].replace('_', '-')} is for --alternatives only")
     if args.retries < 0 or (args.train_subset is not None and args.train_subset < 1) \
-            or (args.val_subset is not None and args.val_subset < 0):
-        p.error("--retries and --val-subset must be >= 0, --train-subset >= 1")
+            or (args.val_subset is not None and args.val_subset < 0) or args.jobs < 1:
+        p.error("--retries and --val-subset must be >= 0, --train-subset and --jobs >= 1")
+    if args.jobs > 1 and not args.alternatives:
+        p.error("--jobs is for --alternatives only")
     if args.alternatives:
         from trilevel.core.errors import UserError
 
@@ -298,6 +305,63 @@ def summarize(result: dict) -> dict:
     return summary
 
 
+def _run_in_worker(config: RunConfig) -> dict:
+    """One run in a worker process of `--jobs`: one torch thread, no waiting for a quiet machine."""
+    import torch
+
+    torch.set_num_threads(1)
+    return measured_run(config, _tabular_grid(), 0)
+
+
+def _in_parallel(args, result: dict, configs: dict, seeds: list[int], epochs: int, deadline: float | None) -> bool:
+    """`--jobs N`: the same runs as the loop in `alternatives`, N at a time, in seed order; dense
+    trained shorter starts once a dense/pick pair has set its length. Each finished run is saved at
+    once. Returns whether --stop-after stopped it."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    todo = [(seed, name) for seed in seeds for name in ALTERNATIVES
+            if not any(r["seed"] == seed for r in result["runs"][name])]
+    running: dict = {}
+    stopped = False
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while todo or running:
+            while todo and len(running) < args.jobs and not stopped:
+                if deadline is not None and time.time() >= deadline:
+                    stopped = True
+                    break
+                ready = next((t for t in todo if t[1] != "shorter" or result["shorter_epochs"] is not None
+                              or _pair_done(result)), None)
+                if ready is None:
+                    break  # only dense trained shorter is left, and no pair has set its length yet
+                todo.remove(ready)
+                seed, name = ready
+                if name == "shorter" and result["shorter_epochs"] is None:
+                    result["shorter_epochs"] = shorter_length(result, epochs)
+                config = (configs["dense"].replace(epochs=result["shorter_epochs"]) if name == "shorter"
+                          else configs[name])
+                running[pool.submit(_run_in_worker, config.replace(seed=seed))] = ready
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                seed, name = running.pop(future)
+                row = future.result()
+                result["runs"][name].append({"seed": seed, "machine": machine_id(), **row})
+                result["runs"][name].sort(key=lambda r: r["seed"])
+                result["wall_seconds"] += row["wall_seconds"]
+                save(args.json, result)
+                paired = f", paired {row['paired_speedup']:.2f}x" if row.get("paired_speedup") else ""
+                print(f"seed {seed} {name}: {100 * row['val_acc']:.2f}% {row['train_seconds']:.0f}s{paired}"
+                      + (" (contended)" if row["contended"] else ""), flush=True)
+    return stopped
+
+
+def _pair_done(result: dict) -> bool:
+    picks = {r["seed"] for r in result["runs"]["pick"]}
+    return any(r["seed"] in picks for r in result["runs"]["dense"])
+
+
 def alternatives(args) -> None:
     """The pick against dense, dense trained shorter to the pick's time, and a paper's setting.
 
@@ -325,6 +389,9 @@ def alternatives(args) -> None:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     started, deadline = time.time(), (time.time() + args.stop_after if args.stop_after is not None else None)
     stopped = False
+    if args.jobs > 1:
+        stopped = _in_parallel(args, result, configs, seeds, epochs, deadline)
+        seeds = []  # all run above
     for seed in seeds:
         for name in ALTERNATIVES:
             rows = result["runs"][name]

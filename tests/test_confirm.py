@@ -77,6 +77,27 @@ def test_alternatives_resume_run_by_run_and_refuse_another_benchmark(tmp_path):
     assert "Traceback" not in other.stderr
 
 
+def test_alternatives_two_at_a_time_take_speed_from_the_runs_paired_speedups(tmp_path):
+    """`--jobs 2`: the four runs of a seed two at a time (dense trained shorter after the first
+    dense/pick pair), each saved as it ends; the pick's speed is its paired speedup."""
+    _tiny_pick(tmp_path)
+    out = tmp_path / "alt.json"
+    proc = confirm(tmp_path, "--alternatives", PAPER, "--json", out, "--seeds", 1, "--jobs", 2,
+                   "--train-subset", 120, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stored = json.loads(out.read_text())
+    assert {n: [r["seed"] for r in rows] for n, rows in stored["runs"].items()} == {
+        "dense": [0], "pick": [0], "paper": [0], "shorter": [0]}
+    assert 1 <= stored["shorter_epochs"] <= 3
+    pick = stored["summary"]["rows"]["pick"]
+    assert pick["paired_speedup"] is not None and pick["paired_speedup"] > 0
+    assert stored["runs"]["pick"][0]["paired_speedup"] == pick["paired_speedup"]
+    assert "paired" in proc.stdout and "Traceback" not in proc.stderr
+    again = confirm(tmp_path, "--alternatives", PAPER, "--json", out, "--seeds", 1, "--jobs", 2,
+                    "--train-subset", 120, timeout=300)
+    assert again.returncode == 0 and "seed 0 " not in again.stdout  # nothing trained twice
+
+
 def test_alternatives_refuse_bad_input_before_training(tmp_path):
     """One line and a non-zero exit, before any training: data overrides without --alternatives, a
     results file from before confirm.py could continue one, a subset the data loader would refuse."""
