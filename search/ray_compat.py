@@ -17,13 +17,22 @@ tests first (tests/test_ray_compat.py, then tests/test_search.py and tests/test_
 4. `current_cluster_address`: where `ray start` records the running cluster
    (`/tmp/ray/ray_current_cluster`), read to fail in seconds when it is not reachable instead of
    after Ray's long retries. Checked against `ray._common.utils.get_ray_address_file`.
+5. `resume_failures_raise`: Ray's `TuneController` catches any error while it resumes an
+   experiment (an unreadable state, searcher or callback file), logs "Failed to restore the run
+   state." on `ray.tune.execution.tune_controller` and silently starts the experiment afresh, which
+   drops the trials that were cut off (seen in the CIFAR search, 2026-12-03). Inside, that log
+   record raises `RayResumeFailed` instead, so the resume can continue from the run's records.
+   Relies on the logger's name and the message; checked by tests/test_search.py
+   (test_interrupt_and_resume_completes_budget, case "damaged searcher state").
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 RAY_TESTED = "2.60"
 RAY_ADDRESS_FILE = Path("/tmp/ray/ray_current_cluster")
@@ -82,3 +91,33 @@ def current_cluster_address() -> str | None:
     if RAY_ADDRESS_FILE.exists():
         return RAY_ADDRESS_FILE.read_text().strip() or None
     return None
+
+
+class RayResumeFailed(RuntimeError):
+    """Ray could not resume its experiment (its own error is the cause)."""
+
+
+RESUME_LOGGER = "ray.tune.execution.tune_controller"
+RESUME_FAILED = "Failed to restore the run state"
+
+
+@contextmanager
+def resume_failures_raise() -> Iterator[None]:
+    """While inside, Ray's "Failed to restore the run state." raises RayResumeFailed (see 5. above);
+    that logger's other records stay as quiet as `quiet_loggers` makes them."""
+    logger = logging.getLogger(RESUME_LOGGER)
+
+    def refuse(record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith(RESUME_FAILED):
+            cause = record.exc_info[1] if record.exc_info else None
+            raise RayResumeFailed(f"{type(cause).__name__}: {cause}" if cause else record.getMessage()) from cause
+        return False  # the level below lets every record through to here: drop the rest
+
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    logger.addFilter(refuse)
+    try:
+        yield
+    finally:
+        logger.removeFilter(refuse)
+        logger.setLevel(level)

@@ -402,12 +402,15 @@ def test_interrupt_while_dense_trains_first_then_resume(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ray_state", ["kept", "damaged tuner", "unreadable experiment state"])
+@pytest.mark.parametrize("ray_state", ["kept", "damaged tuner", "unreadable experiment state",
+                                       "damaged searcher state"])
 def test_interrupt_and_resume_completes_budget(tmp_path, ray_state):
     """Damaged: Ray's experiment state cannot be read back (a crash mid-write, another version of
     Ray or of this package pickled it); the resume says so and continues from the records alone.
     Unreadable: a value in the experiment state names a module that no longer exists; Ray's own
-    resume would log it and silently start afresh, dropping the cut-off trial."""
+    resume would log it and silently start afresh, dropping the cut-off trial. Damaged searcher
+    state: a file only Ray's resume reads (search_gen_state), failing inside it: the same silent
+    restart, caught from Ray's log record (search/ray_compat.py, 5.)."""
     cmd = search_cmd(tmp_path, "--budget", "5", "--epochs", "2", "--baseline-seeds", "1", "--concurrency", "1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
     run_dir = tmp_path / "runs" / "t"
@@ -431,6 +434,8 @@ def test_interrupt_and_resume_completes_budget(tmp_path, ray_state):
         missing = b"ctrilevel.no_such_module\nRunRecorder\n."  # a pickle of a class whose module is gone
         state["runner_data"]["_stopper"] = {"_type": "CLOUDPICKLE_FALLBACK", "value": missing.hex()}
         state_file.write_text(json.dumps(state))
+    if ray_state == "damaged searcher state":
+        sorted(run_dir.glob("search_gen_state-*.json"))[-1].write_bytes(b"not a pickle")
 
     resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=400, env=env())
     assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -12,6 +12,7 @@ from trilevel.store.run_store import (
 from trilevel.reports.noise import run_sd
 
 from ..old_names import earlier_module_names
+from ..ray_compat import resume_failures_raise
 from ..storage import StorageDown
 from . import Context
 
@@ -61,10 +62,10 @@ def _resume_from_ray(ctx: Context) -> str | None:
 
     if not (ctx.opts.resume and ctx.storage is None and tune.Tuner.can_restore(ctx.tune_root)):
         return f"no Ray experiment state in {ctx.tune_root}"
-    with earlier_module_names():
+    with earlier_module_names(), resume_failures_raise():
         try:
-            # Read the whole state first: when Ray's own resume cannot unpickle it, Ray logs the
-            # error and silently starts the experiment afresh, dropping the cut-off trials.
+            # Read the whole state first, and turn Ray's own resume failures into errors: Ray
+            # would log them and silently start the experiment afresh, dropping the cut-off trials.
             tune.ExperimentAnalysis(str(ctx.tune_root))
             tuner = tune.Tuner.restore(ctx.tune_root, trainable=ctx.trainable, resume_unfinished=True,
                                        resume_errored=False, restart_errored=False)
