@@ -23,7 +23,8 @@ tests first (tests/test_ray_compat.py, then tests/test_search.py and tests/test_
    drops the trials that were cut off (seen in the CIFAR search, 2026-12-03). Inside, that log
    record raises `RayResumeFailed` instead, so the resume can continue from the run's records.
    Relies on the logger's name and the message; checked by tests/test_search.py
-   (test_interrupt_and_resume_completes_budget, case "damaged searcher state").
+   (test_interrupt_and_resume_completes_budget, case "damaged searcher state") and
+   tests/test_ray_compat.py (the logger and message are in Ray's source).
 """
 
 from __future__ import annotations
