@@ -90,8 +90,8 @@ def main() -> None:
     alt.add_argument("--stop-after", type=float, metavar="SECONDS",
                      help="start no run after this many seconds; the same command continues")
     alt.add_argument("--jobs", type=int, default=1,
-                     help="runs at once, one torch thread each (> 1: no waiting for a quiet machine; speed "
-                          "from the runs' paired speedups, their wall times being contended by each other)")
+                     help="runs at once, one torch thread each (> 1: no waiting for a quiet machine and no "
+                          "--retries; speed from the runs' paired speedups, their wall times disturbing each other)")
     args = p.parse_args()
     if not args.alternatives:
         given = [f for f in ("data", "train_subset", "val_subset", "stop_after") if getattr(args, f) is not None]
@@ -251,8 +251,10 @@ def save(path: Path | None, result: dict) -> None:
 
 
 def comparable(rows: list[dict]) -> bool:
-    """Whether these runs' times may be compared: one boot of one machine, none contended."""
-    return len({r["machine"] for r in rows}) == 1 and not any(r["contended"] for r in rows)
+    """Whether these runs' times may be compared: one boot of one machine, none contended, each
+    trained alone (`--jobs 1`; its sibling's load can stay under the contention threshold)."""
+    return (len({r["machine"] for r in rows}) == 1 and not any(r["contended"] for r in rows)
+            and all(r.get("jobs", 1) == 1 for r in rows))
 
 
 def shorter_length(result: dict, epochs: int) -> int:
@@ -324,9 +326,11 @@ def _in_parallel(args, result: dict, configs: dict, seeds: list[int], epochs: in
             if not any(r["seed"] == seed for r in result["runs"][name])]
     running: dict = {}
     stopped = False
+    failed: list[str] = []
+    began = time.perf_counter()
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         while todo or running:
-            while todo and len(running) < args.jobs and not stopped:
+            while todo and len(running) < args.jobs and not stopped and not failed:
                 if deadline is not None and time.time() >= deadline:
                     stopped = True
                     break
@@ -346,14 +350,23 @@ def _in_parallel(args, result: dict, configs: dict, seeds: list[int], epochs: in
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 seed, name = running.pop(future)
-                row = future.result()
+                try:
+                    row = future.result()
+                except (Exception, SystemExit) as exc:  # a failed run, or a worker killed (memory)
+                    said = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+                    failed.append(f"seed {seed} {name}: {said}")
+                    continue  # start nothing new; the running ones finish and are saved
+                row = {**row, "jobs": args.jobs, "threads": 1}
                 result["runs"][name].append({"seed": seed, "machine": machine_id(), **row})
                 result["runs"][name].sort(key=lambda r: r["seed"])
-                result["wall_seconds"] += row["wall_seconds"]
                 save(args.json, result)
                 paired = f", paired {row['paired_speedup']:.2f}x" if row.get("paired_speedup") else ""
                 print(f"seed {seed} {name}: {100 * row['val_acc']:.2f}% {row['train_seconds']:.0f}s{paired}"
                       + (" (contended)" if row["contended"] else ""), flush=True)
+    result["wall_seconds"] += time.perf_counter() - began  # elapsed, not the parallel runs' sum
+    save(args.json, result)
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed, the finished ones are saved: {failed[0]}")
     return stopped
 
 
@@ -392,6 +405,8 @@ def alternatives(args) -> None:
     if args.jobs > 1:
         stopped = _in_parallel(args, result, configs, seeds, epochs, deadline)
         seeds = []  # all run above
+        if stopped:
+            print("stopping: --stop-after reached; the same command continues", flush=True)
     for seed in seeds:
         for name in ALTERNATIVES:
             rows = result["runs"][name]

@@ -7,10 +7,16 @@ is also stored, on each seed both tables hold: the Spearman rank correlation ove
 configurations of accuracy at L with accuracy at 2L (does the ranking a search makes at L agree
 with longer training?). For every pair of lengths against the longest one stored, the same
 correlation (a common reference, so two proxy lengths are compared on the same yardstick). And,
-at each length with two or more seeds, the seed-against-seed correlation: the ceiling, since no
-length can agree with another better than a run agrees with itself on a fresh seed. A
+at each length with two or more seeds, the seed-against-seed correlation: how far one seed's
+ranking holds on a fresh one. It is the ceiling for a comparison across seeds; the same seed at L
+and 2L shares its initialisation and data order, so its correlation may exceed it. A
 correlation's 90% interval is Fisher's (z = atanh(r), se = 1.03 / sqrt(n - 3), the
-Fieller-Hartley-Pearson rule for Spearman).
+Fieller-Hartley-Pearson rule for Spearman), given only from 10 configurations up and for |r| < 1
+(the normal approximation fails below, and collapses at 1).
+
+The tables must train the same thing but for their length: the same grid, and the same proxy once
+`epochs` is set aside (dataset, model, recipe: `recipe: auto` turns into the deit recipe above 30
+epochs, `core/recipes.py`, which would compare two recipes rather than two lengths).
 
     python benchmarks/length_ranks.py benchmarks/data/grid3_search_digits.json \\
         benchmarks/data/grid3_search_digits_18ep.json ... --json benchmarks/results/length_ranks_digits.json
@@ -49,9 +55,11 @@ def correlation(a: dict[tuple, float], b: dict[tuple, float]) -> dict | None:
     rho = float(spearmanr([a[k] for k in keys], [b[k] for k in keys]).statistic)
     if math.isnan(rho):
         return None
-    z, se = math.atanh(max(min(rho, 0.999999), -0.999999)), 1.03 / math.sqrt(len(keys) - 3)
-    return {"spearman": round(rho, 4), "ci90": [round(math.tanh(z - Z90 * se), 4), round(math.tanh(z + Z90 * se), 4)],
-            "configurations": len(keys)}
+    ci = None
+    if len(keys) >= 10 and abs(rho) < 1:
+        z, se = math.atanh(rho), 1.03 / math.sqrt(len(keys) - 3)
+        ci = [round(math.tanh(z - Z90 * se), 4), round(math.tanh(z + Z90 * se), 4)]
+    return {"spearman": round(rho, 4), "ci90": ci, "configurations": len(keys)}
 
 
 def compare(tables: list[dict]) -> dict:
@@ -64,6 +72,10 @@ def compare(tables: list[dict]) -> dict:
     grids = {json.dumps(t["grid"], sort_keys=True) for t in tables}
     if len(grids) != 1:
         raise SystemExit("the tables hold different grids: compare tables of the same configurations")
+    proxies = {json.dumps({k: v for k, v in t["proxy"].items() if k not in ("epochs", "workers")}, sort_keys=True)
+               for t in tables}
+    if len(proxies) != 1:
+        raise SystemExit("the tables train different proxies (beyond their epochs): compare one proxy's lengths")
     lengths = sorted(by_length)
     longest = lengths[-1]
     out: dict = {"lengths": lengths, "dense": {}, "doubling": [], "against_longest": [], "seed_ceiling": []}
@@ -96,8 +108,8 @@ def render(result: dict) -> str:
         for row in result[kind]:
             what = (f"{row['epochs']} ep, seeds {row['seeds'][0]}/{row['seeds'][1]}" if kind == "seed_ceiling"
                     else f"{row['epochs']} vs {row['check_epochs']} ep, seed {row['seed']}")
-            lines.append(f"  {what}: {row['spearman']:+.2f} [{row['ci90'][0]:+.2f}, {row['ci90'][1]:+.2f}] "
-                         f"over {row['configurations']} configurations")
+            ci = f" [{row['ci90'][0]:+.2f}, {row['ci90'][1]:+.2f}]" if row["ci90"] else ""
+            lines.append(f"  {what}: {row['spearman']:+.2f}{ci} over {row['configurations']} configurations")
         if not result[kind]:
             lines.append("  (no pair stored)")
     return "\n".join(lines)

@@ -64,6 +64,10 @@ def describe(run_dir: Path) -> dict:
     }
 
 
+class _NotStored(Exception):
+    """The doubling needs a length the rows lack."""
+
+
 def curve_rows(path: Path) -> list[dict]:
     """proxy_recipe.py's rows (JSON lines), or a search.json's `epochs_auto` curve as such rows."""
     text = path.read_text()
@@ -77,23 +81,27 @@ def curve_rows(path: Path) -> list[dict]:
 def rechoose(rows: list[dict], seed: int, max_epochs: int, num_val: int, chance: float | None) -> dict:
     """What `--epochs auto` (max `max_epochs`) chooses on stored dense runs of `seed`: the rows
     (proxy_recipe.py's, any variant) are looked up by their run's `epochs`; completed runs only."""
-    by_length = {}
+    by_length: dict[int, dict] = {}
     for row in rows:
         if row["seed"] == seed and row["status"] == "completed":
-            by_length.setdefault(row["config"]["epochs"], row)
+            length = row["config"]["epochs"]
+            if length in by_length and by_length[length] != row:
+                raise SystemExit(f"two dense runs of seed {seed} at {length} epochs: pass the rows of one setting "
+                                 "(--variant)")
+            by_length[length] = row
     record = EpochsAuto(max_epochs, seed)
-    missing = []
+    missing: list[int] = []
 
     def measure(epochs: int):
         if epochs not in by_length:
             missing.append(epochs)
-            raise LookupError(epochs)
+            raise _NotStored
         row = by_length[epochs]
         return CurvePoint(epochs, row["val_acc"], row["train_seconds"]), chance, num_val
 
     try:
         epochs_auto.run(record, measure, save=lambda r: None, say=lambda line: None)
-    except LookupError:
+    except _NotStored:
         return {"seed": seed, "max_epochs": max_epochs, "chosen": None, "needs_epochs": missing[0],
                 "curve": [p.to_dict() for p in record.curve], "seconds": record.seconds}
     return {"seed": seed, "max_epochs": max_epochs, "chosen": record.chosen, "noise_pts": record.noise_pts,
@@ -110,12 +118,17 @@ def main() -> None:
     p.add_argument("--max-epochs", type=int, default=30, help="--curve: the search's --max-epochs")
     p.add_argument("--num-val", type=int, help="--curve: validation images (the noise rule needs it)")
     p.add_argument("--chance", type=float, help="--curve: the most frequent validation class's share")
+    p.add_argument("--variant", action="append",
+                   help="--curve: only proxy_recipe.py rows of this variant (repeatable; default: all)")
     p.add_argument("--json", type=Path, required=True, help="where to write the comparison")
     args = p.parse_args()
     if args.curve:
         if args.num_val is None:
             p.error("--curve needs --num-val")
-        rows = [row for path in args.curve for row in curve_rows(path)]
+        if args.fixed or args.auto:
+            p.error("--curve replaces --fixed/--auto")
+        rows = [row for path in args.curve for row in curve_rows(path)
+                if not args.variant or row.get("variant") in args.variant]
         out = rechoose(rows, args.seed, args.max_epochs, args.num_val, args.chance)
         out["rows"] = [str(path) for path in args.curve]
         args.json.write_text(json.dumps(out, indent=2) + "\n")

@@ -251,12 +251,12 @@ def warm_up(proxy: dict) -> None:
     Trainer(run_config({**proxy, "epochs": 1, "train_subset": 256}, {})).fit()
 
 
-def machine() -> dict:
+def machine(threads: int = THREADS) -> dict:
     info = Path("/proc/cpuinfo")
     names = re.findall(r"^model name\s*:\s*(.+)$", info.read_text(), re.M) if info.exists() else []
     cpu = names[0] if names else platform.processor()
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "threads": THREADS, "device": "cpu",
+        "cpu": cpu, "cores": os.cpu_count(), "threads": threads, "device": "cpu",
         "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
     }
 
@@ -273,7 +273,7 @@ def same_training(stored: dict, proxy: dict) -> bool:
     return full(stored) == full(proxy)
 
 
-def load_or_new(path: Path, proxy: dict, grid: dict, seeds: list[int], command: str) -> dict:
+def load_or_new(path: Path, proxy: dict, grid: dict, seeds: list[int], command: str, threads: int = THREADS) -> dict:
     """The stored table (refusing one made with another proxy or grid), or a new empty one.
     More seeds may be added to a stored table by running it again with a longer `--seeds`."""
     if path.exists():
@@ -286,7 +286,7 @@ def load_or_new(path: Path, proxy: dict, grid: dict, seeds: list[int], command: 
         return table
     return {
         "format": FORMAT, "version": 2, "command": command, "proxy": proxy, "grid": grid, "seeds": seeds,
-        "fixed": load_space("tri-level").fixed, "machine": machine(),
+        "fixed": load_space("tri-level").fixed, "machine": machine(threads),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "finished": None,
         "wall_seconds": 0.0, "discarded_runs": 0, "configs": [],
     }
@@ -323,7 +323,7 @@ def main() -> None:
     if args.epochs is not None:
         proxy["epochs"] = args.epochs
     grid = GRIDS[args.grid]
-    table = load_or_new(args.out, proxy, grid, args.seeds, " ".join(["python", *sys.argv]))
+    table = load_or_new(args.out, proxy, grid, args.seeds, " ".join(["python", *sys.argv]), args.threads)
     default_seed = proxy.get("seed", 0)  # version-1 tables have one seed and no per-row seed
     done = [(c.get("seed", default_seed), c["params"]) for c in table["configs"]]
     runs = grid_runs(grid, table["seeds"])
@@ -342,7 +342,7 @@ def main() -> None:
         for _ in range(1 + (0 if args.any_load else args.retries)):
             if not args.any_load:
                 wait_quiet()
-            row = train_one(proxy, params, seed, extra)
+            row = {**train_one(proxy, params, seed, extra), "threads": args.threads}  # a resume may change it
             if not row["contended"] or args.any_load:
                 break
             table["discarded_runs"] += 1

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from trilevel.core.atomic import ensure_writable
 from trilevel.core.errors import UserError
-from trilevel.store.run_store import SEARCH_FILE, SEARCH_RUNNING, EpochsAuto, SearchInfo, read_search, write_search
+from trilevel.store.run_store import (
+    SEARCH_FILE, SEARCH_RUNNING, EpochsAuto, SearchInfo, load_records, read_search, write_search,
+)
 from trilevel.spaces import SearchSpace
 
 from .constants import EPOCHS_AUTO
@@ -45,6 +47,9 @@ def prepare(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path) 
             raise UserError(f"cannot resume {run_dir}: it was made by an earlier trilevel-search (before named "
                             "recipes); its finished results stay readable with trilevel-report, start a new search")
         info = read_search(run_dir)
+        if "workers_per_trial" not in raw:  # written before search.json recorded it: the trials know
+            sizes = [r.world_size for r in load_records(run_dir).values()]
+            info = dataclasses.replace(info, workers_per_trial=max(sizes, default=1))
         epochs = (f"{EPOCHS_AUTO} (max {info.epochs_auto.max_epochs})" if info.epochs_auto is not None
                   else info.epochs)
         stored = {"model": info.model, "dataset": info.dataset, "space": info.space_spec, "epochs": epochs,

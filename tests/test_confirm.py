@@ -190,3 +190,8 @@ def test_paired_speedups_where_wall_times_cannot_be_compared():
     assert rows["pick"]["speedup"] is None and rows["pick"]["paired_speedup"] == pytest.approx(1.55)
     assert rows["paper"]["paired_speedup"] == pytest.approx(1.225)
     assert rows["dense"]["paired_speedup"] == 1.0 and rows["shorter"]["paired_speedup"] == 1.5
+    # two at a time (--jobs 2): uncontended by the threshold, yet never compared by wall time
+    for rows_of in result["runs"].values():
+        for r in rows_of:
+            r.update(contended=False, jobs=2)
+    assert mod.summarize(result)["timed_seeds"] == [] and mod.shorter_length(result, 12) == 8

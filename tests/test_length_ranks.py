@@ -42,7 +42,7 @@ def test_a_ranking_that_holds_when_doubled_and_one_that_reverses():
     (ceiling,) = result["seed_ceiling"]
     assert ceiling["epochs"] == 9 and ceiling["seeds"] == [0, 1]
     assert ceiling["spearman"] == pytest.approx(0.8857, abs=1e-3)  # two swapped neighbours in six
-    assert ceiling["ci90"][0] < ceiling["spearman"] < ceiling["ci90"][1]
+    assert ceiling["ci90"] is None  # six configurations: no normal-approximation interval
     assert result["dense"]["9"] == {"0": 0.6, "1": 0.5}  # example 1.0, token 1.0 is the last point
 
     agree = _table(18, {0: [0.11, 0.21, 0.31, 0.41, 0.51, 0.61]})
@@ -54,6 +54,13 @@ def test_a_ranking_that_holds_when_doubled_and_one_that_reverses():
     assert "9 vs 18 ep, seed 0: +1.00" in length_ranks.render(result)
 
 
+def test_the_interval_from_ten_configurations_up():
+    values = [0.1, 0.3, 0.2, 0.4, 0.6, 0.5, 0.7, 0.9, 0.8, 1.0]
+    c = length_ranks.correlation({(i,): i for i in range(10)}, {(i,): v for i, v in enumerate(values)})
+    assert c["configurations"] == 10 and 0.9 < c["spearman"] < 1
+    assert c["ci90"][0] < c["spearman"] < c["ci90"][1] < 1
+
+
 def test_tables_of_different_grids_or_two_of_one_length_are_refused():
     other = _table(18, {0: [0.1] * 6})
     other["grid"] = {"example_keep": [0.5, 1.0]}
@@ -61,6 +68,10 @@ def test_tables_of_different_grids_or_two_of_one_length_are_refused():
         length_ranks.compare([_table(9, {0: [0.1] * 6}), other])
     with pytest.raises(SystemExit, match="two tables at 9 epochs"):
         length_ranks.compare([_table(9, {0: [0.1] * 6}), _table(9, {1: [0.1] * 6})])
+    longer = _table(36, {0: [0.1] * 6})
+    longer["proxy"]["recipe"] = "deit"  # what recipe auto turns into above 30 epochs
+    with pytest.raises(SystemExit, match="different proxies"):
+        length_ranks.compare([_table(9, {0: [0.1] * 6}), longer])
 
 
 def test_any_load_trains_each_configuration_once_without_waiting_for_a_quiet_machine(tmp_path, monkeypatch):
@@ -73,7 +84,7 @@ def test_any_load_trains_each_configuration_once_without_waiting_for_a_quiet_mac
                 "others_cpu": [0.9], "contended": True, "wall_seconds": 1.0}
 
     def never(*args, **kwargs):
-        raise AssertionError("--any-load must not wait for a quiet machine or warm up a model")
+        raise AssertionError("--any-load must not wait for a quiet machine")
 
     monkeypatch.setattr(grid, "train_one", train_one)
     monkeypatch.setattr(grid, "wait_quiet", never)
@@ -84,6 +95,7 @@ def test_any_load_trains_each_configuration_once_without_waiting_for_a_quiet_mac
     grid.main()
     table = json.loads(out.read_text())
     assert len(trained) == 3 and {e for e, _, _ in trained} == {18}  # contended, kept, not re-run
+    assert table["machine"]["threads"] == 1 and all(row["threads"] == 1 for row in table["configs"])
     assert table["proxy"]["epochs"] == 18 and table["discarded_runs"] == 0
     assert all(row["contended"] for row in table["configs"])
     # the stored proxy is a default 18-epoch search trial's run config (its recipe resolved for 18 epochs)
@@ -103,3 +115,6 @@ def test_what_auto_would_choose_on_stored_dense_runs():
     assert out["seconds"] == pytest.approx(450.0) and out["noise_pts"] > 0
     missing = proxy_length.rechoose([r for r in rows if r["config"]["epochs"] != 12], 0, 30, 180, 0.1)
     assert missing["chosen"] is None and missing["needs_epochs"] == 12
+    other = {**rows[2], "val_acc": 0.5}  # another setting's run at 12 epochs (e.g. another batch size)
+    with pytest.raises(SystemExit, match="two dense runs of seed 0 at 12 epochs"):
+        proxy_length.rechoose([*rows, other], 0, 30, 180, 0.1)

@@ -45,7 +45,7 @@ def test_pyproject_bounds_the_tested_versions(package, bound):
     assert f"<{bound}" in next(line for line in text.splitlines() if f'"{package}' in line)
 
 
-def test_rays_resume_failure_log_record_raises_inside_and_nothing_else_is_emitted(caplog):
+def test_rays_resume_failure_log_record_raises_inside_and_nothing_else_is_emitted():
     """Ray's TuneController catches a resume error and logs it (then starts afresh); the search
     turns that record into an error. Fails when Ray renames the logger or rewords the message."""
     import logging
@@ -56,12 +56,24 @@ def test_rays_resume_failure_log_record_raises_inside_and_nothing_else_is_emitte
     assert f'logger.exception("{ray_compat.RESUME_FAILED}.")' in source
     assert controller.logger.name == ray_compat.RESUME_LOGGER
     logger = logging.getLogger(ray_compat.RESUME_LOGGER)
-    with ray_compat.resume_failures_raise():
-        logger.error("Trial task failed for trial x")  # another record: dropped, nothing raised
-        with pytest.raises(ray_compat.RayResumeFailed, match="ModuleNotFoundError: no trilevel.core"):
-            try:
-                raise ModuleNotFoundError("no trilevel.core")
-            except ModuleNotFoundError:
-                logger.exception("Failed to restore the run state.")
-    assert not [r for r in caplog.records if r.name == ray_compat.RESUME_LOGGER]
-    logger.exception("Failed to restore the run state.")  # outside: an ordinary record again
+    seen = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logger.addHandler(handler)
+    level, filters = logger.level, list(logger.filters)
+    try:
+        with ray_compat.resume_failures_raise():
+            logger.error("Trial task failed for trial x")  # another record: dropped, nothing raised
+            with pytest.raises(ray_compat.RayResumeFailed, match="ModuleNotFoundError: no trilevel.core"):
+                try:
+                    raise ModuleNotFoundError("no trilevel.core")
+                except ModuleNotFoundError:
+                    logger.exception("Failed to restore the run state.")
+        assert seen == []
+        assert logger.level == level and logger.filters == filters  # as it was outside
+        logger.setLevel(logging.ERROR)
+        logger.error("Failed to restore the run state.")  # outside: an ordinary record again
+        assert len(seen) == 1
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -599,6 +599,13 @@ def test_resume_refuses_a_different_search(tmp_path):
         prepare(wider, load_space("tri-level"), 3, tmp_path / "r")
     assert prepare(dataclasses.replace(wider, workers_per_trial=1), load_space("tri-level"), 3,
                    tmp_path / "r").workers_per_trial == 1
+    # a search.json from before the field: the trials' own world size says what ran
+    meta = json.loads((tmp_path / "r" / "search.json").read_text())
+    del meta["workers_per_trial"]
+    (tmp_path / "r" / "search.json").write_text(json.dumps(meta))
+    (tmp_path / "r" / "trials.jsonl").write_text(json.dumps(
+        {"trial_id": "a", "params": {}, "status": "completed", "world_size": 2}) + "\n")
+    assert prepare(wider, load_space("tri-level"), 3, tmp_path / "r").workers_per_trial == 2
 
 
 def test_gpu_and_unwritable_output_are_refused(tmp_path):

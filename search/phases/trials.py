@@ -4,6 +4,9 @@ restored experiment, or the run's records alone (unfinished trials train again f
 
 from __future__ import annotations
 
+import signal
+import threading
+
 from trilevel.core.errors import UserError
 from trilevel.store.run_store import (
     MOASHA_STATE, OBJECTIVE_KEYS, TrialRecord, TrialStatus, finished_trial_ids, load_records, mark_lost_trials,
@@ -62,10 +65,12 @@ def _resume_from_ray(ctx: Context) -> str | None:
 
     if not (ctx.opts.resume and ctx.storage is None and tune.Tuner.can_restore(ctx.tune_root)):
         return f"no Ray experiment state in {ctx.tune_root}"
+    sigint = signal.getsignal(signal.SIGINT)
     with earlier_module_names(), resume_failures_raise():
         try:
-            # Read the whole state first, and turn Ray's own resume failures into errors: Ray
-            # would log them and silently start the experiment afresh, dropping the cut-off trials.
+            # Ray's own resume failures become errors (it would log them and silently start the
+            # experiment afresh, dropping the cut-off trials); the experiment state is read once
+            # through Ray's public API first, so that much does not rest on Ray's log message.
             tune.ExperimentAnalysis(str(ctx.tune_root))
             tuner = tune.Tuner.restore(ctx.tune_root, trainable=ctx.trainable, resume_unfinished=True,
                                        resume_errored=False, restart_errored=False)
@@ -73,6 +78,7 @@ def _resume_from_ray(ctx: Context) -> str | None:
         except MOASHAStateError as exc:
             raise UserError(str(exc).splitlines()[0]) from None
         except Exception as exc:  # damaged, or pickled by another version of Ray or of this package
+            _restore_sigint(sigint)
             ctx.check_storage()
             said = (str(exc).splitlines() or [""])[0][:160]
             return f"Ray's experiment state in {ctx.tune_root} cannot be resumed: {type(exc).__name__}" + (
@@ -80,12 +86,19 @@ def _resume_from_ray(ctx: Context) -> str | None:
     return None
 
 
+def _restore_sigint(handler) -> None:
+    """Put back the SIGINT handler a failed Ray resume replaced (Tune installs its own when its run
+    begins, and the next run would keep it as "the original"); only the main thread may."""
+    if threading.current_thread() is threading.main_thread() and handler is not None:
+        signal.signal(signal.SIGINT, handler)
+
+
 def _fresh_tuner(ctx: Context, extra: dict[int, float], why: str):
     """A new Tuner over the run's records: an unfinished trial is sampled again and trains from
     its first epoch; finished ones are kept (the searcher and MO-ASHA read them back)."""
     from ray import tune
 
-    from ..moasha import MOASHAScheduler
+    from ..moasha import MOASHAScheduler, MOASHAStateError
     from ..recorder import RunRecorder
     from ..searcher import StudySearcher, requeue_unfinished
 
@@ -104,15 +117,18 @@ def _fresh_tuner(ctx: Context, extra: dict[int, float], why: str):
         budget=opts.budget, snap=ctx.space.snap,
     )
     sd = run_sd(list(extra.values()), info.num_val)
-    scheduler = MOASHAScheduler(
-        objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
-        grace_period=ctx.grace,
-        reduction_factor=opts.reduction_factor, time_attr="epoch",
-        state_path=str(run_dir / MOASHA_STATE), protected_config=[ctx.dense, *papers.values()],
-        # accuracy differences within one run's spread (the dense seeds' sd, floored by the
-        # validation set's binomial error) are ties, so noise does not decide who is stopped
-        epsilon={"val_acc": sd} if sd > 0 else None,
-    )
+    try:
+        scheduler = MOASHAScheduler(
+            objectives={"val_acc": "max", cost: "min"}, max_t=opts.run.epochs,
+            grace_period=ctx.grace,
+            reduction_factor=opts.reduction_factor, time_attr="epoch",
+            state_path=str(run_dir / MOASHA_STATE), protected_config=[ctx.dense, *papers.values()],
+            # accuracy differences within one run's spread (the dense seeds' sd, floored by the
+            # validation set's binomial error) are ties, so noise does not decide who is stopped
+            epsilon={"val_acc": sd} if sd > 0 else None,
+        )
+    except MOASHAStateError as exc:  # the rung state file itself is damaged or from another search
+        raise UserError(str(exc).splitlines()[0]) from None
     scheduler.forget(r.trial_id for r in requeued)  # their rung results came from the lost runs
     tuner = tune.Tuner(
         ctx.trainable,
