@@ -62,6 +62,18 @@ def correlation(a: dict[tuple, float], b: dict[tuple, float]) -> dict | None:
     return {"spearman": round(rho, 4), "ci90": ci, "configurations": len(keys)}
 
 
+def _training(proxy: dict) -> dict:
+    """What a table's proxy trains apart from its length: completed with the run config's
+    defaults (a field added since an older table was made compares at its default), as
+    tabular_grid.same_training does; the loader's worker count aside."""
+    from trilevel.core.config import RunConfig
+
+    out = RunConfig.from_dict({**proxy, "sparsity": {}}).resolved().to_dict()
+    for key in ("epochs", "workers"):
+        out.pop(key, None)
+    return out
+
+
 def compare(tables: list[dict]) -> dict:
     by_length: dict[int, dict[int, dict[tuple, float]]] = {}
     for table in tables:
@@ -72,8 +84,7 @@ def compare(tables: list[dict]) -> dict:
     grids = {json.dumps(t["grid"], sort_keys=True) for t in tables}
     if len(grids) != 1:
         raise SystemExit("the tables hold different grids: compare tables of the same configurations")
-    proxies = {json.dumps({k: v for k, v in t["proxy"].items() if k not in ("epochs", "workers")}, sort_keys=True)
-               for t in tables}
+    proxies = {json.dumps(_training(t["proxy"]), sort_keys=True) for t in tables}
     if len(proxies) != 1:
         raise SystemExit("the tables train different proxies (beyond their epochs): compare one proxy's lengths")
     lengths = sorted(by_length)

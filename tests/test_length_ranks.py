@@ -29,7 +29,7 @@ def _table(epochs, accs_by_seed):
     points = [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())]
     rows = [{"params": {**p, "attention_keep": 1.0}, "seed": seed, "val_acc": [0.1, acc]}
             for seed, accs in accs_by_seed.items() for p, acc in zip(points, accs)]
-    return {"proxy": {"epochs": epochs, "seed": 0}, "grid": GRID, "configs": rows}
+    return {"proxy": {"epochs": epochs, "seed": 0, "recipe": "proxy"}, "grid": GRID, "configs": rows}
 
 
 def test_a_ranking_that_holds_when_doubled_and_one_that_reverses():
