@@ -307,6 +307,26 @@ def summarize(result: dict) -> dict:
     return summary
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """`--jobs` workers' initializer: a worker ends when confirm.py does (SIGTERM, kill -9), instead of
+    training on as an orphan that competes with whatever runs next. Linux's PR_SET_PDEATHSIG through
+    ctypes (no library offers it; the stdlib's pool only stops idle workers); elsewhere a no-op, and
+    Ctrl-C still reaches the whole process group."""
+    import ctypes
+    import os
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent ended before the guard was set
+        os._exit(1)
+
+
 def _run_in_worker(config: RunConfig) -> dict:
     """One run in a worker process of `--jobs`: one torch thread, no waiting for a quiet machine."""
     import torch
@@ -320,6 +340,7 @@ def _in_parallel(args, result: dict, configs: dict, seeds: list[int], epochs: in
     trained shorter starts once a dense/pick pair has set its length. Each finished run is saved at
     once. Returns whether --stop-after stopped it."""
     import multiprocessing
+    import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     todo = [(seed, name) for seed in seeds for name in ALTERNATIVES
@@ -328,7 +349,8 @@ def _in_parallel(args, result: dict, configs: dict, seeds: list[int], epochs: in
     stopped = False
     failed: list[str] = []
     began = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         while todo or running:
             while todo and len(running) < args.jobs and not stopped and not failed:
                 if deadline is not None and time.time() >= deadline:

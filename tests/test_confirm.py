@@ -195,3 +195,46 @@ def test_paired_speedups_where_wall_times_cannot_be_compared():
         for r in rows_of:
             r.update(contended=False, jobs=2)
     assert mod.summarize(result)["timed_seeds"] == [] and mod.shorter_length(result, 12) == 8
+
+
+def test_jobs_workers_end_with_confirm(tmp_path):
+    """`--jobs N` workers do not outlive confirm.py: killed (SIGTERM or kill -9), its training
+    workers end too, instead of training on unseen beside the next benchmark."""
+    import os
+    import signal
+    import time
+
+    pidfile = tmp_path / "worker.pid"
+    script = f"""
+import multiprocessing, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+sys.path.insert(0, {str(CONFIRM.parent)!r})
+import confirm as mod  # by name, so spawned workers import it too, as in confirm.py's own run
+def work(path):
+    open(path, "w").write(str(os.getpid())); time.sleep(120)
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=mod._die_with_parent, initargs=(os.getpid(),))
+    pool.submit(work, {str(pidfile)!r}); time.sleep(120)
+"""
+    (tmp_path / "parent.py").write_text(script)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pidfile.unlink(missing_ok=True)
+        parent = subprocess.Popen([sys.executable, str(tmp_path / "parent.py")], cwd=tmp_path)
+        deadline = time.time() + 120
+        while not pidfile.exists() or not pidfile.read_text():
+            assert time.time() < deadline and parent.poll() is None, "the worker never started"
+            time.sleep(0.2)
+        worker = int(pidfile.read_text())
+        parent.send_signal(sig)
+        parent.wait(timeout=30)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            pytest.fail(f"worker {worker} outlived confirm.py after {sig.name}")
