@@ -114,7 +114,8 @@ def main() -> None:
     p.add_argument("--fixed", type=Path, help="the search with the fixed default --epochs")
     p.add_argument("--auto", type=Path, help="the same command with --epochs auto")
     p.add_argument("--curve", type=Path, nargs="+", help="instead: proxy_recipe.py rows of dense at several lengths")
-    p.add_argument("--seed", type=int, default=0, help="--curve: the seed the doubling trains (the search's)")
+    p.add_argument("--seed", type=int, help="--curve: the seed the doubling trains (default: a search.json's "
+                   "own, else 0)")
     p.add_argument("--max-epochs", type=int, default=30, help="--curve: the search's --max-epochs")
     p.add_argument("--num-val", type=int, help="--curve: validation images (the noise rule needs it)")
     p.add_argument("--chance", type=float, help="--curve: the most frequent validation class's share")
@@ -123,12 +124,21 @@ def main() -> None:
     p.add_argument("--json", type=Path, required=True, help="where to write the comparison")
     args = p.parse_args()
     if args.curve:
+        stored = [json.loads(path.read_text()) for path in args.curve if path.suffix == ".json"]
+        if args.num_val is None:  # a stored search knows its own validation size and seed
+            args.num_val = next((info["num_val"] for info in stored if info.get("num_val")), None)
+        if args.seed is None:
+            args.seed = next(((info.get("epochs_auto") or {}).get("seed") for info in stored
+                              if (info.get("epochs_auto") or {}).get("seed") is not None), 0)
         if args.num_val is None:
-            p.error("--curve needs --num-val")
+            p.error("--curve needs --num-val (proxy_recipe.py rows do not record it)")
         if args.fixed or args.auto:
             p.error("--curve replaces --fixed/--auto")
         rows = [row for path in args.curve for row in curve_rows(path)
                 if not args.variant or row.get("variant") in args.variant]
+        seeds = sorted({row["seed"] for row in rows})
+        if args.seed not in seeds:
+            p.error(f"no dense rows of seed {args.seed} in --curve (they hold seeds {seeds})")
         out = rechoose(rows, args.seed, args.max_epochs, args.num_val, args.chance)
         out["rows"] = [str(path) for path in args.curve]
         args.json.write_text(json.dumps(out, indent=2) + "\n")

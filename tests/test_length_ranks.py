@@ -118,3 +118,25 @@ def test_what_auto_would_choose_on_stored_dense_runs():
     other = {**rows[2], "val_acc": 0.5}  # another setting's run at 12 epochs (e.g. another batch size)
     with pytest.raises(SystemExit, match="two dense runs of seed 0 at 12 epochs"):
         proxy_length.rechoose([*rows, other], 0, 30, 180, 0.1)
+
+
+def test_a_stored_search_json_brings_its_own_seed_and_validation_size(tmp_path):
+    """`proxy_length.py --curve search.json` re-judges the search's own curve: its seed and
+    validation size come from the file (no flags needed); a seed the rows do not hold is one line."""
+    import subprocess
+
+    info = {"num_val": 180, "epochs_auto": {"seed": 3, "max_epochs": 30, "curve": [
+        {"epochs": e, "acc": a, "seconds": 10.0 * e} for e, a in ((3, 0.6111), (6, 0.9333), (12, 0.9722), (24, 0.9556))]}}
+    (tmp_path / "search.json").write_text(json.dumps(info))
+
+    def run(*extra):
+        return subprocess.run([sys.executable, str(BENCH / "proxy_length.py"), "--curve", str(tmp_path / "search.json"),
+                               "--json", str(tmp_path / "out.json"), *extra], capture_output=True, text=True, timeout=120)
+
+    proc = run()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["seed"] == 3 and out["chosen"] == 12
+    proc = run("--seed", "0")
+    assert proc.returncode == 2 and "no dense rows of seed 0" in proc.stderr and "[3]" in proc.stderr
+    assert "Traceback" not in proc.stderr
