@@ -337,6 +337,28 @@ class FidelityCheck:
 
 
 @dataclass
+class SideRun:
+    """One finished run of a side phase (search/side.py: dense on its extra seeds, `--epochs auto`'s
+    lengths, train-shorter, the finalists' seeds, the fidelity check), recorded in search.json the
+    moment it finishes, so that a search stopped in the middle of a phase (Ctrl-C, a session's end,
+    a killed machine) resumes without training it again. `phase` is the side run's Tune name,
+    `epochs` the point's own length (None: the search's), `report` its last epoch report."""
+
+    phase: str
+    params: dict[str, Any]
+    seed: int
+    epochs: int | None
+    report: EpochReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "SideRun":
+        return decode(cls, data, "side run")
+
+
+@dataclass
 class CurvePoint:
     """Dense trained for `epochs` (its whole schedule) on the search's seed: accuracy and seconds."""
 
@@ -452,6 +474,8 @@ class SearchInfo:
     proxy_still_learning: ProxyClimb | None = None
     # Ray Train workers per trial (`--workers-per-trial`); files from before it had one process
     workers_per_trial: int = 1
+    # every side phase's finished runs, as they finish (a resume mid-phase trains only the rest)
+    side_runs: list[SideRun] = field(default_factory=list)
     version: int = SEARCH_VERSION
 
     def to_dict(self) -> dict[str, Any]:

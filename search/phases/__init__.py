@@ -2,9 +2,10 @@
 
 `run_search` (search/runner.py) runs them in this order; each reads what the earlier ones recorded
 (`ctx.info`, the run's SearchInfo) and returns its result, which the runner records in search.json
-once, when the phase ends (`Context.record`). A phase that trains for long also saves its progress
-as it goes, so that an interrupted search resumes without repeating a finished run; it then raises
-KeyboardInterrupt.
+once, when the phase ends (`Context.record`). Every side run is also recorded the moment it
+finishes (`Context.run_points`, search.json `side_runs`), so that a search stopped mid-phase, even
+killed, resumes without repeating a finished run; a phase stopped by Ctrl-C / SIGTERM saves what it
+has and raises KeyboardInterrupt.
 
   proxy_length   `--epochs auto`: dense at doubling lengths -> the trials' epochs
   dense_seeds    dense on the extra seeds: is there anything to rank, how large is the noise
@@ -22,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from trilevel.store.run_store import SearchInfo, write_search
+from trilevel.store.run_store import SearchInfo, SideRun, config_key, write_search
 from trilevel.reports.noise import Validity
 from trilevel.spaces import SearchSpace
 
 from ..options import SearchOptions
+from ..side import PointResult
 
 @dataclass
 class Context:
@@ -73,21 +75,47 @@ class Context:
             self.storage.push(self.run_dir, self.say)
 
     def run_points(self, points: list[dict], name: str, trainable=None, concurrency: int | None = None) -> list:
-        """Train side points (search/side.py `run_points`) in this run's Tune storage; raises
-        `StorageDown` when a run failed, or Tune itself, because `--storage` stopped answering."""
+        """Train side points (search/side.py `run_points`) in this run's Tune storage. Each run that
+        finishes is recorded in search.json at once (`side_runs`), and a point recorded before (a
+        resume after a stop mid-phase) comes back from that record instead of training again.
+        Raises `StorageDown` when a run failed, or Tune itself, because `--storage` stopped
+        answering."""
         from ..side import run_points
 
+        saved = {self._side_id(name, r.params, r.seed, r.epochs): r for r in self.info.side_runs}
+        kept, todo = [], []
+        for point in points:
+            run = saved.get(self._side_id(name, point, point["seed"], point.get("epochs")))
+            if run is not None and run.report.epoch == (run.epochs or self.opts.run.epochs):
+                kept.append(PointResult(run.params, run.seed, run.epochs, run.report, None))
+            else:
+                todo.append(point)
+        if kept:
+            self.say(f"{len(kept)} of the {len(points)} {name} run(s) finished before: kept, not trained again")
+        if not todo:
+            return kept
         if concurrency is None and self.opts.workers_per_trial > 1:
             concurrency = self.concurrency  # such trials ask Tune for no CPU: it would start them all at once
         try:
-            results = run_points(self.trainable if trainable is None else trainable, points, name, self.tune_root,
-                                 concurrency)
+            results = run_points(self.trainable if trainable is None else trainable, todo, name, self.tune_root,
+                                 concurrency, on_complete=lambda run: self._save_side_run(name, run))
         except Exception:
             self.check_storage()
             raise
         if any(r.error is not None for r in results):
             self.check_storage()
-        return results
+        return kept + results
+
+    def _save_side_run(self, name: str, run: PointResult) -> None:
+        """Record one finished side run in search.json (and `--storage`) as it finishes."""
+        if run.finished(run.epochs or self.opts.run.epochs):
+            self.record(side_runs=[*self.info.side_runs, SideRun(name, run.params, run.seed, run.epochs, run.report)])
+
+    @staticmethod
+    def _side_id(name: str, params: dict, seed: int, epochs: int | None) -> tuple:
+        """A side point's identity: its phase, searched values (`config_key`), seed and own length."""
+        searched = {k: v for k, v in params.items() if k not in ("seed", "epochs")}
+        return name, config_key(searched), int(seed), epochs
 
     def check_storage(self) -> None:
         """After an error: raise `StorageDown` if `--storage` does not answer (the error was its)."""
