@@ -21,19 +21,16 @@ Speed: a search's paired speedup (measured inside each trial against dense; FLOP
         --json benchmarks/results/level_effects_cifar16px.json
     python benchmarks/level_effects.py benchmarks/data/grid3_search_digits_18ep.json
 
-Written by hand: a few lines of least squares (numpy.linalg.lstsq and the textbook covariance
-s^2 (X'X)^-1); no statistics package is a dependency.
+The fit itself is the report's (`reports/levels.py`, "Where the speed comes from"); this script
+runs it on stored records and grid tables and writes it as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
-
-import numpy as np
 
 
 def search_rows(run_dir: Path) -> tuple[list[str], list[dict], str, dict]:
@@ -42,7 +39,7 @@ def search_rows(run_dir: Path) -> tuple[list[str], list[dict], str, dict]:
     from trilevel.store.run_store import TrialStatus, load_run, read_search
 
     info = read_search(run_dir)
-    levels = sorted(info.varied)
+    levels = sorted(k for k in info.varied if k.endswith("_keep"))
     speed_name = "paired speedup" if info.objective == "time" else "FLOPs speedup"
     rows = []
     for t in load_run(run_dir).trials:
@@ -52,8 +49,7 @@ def search_rows(run_dir: Path) -> tuple[list[str], list[dict], str, dict]:
         if speed is None or speed <= 0:
             continue
         config = t.config.to_dict()
-        rows.append({"keeps": {k: float(config[k]) for k in levels}, "acc": 100 * t.val_acc, "speed": speed,
-                     "trial_id": t.trial_id})
+        rows.append({"keeps": {k: float(config[k]) for k in levels}, "acc": 100 * t.val_acc, "speed": speed})
     bounds = {k: v.get("low") for k, v in (info.space_spec.get("params") or {}).items() if k in levels}
     return levels, rows, speed_name, bounds
 
@@ -72,48 +68,25 @@ def grid_rows_from(table: dict, name: str) -> tuple[list[str], list[dict], str, 
         raise SystemExit(f"level_effects: {name} has no dense configuration to measure speed against")
     dense_flops = dense[0]["expected_train_flops"]
     rows = [{"keeps": {k: float(r["params"][k]) for k in levels}, "acc": 100 * r["val_acc"][-1],
-             "speed": dense_flops / r["expected_train_flops"], "seed": r.get("seed", 0)} for r in configs]
+             "speed": dense_flops / r["expected_train_flops"]} for r in configs]
     return levels, rows, "FLOPs speedup", {k: min(v) for k, v in table["grid"].items()}
 
 
-def fit(levels: list[str], rows: list[dict], target: str) -> dict:
-    """Least squares of `target` (acc, or log speed) on 1 - keep per level, with an intercept:
-    {coef: {level: value}, se: {level: value}, intercept, residual_sd}."""
-    x = np.array([[1.0, *(1.0 - r["keeps"][k] for k in levels)] for r in rows])
-    y = np.array([math.log(r["speed"]) if target == "log_speed" else r["acc"] for r in rows])
-    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
-    dof = len(y) - x.shape[1]
-    resid = y - x @ beta
-    s2 = float(resid @ resid) / dof
-    se = np.sqrt(np.diag(s2 * np.linalg.inv(x.T @ x)))
-    return {"intercept": round(float(beta[0]), 4), "coef": {k: round(float(b), 4) for k, b in zip(levels, beta[1:])},
-            "se": {k: round(float(s), 4) for k, s in zip(levels, se[1:])}, "residual_sd": round(math.sqrt(s2), 4)}
-
-
 def effects(levels: list[str], rows: list[dict], speed_name: str, bounds: dict) -> dict:
-    """Both fits and, per level, its cost per doubling of speed and how far its range was tried."""
-    if len(rows) < len(levels) + 3:
+    """The report's fit (reports/levels.py) over these rows, as JSON-ready data."""
+    from trilevel.reports.levels import LevelEffects
+
+    fit = LevelEffects.fit([(r["keeps"], r["acc"], r["speed"]) for r in rows], levels, speed_name, bounds,
+                           min_runs=len(levels) + 3)
+    if fit is None:
         raise SystemExit(f"level_effects: {len(rows)} finished runs cannot fit {len(levels)} levels "
-                         f"(need at least {len(levels) + 3})")
-    acc, speed = fit(levels, rows, "acc"), fit(levels, rows, "log_speed")
-    per_level = {}
-    for k in levels:
-        buys_speed = speed["coef"][k] > 2 * speed["se"][k]
-        lowest = min(r["keeps"][k] for r in rows)
-        per_level[k] = {
-            "acc_pts_per_unit": acc["coef"][k], "acc_se": acc["se"][k],
-            "log_speed_per_unit": speed["coef"][k], "log_speed_se": speed["se"][k],
-            "pts_per_speed_doubling": (round(acc["coef"][k] / speed["coef"][k] * math.log(2), 2)
-                                       if buys_speed else None),
-            "lowest_keep_tried": round(lowest, 4), "space_low": bounds.get(k),
-            "speedup_alone_at_lowest": round(math.exp(speed["coef"][k] * (1 - lowest)), 3),
-        }
-    return {"runs": len(rows), "speed": speed_name, "accuracy_fit": acc, "log_speed_fit": speed, "levels": per_level}
+                         f"(need at least {len(levels) + 3}, each level varied)")
+    return fit.to_dict()
 
 
 def render(result: dict, source: str) -> str:
     lines = [f"{source}: {result['runs']} finished runs; speed = {result['speed']}; accuracy residual sd "
-             f"{result['accuracy_fit']['residual_sd']:.2f} points",
+             f"{result['acc_residual_sd']:.2f} points",
              f"{'level':<16}{'points/unit':>14}{'log speed/unit':>17}{'points per 2x':>15}{'lowest keep':>13}"
              f"{'space low':>11}{'alone at lowest':>17}"]
     for k, e in result["levels"].items():

@@ -17,6 +17,7 @@ from trilevel.store.run_store import COMPLETED, FAILED, RUNNING, SEARCH_FINISHED
 
 from . import fmt
 from .economics import PAYS_SHARE
+from .levels import LevelEffects
 from .noise import Validity, seeds_to_resolve
 from .proxy import climbing_line, describe_epochs_auto
 from .selection import PICK_RULE, PickKind, holds
@@ -170,6 +171,9 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
         _print_fidelity(console, summary, sym)
     if summary.papers:
         console.print(_papers_table(summary, sym))
+    if summary.levels is not None:
+        for line in _levels_lines(summary.levels, sym):
+            console.print(line)
     console.print(Text(f"Pick rule: {PICK_RULE}", style="dim"))
     if pick is None and sel.kind == PickKind.NONE and summary.front:
         console.print(Text(f"No pick: {sel.note}.", style="bold yellow"))
@@ -242,6 +246,27 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
                       soft_wrap=True)
     for note in summary.notes:
         console.print(Text(note, style="dim"))
+
+
+def _levels_lines(fit: LevelEffects, sym: dict) -> list[Text]:
+    """Where more speed would come from: each level's cost per doubling of speed, cheapest first,
+    and which were tried down to the space's lower bound (reports/levels.py)."""
+    lines = [Text(f"Where the speed comes from (least squares over the {fit.runs} trials run to the end, one seed "
+                  f"each; accuracy residual sd {fit.acc_residual_sd:.2f} points; speed = {fit.speed}):")]
+    for e in fit.levels:
+        name = e.level.replace("_", " ")
+        per_unit = f"{e.acc_pts_per_unit:+.2f} {sym['pm']} {e.acc_se:.2f} points per unit pruned"
+        if not e.buys_speed:
+            text = (f"  {name}: no measurable speed ({e.speedup_alone_at_lowest:.2f}{sym['x']} alone at keep "
+                    f"{e.lowest_keep_tried:.2f}; {per_unit})")
+        else:
+            text = (f"  {name}: {e.pts_per_speed_doubling:+.1f} points per 2{sym['x']} speed ({per_unit}; "
+                    f"{e.speedup_alone_at_lowest:.2f}{sym['x']} alone at keep {e.lowest_keep_tried:.2f})")
+            if e.at_bound:
+                text += (f"; tried down to the space's lower bound {e.space_low:g}: only a wider space (--space "
+                         "FILE) gives it more speed")
+        lines.append(Text(text, style="dim"))
+    return lines
 
 
 def _print_fidelity(console: Console, summary: Summary, sym: dict) -> None:

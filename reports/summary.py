@@ -26,6 +26,7 @@ from trilevel.store.run_store import (
 from trilevel.core.atomic import atomic_write_text
 from .economics import Economics
 from .fidelity import FidelityVerdict
+from .levels import LevelEffects
 from .noise import dense_climb, learned
 from .papers import PaperComparison, compare_papers
 from .shorter import ShorterCurve
@@ -61,6 +62,7 @@ class Summary:
     fidelity: FidelityVerdict | None = None  # the pick and its rivals trained longer (reports/fidelity.py)
     economics: Economics | None = None  # the search's cost against the pick's saving (reports/economics.py)
     papers: list[PaperComparison] = field(default_factory=list)  # the pick against each paper's setting
+    levels: LevelEffects | None = None  # each level's cost per doubling of speed (reports/levels.py)
 
     @property
     def resolution_pts(self) -> float | None:
@@ -200,6 +202,7 @@ def summarize(run: Run, max_acc_drop: float | None = None) -> Summary:
         economics=Economics.build(wall, dense_seconds, run.search.epochs, run.search.full_epochs, speedup,
                                   _training_seconds(run, dense_seconds)),
         papers=compare_papers(run, pick, objective, max_acc_drop),
+        levels=LevelEffects.of_run(run, objective),
     )
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from test_reports import make_run, trial
+from test_reports import TRIALS, make_run, report_text, trial
+
+from trilevel.reports.summary import load_run, summarize
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 spec = importlib.util.spec_from_file_location("benchmarks_level_effects", BENCH / "level_effects.py")
@@ -75,3 +77,24 @@ def test_too_few_runs_and_a_missing_source_are_one_line(tmp_path, capsys):
         level_effects.main([str(run_dir)])
     assert level_effects.main([str(tmp_path / "nothing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_report_says_where_the_speed_comes_from_and_which_level_is_at_its_bound(tmp_path):
+    trials = [trial(f"t{i}", acc=_acc(k, i) / 100, speedup=_speed(k), baseline=all(v == 1.0 for v in k.values()), **k)
+              for i, k in enumerate(KEEPS)]
+    spec = {"params": {"example_keep": {"low": 0.3, "high": 1.0}, "token_keep": {"low": 0.5, "high": 1.0},
+                       "attention_keep": {"low": 0.1, "high": 1.0}}}
+    summary = summarize(load_run(make_run(tmp_path / "run", trials, varied=["attention_keep", "example_keep", "token_keep"],
+                                          space_spec=spec)))
+    assert [e.level for e in summary.levels.levels] == ["token_keep", "example_keep", "attention_keep"]  # cheapest first
+    lines = [line for line in report_text(summary).splitlines() if line.startswith("  ") and " keep: " in line]
+    assert lines[0].startswith("  token keep: -2.0 points per 2")
+    assert "space's lower bound 0.5" in lines[0]  # tokens tried down to 0.5, the bound
+    assert lines[1].startswith("  example keep: -5.0 points per 2") and "bound" not in lines[1]  # 0.5 > 0.3
+    assert lines[2].startswith("  attention keep: no measurable speed")
+    assert "Where the speed comes from (least squares over the 18 trials run to the end" in report_text(summary)
+
+
+def test_too_few_finished_trials_show_no_fit(tmp_path):
+    summary = summarize(load_run(make_run(tmp_path / "run", TRIALS)))
+    assert summary.levels is None and "Where the speed comes from" not in report_text(summary)
