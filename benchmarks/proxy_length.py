@@ -12,7 +12,8 @@ check's Spearman correlation between the accuracies the search ranked on and the
 
 `--curve ROWS.jsonl ...` asks instead what `--epochs auto` would choose on dense runs already
 trained (`proxy_recipe.py` rows of one seed at several `epochs`, e.g. 3 / 6 / 12 / 24 / 30, or a
-stored search.json's `epochs_auto` curve, re-judged by today's rule): the
+stored search.json's `epochs_auto` curve, re-judged by today's rule, plus its own dense trial and
+the fidelity check's dense run): the
 search's own doubling and choice (`search/epochs_auto.run`), each length read from the rows
 instead of trained; it names the length it would need next when the rows lack it.
 
@@ -69,13 +70,31 @@ class _NotStored(Exception):
 
 
 def curve_rows(path: Path) -> list[dict]:
-    """proxy_recipe.py's rows (JSON lines), or a search.json's `epochs_auto` curve as such rows."""
+    """proxy_recipe.py's rows (JSON lines), or a search.json's dense runs as such rows: its
+    `epochs_auto` curve and, with trials.jsonl beside it, the search's own dense trial (its seed, the
+    search's epochs) and the fidelity check's dense run (its seed, 2x the epochs): a search with a
+    fixed `--epochs` then gives two points of dense's curve for free."""
     text = path.read_text()
-    if path.suffix == ".json":
-        auto = json.loads(text).get("epochs_auto") or {}
-        return [{"seed": auto["seed"], "status": "completed", "config": {"epochs": point["epochs"]},
-                 "val_acc": point["acc"], "train_seconds": point["seconds"]} for point in auto.get("curve", [])]
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    if path.suffix != ".json":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    info = json.loads(text)
+    auto = info.get("epochs_auto") or {}
+    rows = [_row(auto["seed"], point["epochs"], point["acc"], point["seconds"]) for point in auto.get("curve", [])]
+    trials = path.parent / "trials.jsonl"
+    if trials.exists():
+        dense = [t for t in map(json.loads, filter(str.strip, trials.read_text().splitlines()))
+                 if t.get("is_baseline") and t.get("status") == "completed" and t.get("val_acc") is not None]
+        for t in dense[:1]:
+            rows.append(_row(info.get("seed", 0), info["epochs"], t["val_acc"], t.get("train_seconds") or 0.0))
+            fidelity = info.get("fidelity") or {}
+            rows += [_row(fidelity.get("seed", 0), fidelity["epochs"], r["acc"], r["seconds"])
+                     for r in fidelity.get("runs", []) if r["trial_id"] == t["trial_id"]]
+    return rows
+
+
+def _row(seed: int, epochs: int, acc: float, seconds: float) -> dict:
+    """A dense run as proxy_recipe.py writes it (the fields `rechoose` reads)."""
+    return {"seed": seed, "status": "completed", "config": {"epochs": epochs}, "val_acc": acc, "train_seconds": seconds}
 
 
 def rechoose(rows: list[dict], seed: int, max_epochs: int, num_val: int, chance: float | None) -> dict:
@@ -85,7 +104,7 @@ def rechoose(rows: list[dict], seed: int, max_epochs: int, num_val: int, chance:
     for row in rows:
         if row["seed"] == seed and row["status"] == "completed":
             length = row["config"]["epochs"]
-            if length in by_length and by_length[length] != row:
+            if length in by_length and by_length[length]["val_acc"] != row["val_acc"]:  # not the same run again
                 raise SystemExit(f"two dense runs of seed {seed} at {length} epochs: pass the rows of one setting "
                                  "(--variant)")
             by_length[length] = row
@@ -113,7 +132,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fixed", type=Path, help="the search with the fixed default --epochs")
     p.add_argument("--auto", type=Path, help="the same command with --epochs auto")
-    p.add_argument("--curve", type=Path, nargs="+", help="instead: proxy_recipe.py rows of dense at several lengths")
+    p.add_argument("--curve", type=Path, nargs="+", help="instead: proxy_recipe.py rows of dense at several lengths, or a search.json")
     p.add_argument("--seed", type=int, help="--curve: the seed the doubling trains (default: a search.json's "
                    "own, else 0)")
     p.add_argument("--max-epochs", type=int, default=30, help="--curve: the search's --max-epochs")
@@ -128,8 +147,8 @@ def main() -> None:
         if args.num_val is None:  # a stored search knows its own validation size and seed
             args.num_val = next((info["num_val"] for info in stored if info.get("num_val")), None)
         if args.seed is None:
-            args.seed = next(((info.get("epochs_auto") or {}).get("seed") for info in stored
-                              if (info.get("epochs_auto") or {}).get("seed") is not None), 0)
+            args.seed = next(((info.get("epochs_auto") or {}).get("seed", info.get("seed")) for info in stored
+                              if (info.get("epochs_auto") or {}).get("seed", info.get("seed")) is not None), 0)
         if args.num_val is None:
             p.error("--curve needs --num-val (proxy_recipe.py rows do not record it)")
         if args.fixed or args.auto:

@@ -140,3 +140,27 @@ def test_a_stored_search_json_brings_its_own_seed_and_validation_size(tmp_path):
     proc = run("--seed", "0")
     assert proc.returncode == 2 and "no dense rows of seed 0" in proc.stderr and "[3]" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_stored_search_gives_its_dense_trial_and_its_fidelity_dense_run_as_curve_points(tmp_path):
+    """A search with a fixed --epochs 12: its dense trial is the 12-epoch point, the fidelity check's
+    dense run the 24-epoch point; the 3- and 6-epoch points come from proxy_recipe.py rows, whose own
+    12-epoch run is the same run (same accuracy) and is not a conflict."""
+    proxy_length = _load("proxy_length")
+    info = {"seed": 0, "epochs": 12, "num_val": 10000, "fidelity": {"factor": 2.0, "epochs": 24, "seed": 0, "runs": [
+        {"trial_id": "dense", "search_acc": 0.4573, "acc": 0.50, "seconds": 3000.0},
+        {"trial_id": "knee", "search_acc": 0.44, "acc": 0.49, "seconds": 2000.0}]}}
+    (tmp_path / "search.json").write_text(json.dumps(info))
+    trials = [{"trial_id": "dense", "is_baseline": True, "status": "completed", "val_acc": 0.4626, "train_seconds": 1500.0},
+              {"trial_id": "knee", "is_baseline": False, "status": "completed", "val_acc": 0.4442, "train_seconds": 900.0}]
+    (tmp_path / "trials.jsonl").write_text("".join(json.dumps(t) + "\n" for t in trials))
+    rows = proxy_length.curve_rows(tmp_path / "search.json")
+    assert [(r["seed"], r["config"]["epochs"], r["val_acc"]) for r in rows] == [(0, 12, 0.4626), (0, 24, 0.50)]
+    proxy = [{"seed": 0, "status": "completed", "config": {"epochs": e}, "val_acc": a, "train_seconds": 40.0 * e}
+             for e, a in ((3, 0.377), (6, 0.4057), (12, 0.4626))]
+    out = proxy_length.rechoose(proxy + rows, seed=0, max_epochs=30, num_val=10000, chance=0.1)
+    assert [p["epochs"] for p in out["curve"]] == [3, 6, 12, 24]
+    # +3.7 points from 12 to 24, more than the noise of 10,000 images: the doubling goes on to the cap
+    assert out["chosen"] is None and out["needs_epochs"] == 30
+    capped = proxy_length.rechoose(proxy + rows, seed=0, max_epochs=24, num_val=10000, chance=0.1)
+    assert capped["chosen"] == 24
