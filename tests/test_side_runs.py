@@ -76,3 +76,39 @@ def test_a_side_run_round_trips_through_search_json(tmp_path):
     run = SideRun("fidelity", {"example_keep": 0.7}, 3, 20, EpochReport(epoch=20, val_acc=0.81, train_seconds=9.5))
     write_search(run_dir, dataclasses.replace(read_search(run_dir), side_runs=[run]))
     assert read_search(run_dir).side_runs == [run]
+
+
+def _cut_stand_in(config):
+    """A finalist re-run: configuration "c" (token keep 0.5) comes back cut short at epoch 9 of 10
+    without an error, as Tune returns a run a Ctrl-C / SIGTERM stopped; the others finish."""
+    from ray import tune
+
+    epochs = 9 if config["token_keep"] < 0.6 else 10
+    tune.report({"epoch": epochs, "val_acc": 0.7 + config["seed"] / 100, "train_seconds": 1.0})
+
+
+def test_a_stop_during_the_finalists_stops_the_search_with_the_finished_ones_saved(tmp_path, monkeypatch):
+    """Seen on the CIFAR search: a SIGTERM just after the finalists' Tune run started ended it with
+    nothing trained, and the phase returned as if done, so the search went on into the fidelity check."""
+    import pytest
+    import ray
+
+    from trilevel.search import SearchOptions
+    from trilevel.search.phases import Context, finalists
+    from trilevel.spaces import load_space
+
+    run_dir = make_run(tmp_path / "r")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    opts = SearchOptions(run=BASE_RUN.replace(seed=7), finalists=3)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            finalists.run(Context(opts, load_space("tri-level"), run_dir, read_search(run_dir), lambda line: None,
+                                  trainable=_cut_stand_in))
+    finally:
+        ray.shutdown()
+    info = read_search(run_dir)
+    assert info.finalist_accs and "c" not in info.finalist_accs  # the finished finalists saved, "c" to re-train
+    assert all(accs == pytest.approx([0.78, 0.79]) for accs in info.finalist_accs.values())  # seeds 8 and 9
+    assert {r.phase for r in info.side_runs} == {"finalist-seeds"} and len(info.side_runs) == 2 * len(info.finalist_accs)

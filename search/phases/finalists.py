@@ -29,8 +29,9 @@ class Finalists:
 
 
 def run(ctx: Context) -> Finalists:
-    """Re-train what is not re-trained yet (resume keeps the rest); a failed or interrupted re-run
-    leaves its finalist out, unverified."""
+    """Re-train what is not re-trained yet (resume keeps the rest); a failed re-run leaves its
+    finalist out, unverified, with a note; an interrupted phase saves the finished finalists and
+    raises KeyboardInterrupt."""
     accs = _retrain(ctx)
     return Finalists(accs, _deltas(ctx, accs))
 
@@ -52,12 +53,22 @@ def _retrain(ctx: Context) -> dict[str, list[float]]:
         return done
     points = [{**searched[tid], "seed": seed} for tid in todo.values() for seed in seeds]
     accs: dict[str, dict[int, float]] = {tid: {} for tid in todo.values()}
+    failed: set[str] = set()
     for run in ctx.run_points(points, "finalist-seeds"):
-        if run.finished(opts.run.epochs):  # an interrupted or failed re-run is not a result
-            accs[todo[run.key]][run.seed] = run.report.val_acc
+        tid = todo[run.key]
+        if run.error is not None:  # left out, unverified, with a note: the other finalists count
+            failed.add(tid)
+            ctx.say(f"a finalist re-run (trial {tid}'s configuration, seed {run.seed}) failed: {run.error[:200]}")
+        elif run.finished(opts.run.epochs):  # an interrupted re-run is not a result
+            accs[tid][run.seed] = run.report.val_acc
     for tid, by_seed in accs.items():
         if len(by_seed) == len(seeds):
             done[tid] = [by_seed[s] for s in seeds]
+    if any(tid not in done and tid not in failed for tid in todo.values()):
+        # Stopped (Ctrl-C / SIGTERM): the search stops here, and a resume re-trains only what is
+        # missing (each finished run is in search.json's side_runs), never going on without them.
+        ctx.record(finalist_accs=done)
+        raise KeyboardInterrupt
     return done
 
 

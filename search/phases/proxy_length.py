@@ -18,8 +18,11 @@ def run(ctx: Context) -> EpochsAuto:
     trainable = ctx.make_trainable()  # nothing is finished yet: no trial has started
 
     def measure(epochs: int) -> tuple[CurvePoint, float | None, int | None]:
-        [run] = ctx.run_points([{**ctx.dense, "seed": record.seed, "epochs": epochs}],
-                           f"epochs-auto-{epochs}", trainable)
+        runs = ctx.run_points([{**ctx.dense, "seed": record.seed, "epochs": epochs}], f"epochs-auto-{epochs}",
+                              trainable)
+        if not runs:  # stopped before it started
+            raise KeyboardInterrupt
+        run = runs[0]
         if run.error is not None:
             raise UserError(f"dense failed while --epochs auto trained it for {epochs} epochs: {run.error[:300]}")
         if not run.finished(epochs):  # stopped (Ctrl-C): resume later
