@@ -34,24 +34,14 @@ from pathlib import Path
 
 
 def search_rows(run_dir: Path) -> tuple[list[str], list[dict], str, dict]:
-    """A run directory's finished full-length trials: (levels, rows of {keeps, acc, speed}, the
-    speed's name, each level's lower bound in the space)."""
-    from trilevel.store.run_store import TrialStatus, load_run, read_search
+    """A run directory's finished full-length trials (reports/levels.py `trial_rows`): (levels, rows
+    of {keeps, acc, speed}, the speed's name, each level's lower bound in the space)."""
+    from trilevel.reports.levels import speed_name, trial_rows
+    from trilevel.store.run_store import load_run
 
-    info = read_search(run_dir)
-    levels = sorted(k for k in info.varied if k.endswith("_keep"))
-    speed_name = "paired speedup" if info.objective == "time" else "FLOPs speedup"
-    rows = []
-    for t in load_run(run_dir).trials:
-        if t.status != TrialStatus.COMPLETED or t.val_acc is None:
-            continue
-        speed = 1.0 if t.is_baseline else t.speed(info.objective)
-        if speed is None or speed <= 0:
-            continue
-        config = t.config.to_dict()
-        rows.append({"keeps": {k: float(config[k]) for k in levels}, "acc": 100 * t.val_acc, "speed": speed})
-    bounds = {k: v.get("low") for k, v in (info.space_spec.get("params") or {}).items() if k in levels}
-    return levels, rows, speed_name, bounds
+    run = load_run(run_dir)
+    levels, rows, bounds = trial_rows(run, run.search.objective)
+    return levels, [{"keeps": k, "acc": a, "speed": v} for k, a, v in rows], speed_name(run.search.objective), bounds
 
 
 def grid_rows(path: Path) -> tuple[list[str], list[dict], str, dict]:

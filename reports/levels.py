@@ -103,18 +103,29 @@ class LevelEffects:
     @classmethod
     def of_run(cls, run: Run, objective: str) -> "LevelEffects | None":
         """The fit over a search's trials that ran every epoch (dense included), on their own seed."""
-        search = run.search
-        spec = search.space_spec.get("params") or {}
-        levels = sorted(k for k in search.varied if k.endswith("_keep"))
-        rows = []
-        for t in run.trials:
-            speed = 1.0 if t.is_baseline else t.speed(objective)
-            if t.status != COMPLETED or t.val_acc is None or speed is None or speed <= 0:
-                continue
-            config = t.config.to_dict()
-            rows.append(({k: float(config[k]) for k in levels}, 100 * t.val_acc, speed))
-        bounds = {k: spec[k].get("low") for k in levels if isinstance(spec.get(k), dict)}
-        return cls.fit(rows, levels, "paired speedup" if objective == "time" else "FLOPs speedup", bounds)
+        levels, rows, bounds = trial_rows(run, objective)
+        return cls.fit(rows, levels, speed_name(objective), bounds)
+
+
+def speed_name(objective: str) -> str:
+    return "paired speedup" if objective == "time" else "FLOPs speedup"
+
+
+def trial_rows(run: Run, objective: str) -> tuple[list[str], list[tuple[dict[str, float], float, float]], dict]:
+    """A search's keep levels, its finished trials as (keep per level, accuracy in points, speedup),
+    and each level's lower bound in the space (from search.json's space_spec)."""
+    search = run.search
+    spec = search.space_spec.get("params") or {}
+    levels = sorted(k for k in search.varied if k.endswith("_keep"))
+    rows = []
+    for t in run.trials:
+        speed = 1.0 if t.is_baseline else t.speed(objective)
+        if t.status != COMPLETED or t.val_acc is None or speed is None or speed <= 0:
+            continue
+        config = t.config.to_dict()
+        rows.append(({k: float(config[k]) for k in levels}, 100 * t.val_acc, speed))
+    bounds = {k: spec[k].get("low") for k in levels if isinstance(spec.get(k), dict)}
+    return levels, rows, bounds
 
 
 def _ols(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float], float]:
