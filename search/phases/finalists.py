@@ -51,6 +51,8 @@ def _retrain(ctx: Context) -> dict[str, list[float]]:
     todo = {config_key(params): tid for tid, params in searched.items()}
     if not todo:
         return done
+    ctx.say(f"Re-training {len(todo)} finalist(s) on seed(s) {', '.join(map(str, seeds))}: does the pick hold "
+            "on the dense seeds?")
     points = [{**searched[tid], "seed": seed} for tid in todo.values() for seed in seeds]
     accs: dict[str, dict[int, float]] = {tid: {} for tid in todo.values()}
     failed: set[str] = set()
