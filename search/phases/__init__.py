@@ -86,8 +86,9 @@ class Context:
         kept, todo = [], []
         for point in points:
             run = saved.get(self._side_id(name, point, point["seed"], point.get("epochs")))
-            if run is not None and run.report.epoch == (run.epochs or self.opts.run.epochs):
-                kept.append(PointResult(run.params, run.seed, run.epochs, run.report, None))
+            result = run and PointResult(run.params, run.seed, run.epochs, run.report, None)
+            if result is not None and result.finished(result.epochs or self.opts.run.epochs):
+                kept.append(result)
             else:
                 todo.append(point)
         if kept:
