@@ -19,7 +19,8 @@ its paired difference to dense and to the pick with a 90 % t interval over the s
 (`trilevel.reports.noise.paired_delta`), and its speed two ways: wall-clock training time on seeds
 timed on one quiet machine, and the paired speedup each sparse run measures inside itself (dense
 steps timed beside its own; dense trained shorter: epochs / its epochs), which holds on a busy
-machine too. Every finished run goes to `--json` at once and is not
+machine too. `--also SPARSITY_YAML` adds one more setting on the same seeds (row `also`; e.g. one
+outside the search's space that a side measurement suggested). Every finished run goes to `--json` at once and is not
 trained again, so a benchmark longer than one sitting continues with the same command; speedups
 are only taken from seeds whose runs were all timed on one boot of one machine with no other
 process taking the CPUs. `--jobs 2` trains two runs at a time (one thread each): their wall times
@@ -81,6 +82,9 @@ def main() -> None:
                    help="also train dense shorter at the pick's time and this hand-set paper setting")
     alt = p.add_argument_group("--alternatives only", "resumable through --json; data overrides for a "
                                "confirmation on more data than the search's proxy saw")
+    alt.add_argument("--also", metavar="SPARSITY_YAML",
+                     help="also train this setting on the same seeds (a bare sparsity mapping or a best.yaml, as "
+                          "trilevel-train --sparsity takes; e.g. one outside the search's space)")
     alt.add_argument("--data", help="dataset path instead of best.yaml's")
     alt.add_argument("--train-subset", type=int, help="training images instead of best.yaml's")
     alt.add_argument("--val-subset", type=int, help="validation images instead of best.yaml's (0: all)")
@@ -94,7 +98,7 @@ def main() -> None:
                           "--retries; speed from the runs' paired speedups, their wall times disturbing each other)")
     args = p.parse_args()
     if not args.alternatives:
-        given = [f for f in ("data", "train_subset", "val_subset", "stop_after") if getattr(args, f) is not None]
+        given = [f for f in ("also", "data", "train_subset", "val_subset", "stop_after") if getattr(args, f) is not None]
         if given:
             p.error(f"--{given[0].replace('_', '-')} is for --alternatives only")
     if args.retries < 0 or (args.train_subset is not None and args.train_subset < 1) \
@@ -157,6 +161,12 @@ def main() -> None:
 
 
 ALTERNATIVES = ("dense", "pick", "paper", "shorter")  # trained in this order on each seed
+ALSO = "also"  # `--also`'s setting, trained last on each seed when given
+
+
+def row_names(result: dict) -> tuple[str, ...]:
+    """The rows this benchmark trains: the four alternatives, and `--also`'s when it was given."""
+    return ALTERNATIVES + ((ALSO,) if ALSO in result["runs"] else ())
 
 
 def _tabular_grid():
@@ -239,7 +249,8 @@ def load_or_start(path: Path | None, header: dict) -> dict:
             raise SystemExit(f"{path} holds a different benchmark ({'; '.join(differ[:3])}); "
                              f"move it away or pick another --json")
         return stored
-    return {**header, "shorter_epochs": None, "runs": {name: [] for name in ALTERNATIVES},
+    names = ALTERNATIVES + ((ALSO,) if header.get(ALSO) else ())
+    return {**header, "shorter_epochs": None, "runs": {name: [] for name in names},
             "summary": None, "wall_seconds": 0.0}
 
 
@@ -279,16 +290,18 @@ def shorter_length(result: dict, epochs: int) -> int:
 
 
 def summarize(result: dict) -> dict:
-    """Accuracy and paired differences over the seeds with all four runs; speedups only over the
-    seeds whose four runs were timed on one boot of one machine, none of them contended."""
+    """Accuracy and paired differences over the seeds with all runs (four, five with `--also`);
+    speedups only over the seeds whose runs were all timed on one boot of one machine, none of them
+    contended."""
     from trilevel.reports.noise import paired_delta
 
     by_seed = {name: {r["seed"]: r for r in rows} for name, rows in result["runs"].items()}
     seeds = sorted(set.intersection(*(set(rows) for rows in by_seed.values())))
-    timed = [s for s in seeds if comparable([by_seed[n][s] for n in ALTERNATIVES])]
-    accs = {n: [by_seed[n][s]["val_acc"] for s in seeds] for n in ALTERNATIVES}
+    names = row_names(result)
+    timed = [s for s in seeds if comparable([by_seed[n][s] for n in names])]
+    accs = {n: [by_seed[n][s]["val_acc"] for s in seeds] for n in names}
     summary = {"seeds": seeds, "timed_seeds": timed, "rows": {}}
-    for name in ALTERNATIVES:
+    for name in names:
         d_dense, d_pick = paired_delta(accs[name], accs["dense"]), paired_delta(accs[name], accs["pick"])
         speedups = [by_seed["dense"][s]["train_seconds"] / by_seed[name][s]["train_seconds"] for s in timed]
         paired = [by_seed[name][s].get("paired_speedup") for s in seeds]
@@ -343,7 +356,7 @@ def _in_parallel(args, result: dict, configs: dict, seeds: list[int], epochs: in
     import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    todo = [(seed, name) for seed in seeds for name in ALTERNATIVES
+    todo = [(seed, name) for seed in seeds for name in row_names(result)
             if not any(r["seed"] == seed for r in result["runs"][name])]
     running: dict = {}
     stopped = False
@@ -398,7 +411,8 @@ def _pair_done(result: dict) -> bool:
 
 
 def alternatives(args) -> None:
-    """The pick against dense, dense trained shorter to the pick's time, and a paper's setting.
+    """The pick against dense, dense trained shorter to the pick's time, a paper's setting, and
+    `--also`'s setting when given.
 
     Every finished run is written to `--json` at once, and a run already there is not trained
     again: a benchmark too long for one sitting (a CIFAR-10 subset on a CPU) continues with the
@@ -417,6 +431,12 @@ def alternatives(args) -> None:
     base = configs["dense"].replace(seed=0).to_dict()
     header = {"epochs": epochs, "base": base, "pick": best.sparsity.to_dict(),
               "paper": {"name": args.alternatives, "source": source, "sparsity": configs["paper"].sparsity.to_dict()}}
+    header[ALSO] = None  # so that a results file with an --also row is not continued without it
+    if args.also is not None:
+        from trilevel.core.cli import load_sparsity
+
+        configs[ALSO] = best.replace(sparsity=load_sparsity(args.also))
+        header[ALSO] = {"file": Path(args.also).name, "sparsity": configs[ALSO].sparsity.to_dict()}
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
     result = load_or_start(args.json, header)
@@ -430,7 +450,7 @@ def alternatives(args) -> None:
         if stopped:
             print("stopping: --stop-after reached; the same command continues", flush=True)
     for seed in seeds:
-        for name in ALTERNATIVES:
+        for name in row_names(result):
             rows = result["runs"][name]
             if any(r["seed"] == seed for r in rows):
                 continue

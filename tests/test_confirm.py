@@ -98,6 +98,35 @@ def test_alternatives_two_at_a_time_take_speed_from_the_runs_paired_speedups(tmp
     assert again.returncode == 0 and "seed 0 " not in again.stdout  # nothing trained twice
 
 
+def test_also_trains_one_more_setting_on_the_same_seeds(tmp_path):
+    """`--also FILE`: a setting outside the search (a bare sparsity mapping) trained on each seed after
+    the four alternatives, with its paired differences; the file's setting is part of what the
+    results file holds, so the same --json with another setting (or none) is refused, and a file
+    that is not there is one line before any training."""
+    _tiny_pick(tmp_path)
+    also = tmp_path / "tokens.yaml"
+    also.write_text(yaml.safe_dump({"token_keep": 0.25}))
+    out = tmp_path / "alt.json"
+    common = ["--alternatives", PAPER, "--json", out, "--retries", "0", "--train-subset", 120, "--seeds", 1]
+    proc = confirm(tmp_path, *common, "--also", also)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stored = json.loads(out.read_text())
+    assert {n: [r["seed"] for r in rows] for n, rows in stored["runs"].items()} == {
+        "dense": [0], "pick": [0], "paper": [0], "shorter": [0], "also": [0]}
+    assert stored["also"] == {"file": "tokens.yaml", "sparsity": SparsityConfig(token_keep=0.25).to_dict()}
+    row = stored["summary"]["rows"]["also"]
+    assert row["vs_dense_pts"] is not None and row["vs_pick_pts"] is not None and row["paired_speedup"] > 0
+    assert "also" in proc.stdout
+
+    without = confirm(tmp_path, *common, timeout=120)
+    assert without.returncode == 1 and "holds a different benchmark" in without.stderr, without.stderr
+    missing = confirm(tmp_path, "--alternatives", PAPER, "--json", tmp_path / "new.json",
+                      "--also", tmp_path / "nope.yaml", timeout=120)
+    assert missing.returncode == 1 and "sparsity file not found" in missing.stderr, missing.stderr
+    assert "Traceback" not in missing.stderr and not (tmp_path / "new.json").exists()
+    assert confirm(tmp_path, "--also", also, timeout=120).returncode == 2  # --alternatives only
+
+
 def test_alternatives_refuse_bad_input_before_training(tmp_path):
     """One line and a non-zero exit, before any training: data overrides without --alternatives, a
     results file from before confirm.py could continue one, a subset the data loader would refuse."""
