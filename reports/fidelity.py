@@ -44,6 +44,13 @@ class FidelityVerdict:
             return None
         return 100 * (self.pick.acc - self.dense.acc)
 
+    def refutes(self, resolution_pts: float | None) -> bool:
+        """The check counts against the pick: it fails by at least the stated resolution (one seed:
+        a smaller margin is noise, no evidence either way)."""
+        if self.holds is not False:
+            return False
+        return resolution_pts is None or self.margin_pts is None or self.margin_pts >= resolution_pts
+
     @classmethod
     def build(cls, check: FidelityCheck | None, pick: TrialRecord | None, baseline: TrialRecord | None,
               speeds: dict[str, float | None], max_acc_drop: float, rule: str) -> "FidelityVerdict | None":

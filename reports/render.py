@@ -19,7 +19,7 @@ from . import fmt
 from .economics import PAYS_SHARE
 from .levels import LevelEffects
 from .noise import Validity, seeds_to_resolve
-from .proxy import climbing_line, describe_epochs_auto
+from .proxy import climbing_line, describe_epochs_auto, length_holds_line
 from .selection import PICK_RULE, PickKind, holds
 from .summary import Summary
 
@@ -61,6 +61,8 @@ def render_report(summary: Summary, console: Console | None = None) -> None:
     climb = summary.climb
     if climb is not None and climb.still_learning:  # first: it qualifies every ranking below
         console.print(Text(f"warning: {climbing_line(climb)}", style="bold yellow"))
+    elif climb is not None and (settled := length_holds_line(climb)) is not None:
+        console.print(Text(settled, style="dim"))
     if search.epochs_auto is not None:
         console.print(Text(describe_epochs_auto(search.epochs_auto), style="dim"))
     for warning in run.warnings:
@@ -299,7 +301,7 @@ def _print_fidelity(console: Console, summary: Summary, sym: dict) -> None:
         verdict = "the pick holds: the same rule on the longer runs chooses it again"
     elif v.holds:
         verdict = f"the pick holds (still within the budget); trial {v.chosen}, faster, now qualifies too"
-    elif res_pts is not None and v.margin_pts < res_pts:
+    elif not v.refutes(res_pts):
         other = f"prefers trial {v.chosen}" if v.chosen else "finds no configuration within the budget"
         verdict = (f"the same rule on the longer runs {other}, by {v.margin_pts:.1f} points: inside one seed's "
                    "noise, so no evidence against the pick")
@@ -334,7 +336,7 @@ def _economics_line(summary: Summary, sym: dict) -> Text:
     if summary.instead is None and summary.selection.kind != PickKind.WITHIN:
         caveat = (f" The pick is not within {summary.max_acc_drop:g} points of dense: this saving comes with its "
                   "accuracy loss.")
-    elif summary.fidelity is not None and summary.fidelity.holds is False:
+    elif summary.fidelity is not None and summary.fidelity.refutes(summary.resolution_pts):
         caveat = " The fidelity check did not confirm the pick: this saving rests on it."
     return Text(
         f"{cost}. At {e.speedup:.2f}{sym['x']} one {e.full_epochs}-epoch run (~{fmt.duration(e.full_run_seconds)} dense at "

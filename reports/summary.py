@@ -29,6 +29,7 @@ from .fidelity import FidelityVerdict
 from .levels import LevelEffects
 from .noise import dense_climb, learned
 from .papers import PaperComparison, compare_papers
+from .proxy import checked_climb
 from .shorter import ShorterCurve
 from .selection import (
     DenseReference,
@@ -71,10 +72,11 @@ class Summary:
     @property
     def climb(self) -> ProxyClimb | None:
         """Was dense still climbing at the end of the proxy? As the search recorded it, or (a search
-        from before the check) from its dense trial's curve and the stated resolution."""
-        if self.run.search.proxy_still_learning is not None:
-            return self.run.search.proxy_still_learning
-        return dense_climb(self.run.baseline, self.resolution_pts)
+        from before the check) from its dense trial's curve and the stated resolution; settled by the
+        longer dense runs the search measured (reports/proxy.py `checked_climb`)."""
+        search = self.run.search
+        climb = search.proxy_still_learning or dense_climb(self.run.baseline, self.resolution_pts)
+        return checked_climb(climb, search, self.run.baseline)  # the longer runs decide (a search from before)
 
     @property
     def within_noise(self) -> bool:

@@ -191,6 +191,7 @@ def _search(opts: SearchOptions, space: SearchSpace, grace: int, run_dir: Path, 
             result = finalists.run(ctx)
             ctx.record(finalist_accs=result.accs, finalist_deltas=result.deltas)  # the fidelity check's pick
             ctx.record(fidelity=fidelity.run(ctx))
+            reference.check_climb(ctx, records)  # dense trained longer settles "still climbing"
         succeeded = True
     except phases.NotLearned as exc:
         not_learned = exc.verdict

@@ -405,13 +405,20 @@ class EpochsAuto:
 class ProxyClimb:
     """Is dense still climbing at the end of the proxy? (reports/noise.py `proxy_climb`): its
     validation accuracy's rise over the last `over_epochs` of its `epochs`, against the stated
-    resolution. `still_learning` is the warning the report gives first."""
+    resolution. When dense was also trained longer on the same seed (the fidelity check, `--epochs
+    auto`'s curve), `longer_*` say what the longer run gained (reports/noise.py `settle_climb`): a
+    schedule that decays to its end rises most in its last third whether or not more epochs would
+    help, so a gain within one run's noise at `longer_epochs` settles it. `still_learning` is the
+    warning the report gives first."""
 
     epochs: int
     over_epochs: int
     rise_pts: float
     resolution_pts: float
     still_learning: bool
+    longer_epochs: int | None = None  # the longer dense run the verdict rests on (None: none measured)
+    longer_gain_pts: float | None = None  # its accuracy minus dense's at `epochs`, same seed
+    longer_noise_pts: float | None = None  # one run's 90% noise, the gain it had to exceed
 
     def to_dict(self) -> dict[str, Any]:
         return encode(self)

@@ -9,8 +9,8 @@ import pytest
 
 from trilevel.core import RunConfig, UserError
 from trilevel.store.run_store import CurvePoint, EpochsAuto, ProxyClimb, SearchInfo, read_search
-from trilevel.reports.noise import one_run_noise_pts, proxy_climb
-from trilevel.reports.proxy import climbing_line, describe_epochs_auto
+from trilevel.reports.noise import one_run_noise_pts, proxy_climb, settle_climb
+from trilevel.reports.proxy import climbing_line, describe_epochs_auto, length_holds_line
 from trilevel.search import epochs_auto
 from trilevel.search import SearchOptions
 
@@ -140,6 +140,64 @@ def test_still_climbing_fires_on_a_rising_curve_and_not_on_a_flat_one():
     assert "still climbing: +10.0 points over the last 3 of its 9 epochs" in line and "--epochs 18" in line
 
 
+def test_a_longer_dense_run_settles_the_climb():
+    rising = proxy_climb([0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.84, 0.87, 0.9], resolution=3.0)
+    noise = one_run_noise_pts(0.91, 1000)  # 2.2 points on 1,000 images
+    # rose 10 points at its schedule's end, but 18 epochs gained only 1: the length holds
+    held = settle_climb(rising, [(18, 0.90, 0.91)], num_val=1000)
+    assert not held.still_learning and held.longer_epochs == 18
+    assert held.longer_gain_pts == pytest.approx(1.0) and held.longer_noise_pts == pytest.approx(noise)
+    assert settle_climb(held, [], 1000) == held  # idempotent: a settled record read back stays settled
+    assert settle_climb(rising, [(18, 0.90, 0.85)], 1000).still_learning is False  # longer overfits
+    line = length_holds_line(held)
+    assert line.startswith("dense rose +10.0 points over the last 3 of its 9 epochs")
+    assert f"at 18 epochs (same seed) it gained +1.0, within one run's noise ({noise:.1f})" in line
+    # 18 epochs gained 5 points: still climbing, with the measured gain in the warning
+    gaining = settle_climb(rising, [(18, 0.90, 0.95)], 1000)
+    assert gaining.still_learning and gaining.longer_gain_pts == pytest.approx(5.0)
+    assert length_holds_line(gaining) is None
+    assert "at 18 epochs (same seed) it gained +5.0, beyond one run's noise" in climbing_line(gaining)
+    assert "try --epochs 18 or --epochs auto" in climbing_line(gaining)
+    # of several longer runs, the most alarming decides; runs no longer than the proxy are not evidence
+    both = settle_climb(rising, [(18, 0.90, 0.91), (24, 0.90, 0.96), (9, 0.90, 0.90)], 1000)
+    assert both.still_learning and both.longer_epochs == 24
+    assert settle_climb(rising, [(9, 0.90, 0.80)], 1000) == rising
+    # a flat curve stays flat whatever a longer run gained: the warning is about the rise
+    flat = proxy_climb([0.3, 0.6, 0.8, 0.88, 0.9, 0.905, 0.91, 0.905, 0.91], resolution=3.0)
+    assert not settle_climb(flat, [(18, 0.91, 0.99)], 1000).still_learning
+    assert length_holds_line(settle_climb(flat, [(18, 0.91, 0.915)], 1000)) is None  # nothing to explain
+
+
+def test_the_fidelity_checks_dense_settles_the_report(tmp_path):
+    """The CIFAR-10 case: dense rose over its last third, the fidelity check's dense at 2x did not."""
+    from test_fidelity_check import fidelity
+    from test_reports import TRIALS, make_run, report_text
+
+    from trilevel.reports import load_run, summarize
+
+    trials = [dict(t) for t in TRIALS]
+    base = next(t for t in trials if t["is_baseline"])
+    n = len(base["history"])  # 10 epochs, ending at 0.80, +2 points an epoch
+    base["history"] = [{**h, "val_acc": base["val_acc"] - 0.02 * (n - 1 - i)} for i, h in enumerate(base["history"])]
+    runs = lambda dense_20: fidelity([("base", 0.80, dense_20), ("a", 0.798, 0.80)])  # noqa: E731
+    flat = summarize(load_run(make_run(tmp_path / "flat", trials=trials, resolution_pts=3.0, num_val=10_000,
+                                       fidelity=runs(0.805))))
+    assert not flat.climb.still_learning and flat.climb.longer_gain_pts == pytest.approx(0.5)
+    text = report_text(flat)
+    assert "still climbing" not in text
+    assert "but at 20 epochs (same seed) it gained +0.5, within one run's noise" in text.splitlines()[1]
+    gaining = summarize(load_run(make_run(tmp_path / "gaining", trials=trials, resolution_pts=3.0, num_val=10_000,
+                                          fidelity=runs(0.85))))
+    assert gaining.climb.still_learning and gaining.climb.longer_gain_pts == pytest.approx(5.0)
+    assert report_text(gaining).splitlines()[1].startswith(
+        "warning: dense is still climbing: +6.0 points over the last 3 of its 10 epochs")
+    assert "at 20 epochs (same seed) it gained +5.0, beyond one run's noise" in report_text(gaining)
+    # a check on another seed is not paired with the search's dense: the rise alone decides
+    other = summarize(load_run(make_run(tmp_path / "other", trials=trials, resolution_pts=3.0, num_val=10_000,
+                                        fidelity={**runs(0.805), "seed": 7})))
+    assert other.climb.still_learning and other.climb.longer_epochs is None
+
+
 @pytest.mark.parametrize("kwargs, pattern", [
     (dict(max_epochs=40), "switch recipes"),
     (dict(max_epochs=0), "--max-epochs must be >= 1"),
@@ -190,13 +248,26 @@ def test_the_report_says_first_that_dense_is_still_climbing_and_how_auto_chose(t
 
     from trilevel.reports import load_run, summarize
 
-    auto = EpochsAuto(30, 0, [CurvePoint(3, 0.6, 10.0), CurvePoint(6, 0.78, 20.0), CurvePoint(12, 0.8, 40.0)],
+    # auto stopped at its cap (6): nothing longer was measured, so the rise alone decides
+    auto = EpochsAuto(6, 0, [CurvePoint(3, 0.6, 10.0), CurvePoint(6, 0.78, 20.0)],
                       chosen=6, noise_pts=5.2, chance_acc=0.1, num_val=180)
     climb = ProxyClimb(6, 2, 4.5, 3.0, True)
     run_dir = make_run(tmp_path / "run", epochs_auto=auto.to_dict(), proxy_still_learning=climb.to_dict())
     lines = report_text(summarize(load_run(run_dir))).splitlines()
     assert lines[1].startswith("warning: dense is still climbing: +4.5 points over the last 2 of its 6 epochs")
-    assert lines[2].startswith("--epochs auto: dense 3: 60.0%, 6: 78.0%, 12: 80.0%; the trials train 6 epochs")
+    assert lines[2].startswith("--epochs auto: dense 3: 60.0%, 6: 78.0%; the trials train 6 epochs")
+    # auto chose 6 because 12 gained only 2 points (under one run's noise on 180 images): that settles it
+    auto = EpochsAuto(30, 0, [CurvePoint(3, 0.6, 10.0), CurvePoint(6, 0.78, 20.0), CurvePoint(12, 0.8, 40.0)],
+                      chosen=6, noise_pts=5.2, chance_acc=0.1, num_val=180)
+    settled = make_run(tmp_path / "settled", epochs_auto=auto.to_dict(), proxy_still_learning=climb.to_dict(),
+                       num_val=180)
+    summary = summarize(load_run(settled))
+    assert not summary.climb.still_learning and summary.climb.longer_epochs == 12
+    lines = report_text(summary).splitlines()
+    assert lines[1].startswith("dense rose +4.5 points over the last 2 of its 6 epochs")
+    noise = one_run_noise_pts(0.8, 180)  # 6.9 points
+    assert f"at 12 epochs (same seed) it gained +2.0, within one run's noise ({noise:.1f}): the proxy's length holds" in lines[1]
+    assert "still climbing" not in report_text(summary)
     flat = make_run(tmp_path / "flat", proxy_still_learning=ProxyClimb(6, 2, 0.5, 3.0, False).to_dict())
     assert "still climbing" not in report_text(summarize(load_run(flat)))
 
@@ -232,3 +303,35 @@ def test_a_search_from_before_the_check_is_checked_from_its_dense_trial(tmp_path
     rising = summarize(load_run(make_run(tmp_path / "rising", trials=trials, resolution_pts=3.0)))
     assert rising.climb.still_learning and rising.climb.rise_pts == pytest.approx(2.0 * rising.climb.over_epochs)
     assert "still climbing" in report_text(rising).splitlines()[1]
+
+
+def test_the_search_records_the_settled_climb_after_its_fidelity_check(tmp_path):
+    """search/phases/reference.py `check_climb`, as the runner calls it after the fidelity check:
+    search.json gets the longer run's gain, and the search says the new verdict once."""
+    from test_fidelity_check import fidelity
+    from test_reports import BASE_RUN, TRIALS, make_run
+
+    from trilevel.reports import load_run
+    from trilevel.search.phases import Context, reference
+    from trilevel.spaces import load_space
+    from trilevel.store.run_store import FidelityCheck
+
+    trials = [dict(t) for t in TRIALS]
+    base = next(t for t in trials if t["is_baseline"])
+    n = len(base["history"])
+    base["history"] = [{**h, "val_acc": base["val_acc"] - 0.02 * (n - 1 - i)} for i, h in enumerate(base["history"])]
+    run_dir = make_run(tmp_path / "r", trials=trials, resolution_pts=3.0, num_val=10_000)
+    records = {t.trial_id: t for t in load_run(run_dir).trials}
+    said = []
+    ctx = Context(SearchOptions(run=BASE_RUN), load_space("tri-level"), run_dir, read_search(run_dir), said.append,
+                  trainable=None)
+    reference.check_climb(ctx, records)  # before the fidelity check: the rise alone
+    assert read_search(run_dir).proxy_still_learning.still_learning and said[-1].startswith("dense is still climbing")
+    ctx.record(fidelity=FidelityCheck.from_dict(fidelity([("base", 0.80, 0.806)])))
+    reference.check_climb(ctx, records)
+    climb = read_search(run_dir).proxy_still_learning
+    assert not climb.still_learning and climb.longer_epochs == 20 and climb.longer_gain_pts == pytest.approx(0.6)
+    assert said[-1].startswith("dense rose +6.0 points") and "the proxy's length holds" in said[-1]
+    count = len(said)
+    reference.check_climb(ctx, records)  # nothing new: recorded as it was, not said again
+    assert len(said) == count and read_search(run_dir).proxy_still_learning == climb

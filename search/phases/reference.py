@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from trilevel.store.run_store import TrialRecord, TrialStatus
 from trilevel.reports.noise import check_learned, dense_climb
-from trilevel.reports.proxy import climbing_line
+from trilevel.reports.proxy import checked_climb, climbing_line, length_holds_line
 
 from . import Context, NotLearned
 from .dense_seeds import record_noise
@@ -15,7 +15,7 @@ from .dense_seeds import record_noise
 def run(ctx: Context, extra: dict[int, float], records: dict[str, TrialRecord]) -> None:
     """Record the dense reference in search.json; raises `NotLearned` when dense did not learn."""
     info = ctx.info
-    base = next((r for r in records.values() if r.is_baseline and r.status == TrialStatus.COMPLETED), None)
+    base = _dense(records)
     if base is not None and len(info.baseline_accs) < 1 + len(extra):
         ctx.stage(baseline_accs=[base.val_acc, *extra.values()],
                   chance_acc=info.chance_acc if info.chance_acc is not None else base.chance_acc,
@@ -27,7 +27,24 @@ def run(ctx: Context, extra: dict[int, float], records: dict[str, TrialRecord]) 
     record_noise(ctx, verdict)
     if not verdict.learned:
         raise NotLearned(verdict)
-    climb = dense_climb(base, ctx.info.resolution_pts) or ctx.info.proxy_still_learning
+    check_climb(ctx, records)
+
+
+def check_climb(ctx: Context, records: dict[str, TrialRecord]) -> None:
+    """Is dense still climbing at the proxy's end? Recorded in search.json (`proxy_still_learning`),
+    said when the verdict is new. Run again after the fidelity check: its dense, trained longer on
+    the same seed, settles the question (reports/noise.py `settle_climb`)."""
+    base = _dense(records)
+    before = ctx.info.proxy_still_learning
+    climb = checked_climb(dense_climb(base, ctx.info.resolution_pts) or before, ctx.info, base)
     ctx.record(proxy_still_learning=climb)
-    if climb is not None and climb.still_learning:
+    if climb is None or climb == before:
+        return
+    if climb.still_learning:
         ctx.say(climbing_line(climb))
+    elif (settled := length_holds_line(climb)) is not None:
+        ctx.say(settled)
+
+
+def _dense(records: dict[str, TrialRecord]) -> TrialRecord | None:
+    return next((r for r in records.values() if r.is_baseline and r.status == TrialStatus.COMPLETED), None)
