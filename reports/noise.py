@@ -201,7 +201,8 @@ def settle_climb(climb: ProxyClimb, longer: Sequence[tuple[int, float, float]],
               for epochs, short, long in longer if epochs > climb.epochs]
     if not judged:
         if climb.longer_gain_pts is not None:  # settled before; nothing newer to judge by
-            return dataclasses.replace(climb, still_learning=rising and climb.longer_gain_pts >= (climb.longer_noise_pts or 0.0))
+            gained = climb.longer_gain_pts >= (climb.longer_noise_pts or 0.0)
+            return dataclasses.replace(climb, still_learning=rising and gained)
         return dataclasses.replace(climb, still_learning=rising)
     gain, noise, epochs = max(judged, key=lambda g: (g[0] - g[1], g[2]))
     return dataclasses.replace(climb, longer_epochs=epochs, longer_gain_pts=gain, longer_noise_pts=noise,
