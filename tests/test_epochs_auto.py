@@ -26,6 +26,18 @@ def stand_in(curve, chance=0.1, num_val=500):
     return measure, trained
 
 
+def rising_trials():
+    """tests/test_reports.py's trials with dense climbing to its end: 10 epochs ending at 0.80, +2
+    points an epoch (a rise of 6 points over the last third)."""
+    from test_reports import TRIALS
+
+    trials = [dict(t) for t in TRIALS]
+    base = next(t for t in trials if t["is_baseline"])
+    n = len(base["history"])
+    base["history"] = [{**h, "val_acc": base["val_acc"] - 0.02 * (n - 1 - i)} for i, h in enumerate(base["history"])]
+    return trials
+
+
 def saturating(epochs):
     return 0.9 - 0.5 * math.exp(-epochs / 4)  # 3: 66.4%, 6: 78.8%, 12: 87.5%, 24: 89.9%
 
@@ -171,14 +183,11 @@ def test_a_longer_dense_run_settles_the_climb():
 def test_the_fidelity_checks_dense_settles_the_report(tmp_path):
     """The CIFAR-10 case: dense rose over its last third, the fidelity check's dense at 2x did not."""
     from test_fidelity_check import fidelity
-    from test_reports import TRIALS, make_run, report_text
+    from test_reports import make_run, report_text
 
     from trilevel.reports import load_run, summarize
 
-    trials = [dict(t) for t in TRIALS]
-    base = next(t for t in trials if t["is_baseline"])
-    n = len(base["history"])  # 10 epochs, ending at 0.80, +2 points an epoch
-    base["history"] = [{**h, "val_acc": base["val_acc"] - 0.02 * (n - 1 - i)} for i, h in enumerate(base["history"])]
+    trials = rising_trials()
     runs = lambda dense_20: fidelity([("base", 0.80, dense_20), ("a", 0.798, 0.80)])  # noqa: E731
     flat = summarize(load_run(make_run(tmp_path / "flat", trials=trials, resolution_pts=3.0, num_val=10_000,
                                        fidelity=runs(0.805))))
@@ -290,16 +299,13 @@ def test_the_live_view_shows_how_the_length_was_chosen():
 
 
 def test_a_search_from_before_the_check_is_checked_from_its_dense_trial(tmp_path):
-    from test_reports import TRIALS, make_run, report_text
+    from test_reports import make_run, report_text
 
     from trilevel.reports import load_run, summarize
 
     flat = summarize(load_run(make_run(tmp_path / "flat", resolution_pts=3.0)))
     assert flat.climb is not None and not flat.climb.still_learning
-    trials = [dict(t) for t in TRIALS]
-    base = next(t for t in trials if t["is_baseline"])
-    n = len(base["history"])
-    base["history"] = [{**h, "val_acc": base["val_acc"] - 0.02 * (n - 1 - i)} for i, h in enumerate(base["history"])]
+    trials = rising_trials()
     rising = summarize(load_run(make_run(tmp_path / "rising", trials=trials, resolution_pts=3.0)))
     assert rising.climb.still_learning and rising.climb.rise_pts == pytest.approx(2.0 * rising.climb.over_epochs)
     assert "still climbing" in report_text(rising).splitlines()[1]
@@ -309,17 +315,14 @@ def test_the_search_records_the_settled_climb_after_its_fidelity_check(tmp_path)
     """search/phases/reference.py `check_climb`, as the runner calls it after the fidelity check:
     search.json gets the longer run's gain, and the search says the new verdict once."""
     from test_fidelity_check import fidelity
-    from test_reports import BASE_RUN, TRIALS, make_run
+    from test_reports import BASE_RUN, make_run
 
     from trilevel.reports import load_run
     from trilevel.search.phases import Context, reference
     from trilevel.spaces import load_space
     from trilevel.store.run_store import FidelityCheck
 
-    trials = [dict(t) for t in TRIALS]
-    base = next(t for t in trials if t["is_baseline"])
-    n = len(base["history"])
-    base["history"] = [{**h, "val_acc": base["val_acc"] - 0.02 * (n - 1 - i)} for i, h in enumerate(base["history"])]
+    trials = rising_trials()
     run_dir = make_run(tmp_path / "r", trials=trials, resolution_pts=3.0, num_val=10_000)
     records = {t.trial_id: t for t in load_run(run_dir).trials}
     said = []
